@@ -1,0 +1,46 @@
+//! Huiyi's HTTP edge: LiveKit signalling at `/rtc`, the Twirp RoomService at `/twirp`, a
+//! dev-mode token endpoint, health, and the web app's static files.
+//!
+//! # Architecture invariant
+//! No media or room logic here: handlers authenticate, parse, and pass typed requests to the
+//! engine through [`huiyi_sfu::SfuHandle`].
+
+pub mod auth;
+pub mod dev;
+pub mod rtc;
+pub mod twirp;
+
+use std::path::PathBuf;
+
+use axum::routing::{get, post};
+use axum::Router;
+use huiyi_sfu::SfuHandle;
+use tower_http::services::{ServeDir, ServeFile};
+
+pub use auth::{AuthError, Claims, KeyRing, VideoGrant};
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub sfu: SfuHandle,
+    pub keys: KeyRing,
+    /// Dev mode: the token endpoint is open.
+    pub dev: bool,
+}
+
+/// The whole HTTP surface. `web_dir` is the built web app (`web/dist`), served at `/`.
+pub fn router(state: AppState, web_dir: Option<PathBuf>) -> Router {
+    let mut app = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/rtc", get(rtc::connect))
+        .route("/rtc/validate", get(rtc::validate))
+        .route("/rtc/v1", get(rtc::v1_not_supported))
+        .route("/rtc/v1/validate", get(rtc::v1_not_supported))
+        .route("/twirp/livekit.RoomService/{method}", post(twirp::room_service))
+        .route("/api/dev/token", post(dev::token));
+    if let Some(dir) = web_dir {
+        let index = dir.join("index.html");
+        app = app.fallback_service(ServeDir::new(dir).fallback(ServeFile::new(index)));
+    }
+    app.with_state(state)
+}

@@ -1,0 +1,222 @@
+//! LiveKit signalling: the `/rtc` WebSocket and `/rtc/validate`.
+//!
+//! One task per client socket: frames in are decoded and handed to the engine, engine
+//! messages out are encoded as binary frames. Every way a client can misbehave ends in a
+//! close code from [`close_code`], never in a panic, and never touches another session.
+
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use huiyi_proto::lk::{self, signal_response::Message as SignalMessage};
+use huiyi_proto::{decode_request, encode_response, DecodeError, MAX_SIGNAL_MESSAGE};
+use huiyi_sfu::{Joined, SessionMessage};
+use huiyi_sfu_core::{CloseReason, JoinParams, ParticipantIdentity, RoomName};
+use tracing::{debug, info, warn};
+
+use crate::auth::{AuthError, Claims};
+use crate::AppState;
+
+/// Close codes Huiyi uses on the signalling socket (RFC 6455 §7.4.1).
+pub mod close_code {
+    /// The session ended normally (leave, removal, room closed).
+    pub const NORMAL: u16 = 1000;
+    /// A text frame: the protocol is binary protobuf only.
+    pub const UNSUPPORTED_DATA: u16 = 1003;
+    /// A frame that is not a valid `SignalRequest`.
+    pub const INVALID_PAYLOAD: u16 = 1007;
+    /// The join was refused (room full, not permitted).
+    pub const POLICY: u16 = 1008;
+    /// A frame larger than the limit.
+    pub const TOO_BIG: u16 = 1009;
+    /// The server is shutting down or failed internally.
+    pub const INTERNAL: u16 = 1011;
+}
+
+fn unix_millis() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// Reads the token from `?access_token=` (JS SDK) or `Authorization: Bearer` (Rust/Python SDK).
+fn token<'a>(query: &'a HashMap<String, String>, headers: &'a HeaderMap) -> &'a str {
+    if let Some(t) = query.get("access_token") {
+        return t;
+    }
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("")
+}
+
+/// A join request, checked: what the token allows, in the engine's terms.
+fn join_params(claims: &Claims, query: &HashMap<String, String>) -> Result<JoinParams, AuthError> {
+    let v = &claims.video;
+    if !v.room_join {
+        return Err(AuthError::NotPermitted("roomJoin"));
+    }
+    let room = RoomName::parse(&v.room).map_err(|_| AuthError::NotPermitted("a valid room"))?;
+    let identity = ParticipantIdentity::parse(&claims.sub).map_err(|_| AuthError::NotPermitted("a valid identity"))?;
+    let sources = v
+        .can_publish_sources
+        .iter()
+        .filter_map(|s| match s.as_str() {
+            "camera" => Some(lk::TrackSource::Camera),
+            "microphone" => Some(lk::TrackSource::Microphone),
+            "screen_share" => Some(lk::TrackSource::ScreenShare),
+            "screen_share_audio" => Some(lk::TrackSource::ScreenShareAudio),
+            _ => None,
+        })
+        .map(|s| s as i32)
+        .collect();
+    let permission = lk::ParticipantPermission {
+        can_subscribe: v.can_subscribe.unwrap_or(true),
+        can_publish: v.can_publish.unwrap_or(true),
+        can_publish_data: v.can_publish_data.unwrap_or(true),
+        can_publish_sources: sources,
+        hidden: v.hidden,
+        can_update_metadata: v.can_update_own_metadata.unwrap_or(false),
+        ..Default::default()
+    };
+    let auto_subscribe = !matches!(query.get("auto_subscribe").map(String::as_str), Some("0" | "false"));
+    Ok(JoinParams {
+        room,
+        identity,
+        name: claims.name.clone(),
+        metadata: claims.metadata.clone(),
+        attributes: claims.attributes.clone(),
+        permission,
+        auto_subscribe,
+        now_ms: unix_millis(),
+    })
+}
+
+fn unauthorized(e: AuthError) -> Response {
+    (StatusCode::UNAUTHORIZED, e.to_string()).into_response()
+}
+
+/// `GET /rtc/validate`: the client calls this after a failed upgrade to learn why.
+pub async fn validate(State(state): State<AppState>, Query(query): Query<HashMap<String, String>>, headers: HeaderMap) -> Response {
+    match state.keys.verify(token(&query, &headers)).and_then(|c| join_params(&c, &query)) {
+        Ok(_) => (StatusCode::OK, "success").into_response(),
+        Err(e) => unauthorized(e),
+    }
+}
+
+/// `/rtc/v1` is LiveKit's single-peer-connection protocol, which Huiyi does not speak yet.
+/// A plain 404 makes clients fall back to `/rtc`.
+pub async fn v1_not_supported() -> Response {
+    (StatusCode::NOT_FOUND, "not found").into_response()
+}
+
+/// `GET /rtc`: authenticate, then upgrade to the signalling socket.
+pub async fn connect(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
+    let params = match state.keys.verify(token(&query, &headers)).and_then(|c| join_params(&c, &query)) {
+        Ok(p) => p,
+        Err(e) => {
+            debug!(%e, "signalling connection refused");
+            return unauthorized(e);
+        }
+    };
+    let Ok(ws) = ws else {
+        return (StatusCode::BAD_REQUEST, "expected a WebSocket upgrade").into_response();
+    };
+    // Frames over our own limit still arrive, so they get a clear 1009 from us.
+    ws.max_message_size(MAX_SIGNAL_MESSAGE * 4).on_upgrade(move |socket| session(state, params, socket))
+}
+
+async fn close(socket: &mut (impl SinkExt<Message> + Unpin), code: u16, reason: &str) {
+    let frame = CloseFrame { code, reason: reason.to_owned().into() };
+    let _ = socket.send(Message::Close(Some(frame))).await;
+}
+
+async fn session(state: AppState, params: JoinParams, socket: WebSocket) {
+    let (mut tx, mut rx) = socket.split();
+    let room = params.room.clone();
+    let identity = params.identity.clone();
+    let joined = match state.sfu.join(params).await {
+        Ok(Ok(j)) => j,
+        Ok(Err(e)) => {
+            info!(%room, %identity, %e, "join refused");
+            let leave = lk::LeaveRequest {
+                reason: lk::DisconnectReason::JoinFailure as i32,
+                action: lk::leave_request::Action::Disconnect as i32,
+                ..Default::default()
+            };
+            let _ = tx.send(Message::Binary(encode_response(SignalMessage::Leave(leave)).into())).await;
+            close(&mut tx, close_code::POLICY, &e.to_string()).await;
+            return;
+        }
+        Err(_) => {
+            close(&mut tx, close_code::INTERNAL, "server shutting down").await;
+            return;
+        }
+    };
+    let Joined { key, response, mut messages } = joined;
+    if tx.send(Message::Binary(encode_response(SignalMessage::Join(response)).into())).await.is_err() {
+        state.sfu.socket_closed(key).await;
+        return;
+    }
+    loop {
+        tokio::select! {
+            incoming = rx.next() => {
+                let frame = match incoming {
+                    Some(Ok(Message::Binary(b))) => b,
+                    Some(Ok(Message::Text(_))) => {
+                        close(&mut tx, close_code::UNSUPPORTED_DATA, "signal messages are binary protobuf").await;
+                        break;
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    Some(Ok(Message::Close(_))) | None => break,
+                    Some(Err(e)) => {
+                        debug!(%e, "signalling socket error");
+                        break;
+                    }
+                };
+                match decode_request(&frame) {
+                    Ok(request) => {
+                        if state.sfu.signal(key, request).await.is_err() {
+                            close(&mut tx, close_code::INTERNAL, "server shutting down").await;
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        warn!(%room, %identity, %e, "closing signalling socket on a bad frame");
+                        let code = if matches!(e, DecodeError::TooLarge(_)) { close_code::TOO_BIG } else { close_code::INVALID_PAYLOAD };
+                        close(&mut tx, code, &e.to_string()).await;
+                        break;
+                    }
+                }
+            }
+            outgoing = messages.recv() => match outgoing {
+                Some(SessionMessage::Signal(m)) => {
+                    if tx.send(Message::Binary(encode_response(m).into())).await.is_err() {
+                        break;
+                    }
+                }
+                Some(SessionMessage::Close(reason)) => {
+                    let text = match reason {
+                        CloseReason::ClientLeft => "left",
+                        CloseReason::Removed => "removed by the server",
+                        CloseReason::DuplicateIdentity => "the same identity joined again",
+                        CloseReason::RoomDeleted => "room closed",
+                        CloseReason::MediaFailure => "media connection lost",
+                    };
+                    close(&mut tx, close_code::NORMAL, text).await;
+                    break;
+                }
+                None => break,
+            }
+        }
+    }
+    state.sfu.socket_closed(key).await;
+}

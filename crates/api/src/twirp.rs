@@ -1,0 +1,196 @@
+//! LiveKit's server API: the Twirp `livekit.RoomService`, at
+//! `POST /twirp/livekit.RoomService/<Method>`, in protobuf or JSON as the caller sends it.
+//! Authorised by an access token with the room-admin grants, as the server SDKs send it.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use huiyi_proto::lk;
+use huiyi_proto::Message;
+use huiyi_sfu_core::ServiceError;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::auth::Claims;
+use crate::AppState;
+
+/// A Twirp error: `{"code": "...", "msg": "..."}` with the matching HTTP status.
+#[derive(Debug)]
+pub struct TwirpError {
+    status: StatusCode,
+    code: &'static str,
+    msg: String,
+}
+
+impl TwirpError {
+    fn new(status: StatusCode, code: &'static str, msg: impl Into<String>) -> Self {
+        Self { status, code, msg: msg.into() }
+    }
+    fn unauthenticated(msg: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", msg)
+    }
+    fn permission_denied(msg: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "permission_denied", msg)
+    }
+    fn malformed(msg: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "malformed", msg)
+    }
+}
+
+impl From<ServiceError> for TwirpError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::RoomNotFound | ServiceError::ParticipantNotFound | ServiceError::TrackNotFound => {
+                Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
+            }
+            ServiceError::InvalidArgument(_) => Self::new(StatusCode::BAD_REQUEST, "invalid_argument", e.to_string()),
+        }
+    }
+}
+
+impl From<huiyi_sfu::EngineGone> for TwirpError {
+    fn from(_: huiyi_sfu::EngineGone) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "server shutting down")
+    }
+}
+
+impl IntoResponse for TwirpError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "code": self.code, "msg": self.msg });
+        (self.status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    }
+}
+
+/// The request's encoding, which the response mirrors.
+#[derive(Clone, Copy)]
+enum Encoding {
+    Json,
+    Protobuf,
+}
+
+fn decode<T: Message + Default + DeserializeOwned>(enc: Encoding, body: &[u8]) -> Result<T, TwirpError> {
+    match enc {
+        Encoding::Protobuf => T::decode(body).map_err(|e| TwirpError::malformed(format!("invalid protobuf body: {e}"))),
+        Encoding::Json if body.is_empty() => Ok(T::default()),
+        Encoding::Json => serde_json::from_slice(body).map_err(|e| TwirpError::malformed(format!("invalid JSON body: {e}"))),
+    }
+}
+
+fn encode<T: Message + Serialize>(enc: Encoding, value: &T) -> Response {
+    match enc {
+        Encoding::Protobuf => ([(header::CONTENT_TYPE, "application/protobuf")], value.encode_to_vec()).into_response(),
+        Encoding::Json => match serde_json::to_vec(value) {
+            Ok(v) => ([(header::CONTENT_TYPE, "application/json")], v).into_response(),
+            Err(e) => TwirpError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()).into_response(),
+        },
+    }
+}
+
+fn claims(state: &AppState, headers: &HeaderMap) -> Result<Claims, TwirpError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| TwirpError::unauthenticated("missing Authorization: Bearer <token>"))?;
+    state.keys.verify(token).map_err(|e| TwirpError::unauthenticated(e.to_string()))
+}
+
+fn require(ok: bool, grant: &str) -> Result<(), TwirpError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(TwirpError::permission_denied(format!("token lacks the {grant} grant")))
+    }
+}
+
+/// Room admin for a named room: `roomAdmin` with that room (or no room, meaning any).
+fn require_admin(c: &Claims, room: &str) -> Result<(), TwirpError> {
+    require(c.video.room_admin && (c.video.room.is_empty() || c.video.room == room), "roomAdmin")
+}
+
+pub async fn room_service(
+    State(state): State<AppState>,
+    Path(method): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, TwirpError> {
+    let enc = match headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
+        Some(ct) if ct.starts_with("application/json") => Encoding::Json,
+        Some(ct) if ct.starts_with("application/protobuf") || ct.starts_with("application/x-protobuf") => Encoding::Protobuf,
+        _ => return Err(TwirpError::malformed("Content-Type must be application/json or application/protobuf")),
+    };
+    let c = claims(&state, &headers)?;
+    let sfu = &state.sfu;
+    let now_ms = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    match method.as_str() {
+        "CreateRoom" => {
+            require(c.video.room_create, "roomCreate")?;
+            let req: lk::CreateRoomRequest = decode(enc, &body)?;
+            let ms = now_ms();
+            let room = sfu.with_engine(move |e, now| e.create_room(now, ms, &req)).await??;
+            Ok(encode(enc, &room))
+        }
+        "ListRooms" => {
+            require(c.video.room_list, "roomList")?;
+            let req: lk::ListRoomsRequest = decode(enc, &body)?;
+            let rooms = sfu.with_engine(move |e, _| e.list_rooms(&req.names)).await?;
+            Ok(encode(enc, &lk::ListRoomsResponse { rooms }))
+        }
+        "DeleteRoom" => {
+            require(c.video.room_create, "roomCreate")?;
+            let req: lk::DeleteRoomRequest = decode(enc, &body)?;
+            sfu.with_engine(move |e, now| e.delete_room(now, &req.room)).await??;
+            Ok(encode(enc, &lk::DeleteRoomResponse {}))
+        }
+        "ListParticipants" => {
+            let req: lk::ListParticipantsRequest = decode(enc, &body)?;
+            require_admin(&c, &req.room)?;
+            let participants = sfu.with_engine(move |e, _| e.list_participants(&req.room)).await??;
+            Ok(encode(enc, &lk::ListParticipantsResponse { participants }))
+        }
+        "GetParticipant" => {
+            let req: lk::RoomParticipantIdentity = decode(enc, &body)?;
+            require_admin(&c, &req.room)?;
+            let p = sfu.with_engine(move |e, _| e.get_participant(&req.room, &req.identity)).await??;
+            Ok(encode(enc, &p))
+        }
+        "RemoveParticipant" => {
+            let req: lk::RoomParticipantIdentity = decode(enc, &body)?;
+            require_admin(&c, &req.room)?;
+            sfu.with_engine(move |e, now| e.remove_participant(now, &req.room, &req.identity)).await??;
+            Ok(encode(enc, &lk::RemoveParticipantResponse {}))
+        }
+        "MutePublishedTrack" => {
+            let req: lk::MuteRoomTrackRequest = decode(enc, &body)?;
+            require_admin(&c, &req.room)?;
+            let track = sfu.with_engine(move |e, _| e.mute_published_track(&req.room, &req.identity, &req.track_sid, req.muted)).await??;
+            Ok(encode(enc, &lk::MuteRoomTrackResponse { track: Some(track) }))
+        }
+        "UpdateParticipant" => {
+            let req: lk::UpdateParticipantRequest = decode(enc, &body)?;
+            require_admin(&c, &req.room)?;
+            let p = sfu.with_engine(move |e, _| e.update_participant(&req)).await??;
+            Ok(encode(enc, &p))
+        }
+        "UpdateSubscriptions" => {
+            let req: lk::UpdateSubscriptionsRequest = decode(enc, &body)?;
+            require_admin(&c, &req.room)?;
+            sfu.with_engine(move |e, now| e.update_subscriptions(now, &req)).await??;
+            Ok(encode(enc, &lk::UpdateSubscriptionsResponse {}))
+        }
+        "UpdateRoomMetadata" => {
+            let req: lk::UpdateRoomMetadataRequest = decode(enc, &body)?;
+            require_admin(&c, &req.room)?;
+            let room = sfu.with_engine(move |e, _| e.update_room_metadata(&req.room, &req.metadata)).await??;
+            Ok(encode(enc, &room))
+        }
+        "SendData" => {
+            let req: lk::SendDataRequest = decode(enc, &body)?;
+            require_admin(&c, &req.room)?;
+            sfu.with_engine(move |e, now| e.send_data_from_server(now, &req)).await??;
+            Ok(encode(enc, &lk::SendDataResponse {}))
+        }
+        _ => Err(TwirpError::new(StatusCode::NOT_FOUND, "bad_route", format!("no RoomService method {method}"))),
+    }
+}

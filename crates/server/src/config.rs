@@ -1,0 +1,194 @@
+//! Configuration: defaults, then a TOML file, then environment variables, then flags.
+//! Every setting is documented in `huiyi serve --help` and docs/configuration.md.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+use serde::Deserialize;
+
+#[derive(Debug, Parser)]
+#[command(name = "huiyi", version, about = "Huiyi (会议): a self-hostable meeting server")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server: HTTP and signalling, ICE-TCP and UDP media, and the web app.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args, Default)]
+pub struct ServeArgs {
+    /// Development mode: API key `devkey` with secret `secret`, an open token endpoint for
+    /// the web app's join form, and a join URL printed at start.
+    #[arg(long, env = "HUIYI_DEV")]
+    pub dev: bool,
+    /// A TOML configuration file (see docs/configuration.md).
+    #[arg(long, short = 'c', env = "HUIYI_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to bind HTTP, ICE-TCP and UDP media on. [default: 127.0.0.1]
+    #[arg(long, env = "HUIYI_BIND")]
+    pub bind: Option<IpAddr>,
+    /// HTTP and WebSocket port (web app, /rtc, /twirp). 0 picks a free port. [default: 7880]
+    #[arg(long, env = "HUIYI_PORT")]
+    pub port: Option<u16>,
+    /// ICE over TCP port. [default: 7881]
+    #[arg(long, env = "HUIYI_RTC_TCP_PORT")]
+    pub rtc_tcp_port: Option<u16>,
+    /// UDP port that carries all WebRTC media, multiplexed. [default: 7882]
+    #[arg(long, env = "HUIYI_RTC_UDP_PORT")]
+    pub rtc_udp_port: Option<u16>,
+    /// The IP address clients reach this node on, advertised in ICE candidates. Set it to
+    /// the public IP behind NAT. [default: the bind address, or 127.0.0.1 if unspecified]
+    #[arg(long, env = "HUIYI_NODE_IP")]
+    pub node_ip: Option<IpAddr>,
+    /// Folder for the server's data. [default: ./data]
+    #[arg(long, env = "HUIYI_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The built web app to serve at `/`. [default: web/dist]
+    #[arg(long, env = "HUIYI_WEB_DIR")]
+    pub web_dir: Option<PathBuf>,
+    /// API keys, as `key: secret` pairs separated by commas (LiveKit's LIVEKIT_KEYS format).
+    #[arg(long, env = "HUIYI_KEYS")]
+    pub keys: Option<String>,
+}
+
+/// The TOML file's shape. Every field is optional; see docs/configuration.md.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FileConfig {
+    pub bind: Option<IpAddr>,
+    pub port: Option<u16>,
+    pub rtc_tcp_port: Option<u16>,
+    pub rtc_udp_port: Option<u16>,
+    pub node_ip: Option<IpAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub web_dir: Option<PathBuf>,
+    pub keys: HashMap<String, String>,
+}
+
+/// The resolved configuration the server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub dev: bool,
+    pub bind: IpAddr,
+    pub port: u16,
+    pub rtc_tcp_port: u16,
+    pub rtc_udp_port: u16,
+    pub node_ip: IpAddr,
+    pub data_dir: PathBuf,
+    pub web_dir: Option<PathBuf>,
+    pub keys: HashMap<String, String>,
+}
+
+/// Why the server will not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {0}: {1}")]
+    Read(PathBuf, std::io::Error),
+    #[error("invalid config file {0}: {1}")]
+    Parse(PathBuf, toml::de::Error),
+    #[error("invalid --keys: expected `key: secret` pairs separated by commas")]
+    Keys,
+    #[error("no API keys configured: set --keys, HUIYI_KEYS or `keys` in the config file (or use --dev)")]
+    NoKeys,
+    #[error("refusing to start with an insecure secret for key {0:?}: secrets must be at least 32 characters and not a default (use --dev for local development)")]
+    WeakSecret(String),
+}
+
+pub const DEV_KEY: &str = "devkey";
+pub const DEV_SECRET: &str = "secret";
+
+fn parse_keys(s: &str) -> Result<HashMap<String, String>, ConfigError> {
+    s.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once(':').ok_or(ConfigError::Keys)?;
+            let (k, v) = (k.trim(), v.trim());
+            if k.is_empty() || v.is_empty() {
+                return Err(ConfigError::Keys);
+            }
+            Ok((k.to_owned(), v.to_owned()))
+        })
+        .collect()
+}
+
+impl Config {
+    pub fn resolve(args: &ServeArgs) -> Result<Self, ConfigError> {
+        let file = match &args.config {
+            Some(path) => load_file(path)?,
+            None => FileConfig::default(),
+        };
+        let bind = args.bind.or(file.bind).unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let node_ip = args.node_ip.or(file.node_ip).unwrap_or(if bind.is_unspecified() { IpAddr::V4(Ipv4Addr::LOCALHOST) } else { bind });
+        let mut keys = match &args.keys {
+            Some(s) => parse_keys(s)?,
+            None => file.keys,
+        };
+        if args.dev {
+            keys.entry(DEV_KEY.into()).or_insert_with(|| DEV_SECRET.into());
+        } else {
+            if keys.is_empty() {
+                return Err(ConfigError::NoKeys);
+            }
+            if let Some((k, _)) = keys.iter().find(|(_, v)| v.len() < 32 || v.as_str() == DEV_SECRET) {
+                return Err(ConfigError::WeakSecret(k.clone()));
+            }
+        }
+        Ok(Self {
+            dev: args.dev,
+            bind,
+            port: args.port.or(file.port).unwrap_or(7880),
+            rtc_tcp_port: args.rtc_tcp_port.or(file.rtc_tcp_port).unwrap_or(7881),
+            rtc_udp_port: args.rtc_udp_port.or(file.rtc_udp_port).unwrap_or(7882),
+            node_ip,
+            data_dir: args.data_dir.clone().or(file.data_dir).unwrap_or_else(|| "data".into()),
+            web_dir: Some(args.web_dir.clone().or(file.web_dir).unwrap_or_else(|| "web/dist".into())),
+            keys,
+        })
+    }
+}
+
+fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.into(), e))?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse(path.into(), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dev_has_the_dev_key_and_defaults() {
+        let c = Config::resolve(&ServeArgs { dev: true, ..Default::default() }).unwrap();
+        assert_eq!(c.keys.get("devkey").map(String::as_str), Some("secret"));
+        assert_eq!((c.port, c.rtc_tcp_port, c.rtc_udp_port), (7880, 7881, 7882));
+        assert_eq!(c.node_ip.to_string(), "127.0.0.1");
+    }
+
+    #[test]
+    fn production_refuses_default_or_missing_secrets() {
+        assert!(matches!(Config::resolve(&ServeArgs::default()), Err(ConfigError::NoKeys)));
+        let weak = ServeArgs { keys: Some("devkey: secret".into()), ..Default::default() };
+        assert!(matches!(Config::resolve(&weak), Err(ConfigError::WeakSecret(_))));
+        let strong = ServeArgs { keys: Some("prod: 0123456789abcdef0123456789abcdef".into()), ..Default::default() };
+        assert!(Config::resolve(&strong).is_ok());
+        assert!(matches!(parse_keys("nocolon"), Err(ConfigError::Keys)));
+    }
+
+    #[test]
+    fn file_then_flags() {
+        let dir = std::env::temp_dir().join(format!("huiyi-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("huiyi.toml");
+        std::fs::write(&path, "port = 9000\nrtc_udp_port = 9002\n[keys]\nk = \"0123456789abcdef0123456789abcdef\"\n").unwrap();
+        let c = Config::resolve(&ServeArgs { config: Some(path.clone()), port: Some(9100), ..Default::default() }).unwrap();
+        assert_eq!((c.port, c.rtc_udp_port), (9100, 9002));
+        std::fs::write(&path, "bogus = 1\n").unwrap();
+        assert!(matches!(Config::resolve(&ServeArgs { config: Some(path), ..Default::default() }), Err(ConfigError::Parse(..))));
+    }
+}

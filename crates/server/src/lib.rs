@@ -1,0 +1,61 @@
+//! Huiyi's composition root: configuration, telemetry, and [`Application`], which binds
+//! every socket, wires the crates together and runs until shutdown. The `huiyi` binary is
+//! a thin wrapper; tests build an `Application` on port 0 and talk to it over real sockets.
+
+pub mod config;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use huiyi_api::{AppState, KeyRing};
+use huiyi_sfu::{SfuConfig, SfuHandle};
+use huiyi_sfu_core::EngineConfig;
+use tracing::info;
+
+pub use config::Config;
+
+/// A built, bound, not yet running server. Its fields are the addresses actually bound.
+pub struct Application {
+    pub http_addr: SocketAddr,
+    pub udp_addr: SocketAddr,
+    pub tcp_addr: Option<SocketAddr>,
+    pub sfu: SfuHandle,
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+}
+
+impl Application {
+    /// Binds every socket and starts the media engine.
+    pub async fn build(config: Config) -> std::io::Result<Self> {
+        std::fs::create_dir_all(&config.data_dir)?;
+        let listener = tokio::net::TcpListener::bind((config.bind, config.port)).await?;
+        let http_addr = listener.local_addr()?;
+        let sfu = huiyi_sfu::start(SfuConfig {
+            udp_bind: SocketAddr::new(config.bind, config.rtc_udp_port),
+            tcp_bind: Some(SocketAddr::new(config.bind, config.rtc_tcp_port)),
+            engine: EngineConfig {
+                // Port 0 here is replaced by the bound port.
+                udp_candidate: SocketAddr::new(config.node_ip, config.rtc_udp_port),
+                tcp_candidate: Some(SocketAddr::new(config.node_ip, config.rtc_tcp_port)),
+                ..EngineConfig::default()
+            },
+        })
+        .await?;
+        let web_dir = config.web_dir.clone().filter(|d| {
+            let ok = d.join("index.html").exists();
+            if !ok {
+                tracing::warn!(dir = %d.display(), "web app not built; serving the API only (run `npm run build` in web/)");
+            }
+            ok
+        });
+        let state = AppState { sfu: sfu.handle.clone(), keys: KeyRing::new(config.keys.clone()), dev: config.dev };
+        let router = huiyi_api::router(state, web_dir).layer(tower_http::trace::TraceLayer::new_for_http());
+        Ok(Self { http_addr, udp_addr: sfu.udp_addr, tcp_addr: sfu.tcp_addr, sfu: sfu.handle, listener, router })
+    }
+
+    /// Serves until `shutdown` resolves.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        info!(http = %self.http_addr, udp = %self.udp_addr, tcp = ?self.tcp_addr, "huiyi listening");
+        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
+    }
+}

@@ -1,0 +1,632 @@
+//! The SFU engine: every room, participant and peer connection of one node, as one sans-IO
+//! state machine.
+//!
+//! # Driving contract
+//! The shell owns the sockets and the clock and calls, in any order:
+//! - [`Engine::join`] when a client's signalling socket is authenticated, and
+//!   [`Engine::handle_signal`] for each message on it, [`Engine::handle_socket_closed`] when
+//!   it closes;
+//! - [`Engine::handle_datagram`] for every packet on the media sockets;
+//! - [`Engine::handle_timeout`] when the instant from the last `Output::Timeout` is reached;
+//! - the room-service methods (`list_rooms`, `remove_participant`, …) for the server API.
+//!
+//! After each call it drains [`Engine::poll_output`] until it returns `Output::Timeout`:
+//! transmits go to the media socket, signal messages to the named session's socket.
+//!
+//! # Panics
+//! None on input from the network or a client: a malformed message is logged and ignored or
+//! ends only that session. A str0m error on one peer connection closes that participant.
+
+mod media;
+mod peer;
+mod service;
+pub mod signal;
+mod state;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use huiyi_proto::lk::{self, signal_response::Message as Response};
+use str0m::config::DtlsCert;
+use str0m::ice::StunMessage;
+use str0m::net::{Protocol, Receive, Transmit};
+use str0m::{Candidate, Event, Input, Rtc};
+use tracing::{debug, info, warn};
+
+use crate::ids::{ParticipantIdentity, ParticipantSid, PeerId, RoomName, SessionKey};
+
+pub use peer::PeerRole;
+pub use service::ServiceError;
+pub use state::UnixMillis;
+use peer::{drain, Peer};
+use state::{Participant, Room};
+
+/// Static settings of one engine.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Where clients send UDP media: the advertised host candidate.
+    pub udp_candidate: SocketAddr,
+    /// The ICE-TCP passive candidate, if TCP is served.
+    pub tcp_candidate: Option<SocketAddr>,
+    pub node_id: String,
+    pub region: String,
+    pub server_version: String,
+    /// How often clients ping, and after how long without one they give up.
+    pub ping_interval: Duration,
+    pub ping_timeout: Duration,
+    /// How long a session whose signalling socket dropped is kept for a resume.
+    pub resume_window: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            udp_candidate: "127.0.0.1:7882".parse().expect("literal address"),
+            tcp_candidate: None,
+            node_id: "ND_local".into(),
+            region: "local".into(),
+            server_version: env!("CARGO_PKG_VERSION").into(),
+            ping_interval: Duration::from_secs(5),
+            ping_timeout: Duration::from_secs(15),
+            resume_window: Duration::from_secs(20),
+        }
+    }
+}
+
+/// What a client asks for when it joins, already authorised from its access token.
+#[derive(Debug, Clone)]
+pub struct JoinParams {
+    pub room: RoomName,
+    pub identity: ParticipantIdentity,
+    pub name: String,
+    pub metadata: String,
+    pub attributes: HashMap<String, String>,
+    pub permission: lk::ParticipantPermission,
+    pub auto_subscribe: bool,
+    /// Unix time of the join, for `joined_at`.
+    pub now_ms: UnixMillis,
+}
+
+/// Why a join was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JoinError {
+    #[error("room {0} is full")]
+    RoomFull(String),
+}
+
+/// Why a session ended, as the shell reports it to the client before closing the socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The client sent a LeaveRequest.
+    ClientLeft,
+    /// Removed through the server API.
+    Removed,
+    /// The same identity joined again.
+    DuplicateIdentity,
+    /// The room was deleted.
+    RoomDeleted,
+    /// Its media connection failed or a peer connection errored.
+    MediaFailure,
+}
+
+impl CloseReason {
+    pub fn disconnect_reason(self) -> lk::DisconnectReason {
+        match self {
+            CloseReason::ClientLeft => lk::DisconnectReason::ClientInitiated,
+            CloseReason::Removed => lk::DisconnectReason::ParticipantRemoved,
+            CloseReason::DuplicateIdentity => lk::DisconnectReason::DuplicateIdentity,
+            CloseReason::RoomDeleted => lk::DisconnectReason::RoomDeleted,
+            CloseReason::MediaFailure => lk::DisconnectReason::StateMismatch,
+        }
+    }
+}
+
+/// Output from [`Engine::poll_output`].
+#[derive(Debug)]
+pub enum Output {
+    /// A packet for the media socket.
+    Transmit(Transmit),
+    /// A message for one session's signalling socket.
+    Signal(SessionKey, Response),
+    /// The session is over: send nothing more and close its socket.
+    Close(SessionKey, CloseReason),
+    /// Nothing more until this instant (or the next input).
+    Timeout(Instant),
+}
+
+/// How often the engine runs its housekeeping (speakers, timeouts, quality).
+const TICK: Duration = Duration::from_millis(250);
+
+pub struct Engine {
+    config: EngineConfig,
+    /// One DTLS certificate for every peer connection: generating one per connection costs
+    /// a key generation on the join path.
+    dtls_cert: DtlsCert,
+    local_candidates: Vec<Candidate>,
+    rooms: HashMap<RoomName, Room>,
+    sessions: HashMap<SessionKey, Participant>,
+    peers: HashMap<PeerId, Peer>,
+    /// STUN routing: local ICE ufrag → peer.
+    by_ufrag: HashMap<String, PeerId>,
+    /// Media routing: remote address that passed ICE → peer.
+    by_addr: HashMap<(Protocol, SocketAddr), PeerId>,
+    /// Peer deadlines, lazily deleted: an entry is stale if the peer's `next_timeout` differs.
+    timers: BinaryHeap<Reverse<(Instant, PeerId)>>,
+    /// Events drained from peers, handled after the drain (a peer is never mutated while
+    /// another's events are being handled mid-drain).
+    events: VecDeque<(PeerId, Event)>,
+    outputs: VecDeque<Output>,
+    next_id: u64,
+    next_tick: Option<Instant>,
+    /// Wall-clock milliseconds at the last input, for protocol fields (pong timestamps).
+    now_ms: UnixMillis,
+}
+
+impl Engine {
+    pub fn new(config: EngineConfig) -> Self {
+        let provider = str0m::crypto::from_feature_flags();
+        // Invariant: the aws-lc-rs provider compiled into this binary can always make a key.
+        let dtls_cert: DtlsCert =
+            provider.dtls_provider.generate_certificate().expect("the built-in crypto provider generates a DTLS certificate");
+        let mut local_candidates = Vec::new();
+        match Candidate::host(config.udp_candidate, "udp") {
+            Ok(c) => local_candidates.push(c),
+            Err(e) => warn!(%e, addr = %config.udp_candidate, "unusable UDP candidate address"),
+        }
+        if let Some(tcp) = config.tcp_candidate {
+            match Candidate::builder().tcp().host(tcp).tcptype(str0m::net::TcpType::Passive).build() {
+                Ok(c) => local_candidates.push(c),
+                Err(e) => warn!(%e, addr = %tcp, "unusable TCP candidate address"),
+            }
+        }
+        Self {
+            config,
+            dtls_cert,
+            local_candidates,
+            rooms: HashMap::new(),
+            sessions: HashMap::new(),
+            peers: HashMap::new(),
+            by_ufrag: HashMap::new(),
+            by_addr: HashMap::new(),
+            timers: BinaryHeap::new(),
+            events: VecDeque::new(),
+            outputs: VecDeque::new(),
+            next_id: 1,
+            next_tick: None,
+            now_ms: 0,
+        }
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Next output. Returns `Output::Timeout` when there is nothing more to do until then.
+    pub fn poll_output(&mut self) -> Output {
+        if let Some(o) = self.outputs.pop_front() {
+            return o;
+        }
+        // Drop stale timer entries so the deadline is a real one.
+        while let Some(Reverse((t, id))) = self.timers.peek().copied() {
+            match self.peers.get(&id) {
+                Some(p) if p.next_timeout == Some(t) => break,
+                _ => {
+                    self.timers.pop();
+                }
+            }
+        }
+        let peer_deadline = self.timers.peek().map(|Reverse((t, _))| *t);
+        let deadline = match (peer_deadline, self.next_tick) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b).unwrap_or_else(|| Instant::now() + Duration::from_secs(3600)),
+        };
+        Output::Timeout(deadline)
+    }
+
+    fn alloc_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Joining and leaving
+
+    /// Admits a participant. Returns its session key and the `JoinResponse` to send first;
+    /// further messages (the subscriber offer, updates to others) come from `poll_output`.
+    pub fn join(&mut self, now: Instant, params: JoinParams) -> Result<(SessionKey, lk::JoinResponse), JoinError> {
+        self.now_ms = params.now_ms;
+        self.next_tick.get_or_insert(now + TICK);
+        let room = self
+            .rooms
+            .entry(params.room.clone())
+            .or_insert_with(|| Room::new(params.room.clone(), now, params.now_ms));
+        if room.max_participants > 0 && room.participants.len() as u32 >= room.max_participants {
+            return Err(JoinError::RoomFull(params.room.to_string()));
+        }
+
+        // A second session with the same identity replaces the first, as in LiveKit.
+        let duplicate = room
+            .participants
+            .iter()
+            .copied()
+            .find(|k| self.sessions.get(k).is_some_and(|p| p.identity == params.identity));
+        if let Some(old) = duplicate {
+            self.remove_session(now, old, CloseReason::DuplicateIdentity);
+        }
+
+        let key = SessionKey(self.alloc_id());
+        let participant = Participant {
+            key,
+            sid: ParticipantSid::generate(),
+            identity: params.identity,
+            name: params.name,
+            metadata: params.metadata,
+            attributes: params.attributes,
+            permission: params.permission,
+            kind: lk::participant_info::Kind::Standard as i32,
+            room: params.room.clone(),
+            joined_at_ms: params.now_ms,
+            version: 1,
+            state: lk::participant_info::State::Joined,
+            auto_subscribe: params.auto_subscribe,
+            publisher: None,
+            subscriber: None,
+            pending_tracks: Vec::new(),
+            published: HashMap::new(),
+            pending_mids: Vec::new(),
+            downtracks: HashMap::new(),
+            last_seen: now,
+            disconnected_until: None,
+        };
+        info!(room = %params.room, identity = %participant.identity, sid = %participant.sid, "participant joined");
+
+        let room = self.rooms.get_mut(&params.room).expect("room inserted above");
+        room.participants.push(key);
+        room.empty_since = None;
+        let others: Vec<lk::ParticipantInfo> = room
+            .participants
+            .iter()
+            .filter(|k| **k != key)
+            .filter_map(|k| self.sessions.get(k))
+            .filter(|p| !p.hidden())
+            .map(|p| p.info(&room.tracks))
+            .collect();
+        let me = participant.info(&room.tracks);
+        let hidden = participant.hidden();
+        self.sessions.insert(key, participant);
+        let room_info = self.room_info(&params.room).unwrap_or_default();
+
+        let response = lk::JoinResponse {
+            room: Some(room_info),
+            participant: Some(me.clone()),
+            other_participants: others,
+            server_version: self.config.server_version.clone(),
+            // The client offers its publisher connection first and connect() resolves when
+            // that is up (see docs/protocol.md); the server offers the subscriber side.
+            subscriber_primary: false,
+            ping_interval: self.config.ping_interval.as_secs() as i32,
+            ping_timeout: self.config.ping_timeout.as_secs() as i32,
+            server_info: Some(self.server_info()),
+            server_region: self.config.region.clone(),
+            ..Default::default()
+        };
+
+        if !hidden {
+            self.broadcast_participant(&params.room, key, me);
+        }
+        // The subscriber connection carries the server's data channels and every track this
+        // participant receives; offering it now lets the client connect at once.
+        self.ensure_subscriber(now, key);
+        self.subscribe_existing(now, key);
+        self.negotiate_subscriber(now, key);
+        self.process_events(now);
+        Ok((key, response))
+    }
+
+    fn server_info(&self) -> lk::ServerInfo {
+        lk::ServerInfo {
+            edition: lk::server_info::Edition::Standard as i32,
+            version: self.config.server_version.clone(),
+            protocol: huiyi_proto::PROTOCOL_VERSION,
+            region: self.config.region.clone(),
+            node_id: self.config.node_id.clone(),
+            ..Default::default()
+        }
+    }
+
+    /// The client's signalling socket closed. The session stays for `resume_window`, so a
+    /// client that lost its network can resume; after that it is removed.
+    pub fn handle_socket_closed(&mut self, now: Instant, key: SessionKey) {
+        if let Some(p) = self.sessions.get_mut(&key) {
+            debug!(sid = %p.sid, "signalling socket closed; holding session for resume");
+            p.disconnected_until = Some(now + self.config.resume_window);
+        }
+    }
+
+    /// Removes a session: closes its peers, unpublishes its tracks, tells the room.
+    pub(crate) fn remove_session(&mut self, now: Instant, key: SessionKey, reason: CloseReason) {
+        let Some(mut p) = self.sessions.remove(&key) else { return };
+        info!(room = %p.room, identity = %p.identity, ?reason, "participant left");
+        for peer_id in [p.publisher.take(), p.subscriber.take()].into_iter().flatten() {
+            self.drop_peer(peer_id);
+        }
+        // Stop receiving: detach from every track this session subscribed to.
+        if let Some(room) = self.rooms.get_mut(&p.room) {
+            for sid in p.downtracks.keys() {
+                if let Some(t) = room.tracks.get_mut(sid) {
+                    t.subscribers.retain(|k| *k != key);
+                }
+            }
+            room.participants.retain(|k| *k != key);
+            room.speakers.remove(&key);
+            if room.participants.is_empty() {
+                room.empty_since = Some(now);
+            }
+        }
+        // Unpublish: remove its tracks from everyone who received them.
+        let owned: Vec<_> = self
+            .rooms
+            .get(&p.room)
+            .map(|r| r.tracks.iter().filter(|(_, t)| t.owner == key).map(|(s, _)| s.clone()).collect())
+            .unwrap_or_default();
+        for sid in owned {
+            self.unpublish_track(now, &p.room, &sid);
+        }
+        if reason != CloseReason::ClientLeft {
+            self.outputs.push_back(Output::Signal(
+                key,
+                Response::Leave(lk::LeaveRequest {
+                    can_reconnect: false,
+                    reason: reason.disconnect_reason() as i32,
+                    action: lk::leave_request::Action::Disconnect as i32,
+                    ..Default::default()
+                }),
+            ));
+        }
+        self.outputs.push_back(Output::Close(key, reason));
+        if !p.hidden() {
+            p.state = lk::participant_info::State::Disconnected;
+            p.version += 1;
+            let mut info = p.info(&HashMap::new());
+            info.disconnect_reason = reason.disconnect_reason() as i32;
+            self.broadcast_participant(&p.room.clone(), key, info);
+        }
+        self.process_events(now);
+    }
+
+    fn drop_peer(&mut self, id: PeerId) {
+        if let Some(mut peer) = self.peers.remove(&id) {
+            peer.rtc.disconnect();
+            self.by_ufrag.remove(&peer.ufrag);
+            for a in &peer.remote_addrs {
+                self.by_addr.remove(&(Protocol::Udp, *a));
+                self.by_addr.remove(&(Protocol::Tcp, *a));
+            }
+        }
+    }
+
+    pub(crate) fn new_rtc(&self, now: Instant) -> Rtc {
+        let mut cfg = Rtc::builder()
+            .set_ice_lite(true)
+            .set_rtp_mode(true)
+            .set_dtls_cert(self.dtls_cert.clone())
+            .clear_codecs()
+            .enable_opus(true, true)
+            .enable_vp8(true)
+            .enable_h264(true)
+            .enable_bwe(Some(str0m::bwe::Bitrate::kbps(1500)))
+            .set_stats_interval(Some(Duration::from_secs(2)));
+        cfg = cfg.set_send_buffer_video(1000);
+        cfg.build(now)
+    }
+
+    pub(crate) fn register_peer(&mut self, now: Instant, owner: SessionKey, role: PeerRole, rtc: Rtc) -> PeerId {
+        let id = PeerId(self.alloc_id());
+        let mut peer = Peer::new(rtc, owner, role);
+        peer.add_local_candidates(&self.local_candidates);
+        peer.refresh_ufrag();
+        self.by_ufrag.insert(peer.ufrag.clone(), id);
+        self.peers.insert(id, peer);
+        let _ = now;
+        id
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Network input
+
+    /// One packet from a media socket. Unknown or malformed packets are dropped.
+    pub fn handle_datagram(&mut self, now: Instant, proto: Protocol, source: SocketAddr, destination: SocketAddr, data: &[u8]) {
+        let Some(peer_id) = self.route(proto, source, data) else {
+            debug!(%source, len = data.len(), "dropping packet for no known peer");
+            return;
+        };
+        let Ok(contents) = data.try_into() else {
+            debug!(%source, "dropping unparseable packet");
+            return;
+        };
+        let input = Input::Receive(now, Receive { proto, source, destination, contents });
+        let Some(peer) = self.peers.get_mut(&peer_id) else { return };
+        if !peer.rtc.accepts(&input) {
+            debug!(%source, "peer does not accept packet");
+            return;
+        }
+        let result = peer.rtc.handle_input(input);
+        self.after_mutation(now, peer_id, result.map(|_| ()));
+        if let Some(peer) = self.peers.get_mut(&peer_id) {
+            if peer.connected && !peer.remote_addrs.contains(&source) {
+                peer.remote_addrs.push(source);
+                self.by_addr.insert((proto, source), peer_id);
+            }
+        }
+        self.process_events(now);
+    }
+
+    fn route(&mut self, proto: Protocol, source: SocketAddr, data: &[u8]) -> Option<PeerId> {
+        // STUN is recognised by its first two bits being zero and the magic cookie.
+        let is_stun = data.len() >= 20 && data[0] < 2 && data[4..8] == [0x21, 0x12, 0xa4, 0x42];
+        if is_stun {
+            let msg = StunMessage::parse(data).ok()?;
+            let (local, _remote) = msg.split_username()?;
+            let id = *self.by_ufrag.get(local)?;
+            // A STUN binding from a new address also routes the media that follows it.
+            self.by_addr.insert((proto, source), id);
+            if let Some(p) = self.peers.get_mut(&id) {
+                if !p.remote_addrs.contains(&source) {
+                    p.remote_addrs.push(source);
+                }
+            }
+            return Some(id);
+        }
+        self.by_addr.get(&(proto, source)).copied()
+    }
+
+    /// After any mutation of a peer: drain it, and close its session if str0m failed.
+    fn after_mutation(&mut self, now: Instant, id: PeerId, result: Result<(), str0m::RtcError>) {
+        let Some(peer) = self.peers.get_mut(&id) else { return };
+        let result = result.and_then(|_| drain(id, peer, &mut self.outputs, &mut self.events, &mut self.timers));
+        if let Err(e) = result {
+            let owner = peer.owner;
+            warn!(%e, peer = id.0, "peer connection failed; closing its session");
+            self.remove_session(now, owner, CloseReason::MediaFailure);
+        }
+    }
+
+    /// Time passed: drive every peer whose deadline is due, and the housekeeping tick.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(Reverse((t, id))) = self.timers.peek().copied() {
+            if t > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(peer) = self.peers.get_mut(&id) else { continue };
+            if peer.next_timeout != Some(t) {
+                continue;
+            }
+            peer.next_timeout = None;
+            let result = peer.rtc.handle_input(Input::Timeout(now));
+            self.after_mutation(now, id, result);
+        }
+        if self.next_tick.is_some_and(|t| t <= now) {
+            self.next_tick = Some(now + TICK);
+            self.tick(now);
+        }
+        self.process_events(now);
+    }
+
+    /// Advances the wall clock used for protocol timestamps.
+    pub fn set_unix_millis(&mut self, now_ms: UnixMillis) {
+        self.now_ms = now_ms;
+    }
+
+    fn tick(&mut self, now: Instant) {
+        // Sessions whose socket dropped and did not resume in time.
+        let expired: Vec<SessionKey> = self
+            .sessions
+            .values()
+            .filter(|p| p.disconnected_until.is_some_and(|t| t <= now))
+            .map(|p| p.key)
+            .collect();
+        for key in expired {
+            self.remove_session(now, key, CloseReason::MediaFailure);
+        }
+        // Peers that str0m has given up on (ICE timed out).
+        let dead: Vec<SessionKey> =
+            self.peers.values().filter(|p| !p.rtc.is_alive()).map(|p| p.owner).collect();
+        for key in dead {
+            self.remove_session(now, key, CloseReason::MediaFailure);
+        }
+        // Empty rooms past their timeout.
+        self.rooms.retain(|name, r| {
+            let keep = !r.empty_since.is_some_and(|t| now.duration_since(t) >= Duration::from_secs(r.empty_timeout as u64));
+            if !keep {
+                info!(room = %name, "closing empty room");
+            }
+            keep
+        });
+        self.update_speakers(now);
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Room-wide messages
+
+    pub(crate) fn room_info(&self, name: &RoomName) -> Option<lk::Room> {
+        let room = self.rooms.get(name)?;
+        let visible = room.participants.iter().filter_map(|k| self.sessions.get(k)).filter(|p| !p.hidden());
+        let (mut n, mut publishers) = (0, 0);
+        for p in visible {
+            n += 1;
+            if room.tracks.values().any(|t| t.owner == p.key) {
+                publishers += 1;
+            }
+        }
+        Some(room.info(n, publishers))
+    }
+
+    /// Sends a participant's new state to everyone in the room (itself included: clients
+    /// learn their own permission and metadata changes this way).
+    pub(crate) fn broadcast_participant(&mut self, room: &RoomName, _about: SessionKey, info: lk::ParticipantInfo) {
+        let Some(r) = self.rooms.get(room) else { return };
+        for k in &r.participants {
+            self.outputs.push_back(Output::Signal(
+                *k,
+                Response::Update(lk::ParticipantUpdate { participants: vec![info.clone()] }),
+            ));
+        }
+    }
+
+    pub(crate) fn participant_changed(&mut self, key: SessionKey) {
+        let Some(p) = self.sessions.get_mut(&key) else { return };
+        p.version += 1;
+        let room = p.room.clone();
+        let hidden = p.hidden();
+        let info = match self.rooms.get(&room) {
+            Some(r) => p.info(&r.tracks),
+            None => return,
+        };
+        if hidden {
+            self.outputs.push_back(Output::Signal(key, Response::Update(lk::ParticipantUpdate { participants: vec![info] })));
+        } else {
+            self.broadcast_participant(&room, key, info);
+        }
+    }
+
+    fn update_speakers(&mut self, now: Instant) {
+        let names: Vec<RoomName> = self.rooms.keys().cloned().collect();
+        for name in names {
+            let Some(room) = self.rooms.get_mut(&name) else { continue };
+            let current = room.speakers.speakers(now);
+            let active: Vec<(SessionKey, bool)> = current.iter().map(|(k, _)| (*k, true)).collect();
+            if active == room.last_speakers {
+                continue;
+            }
+            // Speakers who stopped are announced once as inactive.
+            let mut infos: Vec<lk::SpeakerInfo> = Vec::new();
+            for (k, level) in &current {
+                if let Some(p) = self.sessions.get(k) {
+                    infos.push(lk::SpeakerInfo { sid: p.sid.to_string(), level: *level, active: true });
+                }
+            }
+            for (k, _) in &room.last_speakers {
+                if !active.iter().any(|(a, _)| a == k) {
+                    if let Some(p) = self.sessions.get(k) {
+                        infos.push(lk::SpeakerInfo { sid: p.sid.to_string(), level: 0.0, active: false });
+                    }
+                }
+            }
+            room.last_speakers = active;
+            for k in room.participants.clone() {
+                self.outputs.push_back(Output::Signal(k, Response::SpeakersChanged(lk::SpeakersChanged { speakers: infos.clone() })));
+            }
+        }
+    }
+
+    /// Handles events drained from peers until none are left.
+    fn process_events(&mut self, now: Instant) {
+        while let Some((peer_id, event)) = self.events.pop_front() {
+            self.handle_peer_event(now, peer_id, event);
+        }
+    }
+}

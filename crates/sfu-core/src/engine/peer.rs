@@ -1,0 +1,123 @@
+//! One peer connection: a str0m `Rtc` and what the engine needs to drive it.
+//!
+//! str0m's contract: after every mutation of an `Rtc`, drain `poll_output` until it returns
+//! `Timeout` before the next mutation. [`drain`] is the one place that does so; its
+//! transmits go to the engine's output queue and its events to the engine's event queue.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use str0m::change::SdpPendingOffer;
+use str0m::channel::ChannelId;
+use str0m::{Candidate, Event, Output as RtcOutput, Rtc};
+
+use crate::ids::{PeerId, SessionKey};
+
+use super::Output;
+
+/// Which of a participant's two peer connections this is. LiveKit clients publish on one
+/// and receive on the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerRole {
+    /// The client offers; the server receives media and data.
+    Publisher,
+    /// The server offers; the server sends media and data.
+    Subscriber,
+}
+
+impl PeerRole {
+    /// LiveKit's `SignalTarget` value for this role.
+    pub fn signal_target(self) -> i32 {
+        match self {
+            PeerRole::Publisher => 0,
+            PeerRole::Subscriber => 1,
+        }
+    }
+}
+
+pub(crate) struct Peer {
+    pub rtc: Rtc,
+    pub owner: SessionKey,
+    pub role: PeerRole,
+    /// The local ICE ufrag, by which STUN requests are routed here. Changes on ICE restart.
+    pub ufrag: String,
+    /// The remote addresses that passed ICE for this peer (routing for non-STUN packets).
+    pub remote_addrs: Vec<SocketAddr>,
+    /// Subscriber only: the offer sent and not yet answered. At most one is outstanding.
+    pub pending_offer: Option<SdpPendingOffer>,
+    /// Subscriber only: something changed while an offer was outstanding; offer again after
+    /// the answer arrives.
+    pub renegotiate: bool,
+    /// Subscriber only: media lines to deactivate in the next offer.
+    pub pending_removals: Vec<str0m::media::Mid>,
+    /// Id of the last offer sent (LiveKit's `SessionDescription.id`).
+    pub offer_id: u32,
+    /// Data channels by kind: reliable and lossy. On the publisher these are the client's; on
+    /// the subscriber they are the server's.
+    pub reliable: Option<ChannelId>,
+    pub lossy: Option<ChannelId>,
+    /// Whether ICE and DTLS are up.
+    pub connected: bool,
+    /// Latest egress bandwidth estimate (subscriber), bits per second.
+    pub bwe_bps: Option<u64>,
+    /// The next time str0m wants `handle_input(Timeout)`.
+    pub next_timeout: Option<Instant>,
+}
+
+impl Peer {
+    pub fn new(rtc: Rtc, owner: SessionKey, role: PeerRole) -> Self {
+        Self {
+            rtc,
+            owner,
+            role,
+            ufrag: String::new(),
+            remote_addrs: Vec::new(),
+            pending_offer: None,
+            renegotiate: false,
+            pending_removals: Vec::new(),
+            offer_id: 0,
+            reliable: None,
+            lossy: None,
+            connected: false,
+            bwe_bps: None,
+            next_timeout: None,
+        }
+    }
+
+    /// Adds the server's host candidates; with ICE-lite they are all the client needs.
+    pub fn add_local_candidates(&mut self, candidates: &[Candidate]) {
+        for c in candidates {
+            self.rtc.add_local_candidate(c.clone());
+        }
+    }
+
+    pub fn refresh_ufrag(&mut self) {
+        self.ufrag = self.rtc.direct_api().local_ice_credentials().ufrag;
+    }
+}
+
+/// Drains one peer after a mutation: transmits to `outputs`, events to `events`, and the next
+/// timeout into `timers`. A str0m error is returned so the caller can drop just this peer.
+pub(crate) fn drain(
+    id: PeerId,
+    peer: &mut Peer,
+    outputs: &mut VecDeque<Output>,
+    events: &mut VecDeque<(PeerId, Event)>,
+    timers: &mut BinaryHeap<Reverse<(Instant, PeerId)>>,
+) -> Result<(), str0m::RtcError> {
+    loop {
+        match peer.rtc.poll_output()? {
+            RtcOutput::Timeout(t) => {
+                if peer.next_timeout != Some(t) {
+                    peer.next_timeout = Some(t);
+                    timers.push(Reverse((t, id)));
+                }
+                return Ok(());
+            }
+            RtcOutput::Transmit(t) => outputs.push_back(Output::Transmit(t)),
+            RtcOutput::Event(e) => events.push_back((id, e)),
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! The server API (LiveKit's Twirp RoomService), as engine operations.
+
+use std::time::Instant;
+
+use huiyi_proto::lk;
+
+use super::state::Room;
+use super::{CloseReason, Engine};
+use crate::ids::{ParticipantIdentity, RoomName, SessionKey, TrackSid};
+
+/// A RoomService call that cannot be done. Each maps to a Twirp error code at the edge.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ServiceError {
+    #[error("room not found")]
+    RoomNotFound,
+    #[error("participant not found")]
+    ParticipantNotFound,
+    #[error("track not found")]
+    TrackNotFound,
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+}
+
+impl Engine {
+    pub fn create_room(&mut self, now: Instant, now_ms: i64, req: &lk::CreateRoomRequest) -> Result<lk::Room, ServiceError> {
+        let name = RoomName::parse(&req.name).map_err(|e| ServiceError::InvalidArgument(format!("name {e}")))?;
+        self.next_tick.get_or_insert(now);
+        let room = self.rooms.entry(name.clone()).or_insert_with(|| Room::new(name.clone(), now, now_ms));
+        if req.empty_timeout > 0 {
+            room.empty_timeout = req.empty_timeout;
+        }
+        if req.departure_timeout > 0 {
+            room.departure_timeout = req.departure_timeout;
+        }
+        if req.max_participants > 0 {
+            room.max_participants = req.max_participants;
+        }
+        if !req.metadata.is_empty() {
+            room.metadata = req.metadata.clone();
+        }
+        self.room_info(&name).ok_or(ServiceError::RoomNotFound)
+    }
+
+    pub fn list_rooms(&self, names: &[String]) -> Vec<lk::Room> {
+        let mut rooms: Vec<lk::Room> = self
+            .rooms
+            .keys()
+            .filter(|n| names.is_empty() || names.iter().any(|x| x == n.as_str()))
+            .filter_map(|n| self.room_info(n))
+            .collect();
+        rooms.sort_by(|a, b| a.name.cmp(&b.name));
+        rooms
+    }
+
+    pub fn delete_room(&mut self, now: Instant, room: &str) -> Result<(), ServiceError> {
+        let name = self.room_name(room)?;
+        let keys = self.rooms.get(&name).map(|r| r.participants.clone()).unwrap_or_default();
+        for k in keys {
+            self.remove_session(now, k, CloseReason::RoomDeleted);
+        }
+        self.rooms.remove(&name);
+        Ok(())
+    }
+
+    pub fn list_participants(&self, room: &str) -> Result<Vec<lk::ParticipantInfo>, ServiceError> {
+        let name = self.room_name(room)?;
+        let r = self.rooms.get(&name).ok_or(ServiceError::RoomNotFound)?;
+        Ok(r.participants.iter().filter_map(|k| self.sessions.get(k)).map(|p| p.info(&r.tracks)).collect())
+    }
+
+    pub fn get_participant(&self, room: &str, identity: &str) -> Result<lk::ParticipantInfo, ServiceError> {
+        let key = self.find_participant(room, identity)?;
+        let p = self.sessions.get(&key).ok_or(ServiceError::ParticipantNotFound)?;
+        let r = self.rooms.get(&p.room).ok_or(ServiceError::RoomNotFound)?;
+        Ok(p.info(&r.tracks))
+    }
+
+    pub fn remove_participant(&mut self, now: Instant, room: &str, identity: &str) -> Result<(), ServiceError> {
+        let key = self.find_participant(room, identity)?;
+        self.remove_session(now, key, CloseReason::Removed);
+        Ok(())
+    }
+
+    pub fn mute_published_track(&mut self, room: &str, identity: &str, track: &str, muted: bool) -> Result<lk::TrackInfo, ServiceError> {
+        let key = self.find_participant(room, identity)?;
+        let sid = TrackSid::from_wire(track);
+        let name = self.room_name(room)?;
+        let owned = self.rooms.get(&name).and_then(|r| r.tracks.get(&sid)).is_some_and(|t| t.owner == key);
+        if !owned {
+            return Err(ServiceError::TrackNotFound);
+        }
+        self.force_mute(key, &sid, muted);
+        self.rooms.get(&name).and_then(|r| r.tracks.get(&sid)).map(|t| t.info.clone()).ok_or(ServiceError::TrackNotFound)
+    }
+
+    pub fn update_participant(&mut self, req: &lk::UpdateParticipantRequest) -> Result<lk::ParticipantInfo, ServiceError> {
+        let key = self.find_participant(&req.room, &req.identity)?;
+        let p = self.sessions.get_mut(&key).ok_or(ServiceError::ParticipantNotFound)?;
+        if !req.metadata.is_empty() {
+            p.metadata = req.metadata.clone();
+        }
+        if !req.name.is_empty() {
+            p.name = req.name.clone();
+        }
+        if let Some(perm) = &req.permission {
+            p.permission = perm.clone();
+        }
+        for (k, v) in &req.attributes {
+            if v.is_empty() {
+                p.attributes.remove(k);
+            } else {
+                p.attributes.insert(k.clone(), v.clone());
+            }
+        }
+        self.participant_changed(key);
+        self.get_participant(&req.room, &req.identity)
+    }
+
+    pub fn update_subscriptions(&mut self, now: Instant, req: &lk::UpdateSubscriptionsRequest) -> Result<(), ServiceError> {
+        let key = self.find_participant(&req.room, &req.identity)?;
+        let mut sids: Vec<TrackSid> = req.track_sids.iter().map(|s| TrackSid::from_wire(s)).collect();
+        sids.extend(req.participant_tracks.iter().flat_map(|pt| pt.track_sids.iter().map(|s| TrackSid::from_wire(s))));
+        for sid in sids {
+            if req.subscribe {
+                self.subscribe(now, key, &sid);
+            } else {
+                self.unsubscribe(now, key, &sid);
+            }
+        }
+        self.negotiate_subscriber(now, key);
+        self.process_events(now);
+        Ok(())
+    }
+
+    pub fn update_room_metadata(&mut self, room: &str, metadata: &str) -> Result<lk::Room, ServiceError> {
+        let name = self.room_name(room)?;
+        let r = self.rooms.get_mut(&name).ok_or(ServiceError::RoomNotFound)?;
+        r.metadata = metadata.to_owned();
+        r.version += 1;
+        let info = self.room_info(&name).ok_or(ServiceError::RoomNotFound)?;
+        let keys = self.rooms.get(&name).map(|r| r.participants.clone()).unwrap_or_default();
+        for k in keys {
+            self.outputs.push_back(super::Output::Signal(
+                k,
+                lk::signal_response::Message::RoomUpdate(lk::RoomUpdate { room: Some(info.clone()) }),
+            ));
+        }
+        Ok(info)
+    }
+
+    pub fn send_data_from_server(&mut self, now: Instant, req: &lk::SendDataRequest) -> Result<(), ServiceError> {
+        let name = self.room_name(&req.room)?;
+        let kind = req.kind;
+        let mut destinations = req.destination_identities.clone();
+        // Older SDKs address by sid.
+        for sid in &req.destination_sids {
+            if let Some(p) = self.sessions.values().find(|p| p.sid.as_str() == sid) {
+                destinations.push(p.identity.to_string());
+            }
+        }
+        let packet = lk::DataPacket {
+            kind,
+            destination_identities: destinations.clone(),
+            value: Some(lk::data_packet::Value::User(lk::UserPacket {
+                payload: req.data.clone(),
+                topic: req.topic.clone(),
+                destination_identities: destinations.clone(),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let reliable = kind == lk::data_packet::Kind::Reliable as i32;
+        self.send_data(now, &name, None, &destinations, reliable, &packet);
+        self.process_events(now);
+        Ok(())
+    }
+
+    fn room_name(&self, room: &str) -> Result<RoomName, ServiceError> {
+        let name = RoomName::parse(room).map_err(|e| ServiceError::InvalidArgument(format!("room {e}")))?;
+        if self.rooms.contains_key(&name) {
+            Ok(name)
+        } else {
+            Err(ServiceError::RoomNotFound)
+        }
+    }
+
+    fn find_participant(&self, room: &str, identity: &str) -> Result<SessionKey, ServiceError> {
+        let name = self.room_name(room)?;
+        let identity = ParticipantIdentity::parse(identity).map_err(|e| ServiceError::InvalidArgument(format!("identity {e}")))?;
+        let r = self.rooms.get(&name).ok_or(ServiceError::RoomNotFound)?;
+        r.participants
+            .iter()
+            .copied()
+            .find(|k| self.sessions.get(k).is_some_and(|p| p.identity == identity))
+            .ok_or(ServiceError::ParticipantNotFound)
+    }
+}

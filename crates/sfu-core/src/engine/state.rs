@@ -1,0 +1,194 @@
+//! The engine's model of rooms, participants and tracks, and their LiveKit wire views.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use huiyi_proto::lk;
+use str0m::media::{MediaKind, Mid, Pt};
+
+use crate::forward::keyframe::VideoCodec;
+use crate::forward::layer::{LayerIndex, TrackSettings};
+use crate::forward::munger::RtpMunger;
+use crate::ids::{ParticipantIdentity, ParticipantSid, PeerId, RoomName, RoomSid, SessionKey, TrackSid};
+use crate::speaker::SpeakerDetector;
+
+/// Unix time in milliseconds. The only wall-clock reading in sfu-core: LiveKit's wire
+/// format carries creation and join times. The caller passes it in, like `now`.
+pub type UnixMillis = i64;
+
+pub(crate) struct Room {
+    pub sid: RoomSid,
+    pub name: RoomName,
+    pub metadata: String,
+    pub created_at_ms: UnixMillis,
+    /// 0 means unlimited.
+    pub max_participants: u32,
+    /// Seconds the room lives on with nobody in it.
+    pub empty_timeout: u32,
+    pub departure_timeout: u32,
+    /// Sessions in join order.
+    pub participants: Vec<SessionKey>,
+    pub tracks: HashMap<TrackSid, PublishedTrack>,
+    pub speakers: SpeakerDetector<SessionKey>,
+    /// The speaker set last announced, to send updates only on change.
+    pub last_speakers: Vec<(SessionKey, bool)>,
+    /// When the last participant left; the room closes after `empty_timeout`.
+    pub empty_since: Option<Instant>,
+    pub version: u64,
+}
+
+impl Room {
+    pub fn new(name: RoomName, now: Instant, now_ms: UnixMillis) -> Self {
+        Self {
+            sid: RoomSid::generate(),
+            name,
+            metadata: String::new(),
+            created_at_ms: now_ms,
+            max_participants: 0,
+            empty_timeout: 300,
+            departure_timeout: 20,
+            participants: Vec::new(),
+            tracks: HashMap::new(),
+            speakers: SpeakerDetector::new(),
+            last_speakers: Vec::new(),
+            empty_since: Some(now),
+            version: 0,
+        }
+    }
+
+    pub fn info(&self, num_participants: u32, num_publishers: u32) -> lk::Room {
+        lk::Room {
+            sid: self.sid.to_string(),
+            name: self.name.to_string(),
+            empty_timeout: self.empty_timeout,
+            departure_timeout: self.departure_timeout,
+            max_participants: self.max_participants,
+            creation_time: self.created_at_ms / 1000,
+            creation_time_ms: self.created_at_ms,
+            metadata: self.metadata.clone(),
+            num_participants,
+            num_publishers,
+            enabled_codecs: ["audio/opus", "video/VP8", "video/H264"]
+                .into_iter()
+                .map(|m| lk::Codec { mime: m.into(), fmtp_line: String::new() })
+                .collect(),
+            ..Default::default()
+        }
+    }
+}
+
+pub(crate) struct Participant {
+    pub key: SessionKey,
+    pub sid: ParticipantSid,
+    pub identity: ParticipantIdentity,
+    pub name: String,
+    pub metadata: String,
+    pub attributes: HashMap<String, String>,
+    pub permission: lk::ParticipantPermission,
+    pub kind: i32,
+    pub room: RoomName,
+    pub joined_at_ms: UnixMillis,
+    /// Bumped on every change, so clients drop stale `ParticipantUpdate`s.
+    pub version: u32,
+    pub state: lk::participant_info::State,
+    pub auto_subscribe: bool,
+    pub publisher: Option<PeerId>,
+    pub subscriber: Option<PeerId>,
+    /// Tracks announced with AddTrack whose media has not arrived yet.
+    pub pending_tracks: Vec<PendingTrack>,
+    /// Published tracks by the publisher peer's mid.
+    pub published: HashMap<Mid, TrackSid>,
+    /// Down tracks offered to the subscriber and not yet answered, with their media line.
+    pub pending_mids: Vec<(TrackSid, Mid)>,
+    /// What this participant receives, by the publisher's track sid.
+    pub downtracks: HashMap<TrackSid, DownTrack>,
+    /// Last time a ping arrived, to detect dead sessions.
+    pub last_seen: Instant,
+    /// The signalling socket is gone; the session is kept for a resume until this time.
+    pub disconnected_until: Option<Instant>,
+}
+
+impl Participant {
+    pub fn info(&self, tracks: &HashMap<TrackSid, PublishedTrack>) -> lk::ParticipantInfo {
+        let mut published: Vec<lk::TrackInfo> =
+            tracks.values().filter(|t| t.owner == self.key).map(|t| t.info.clone()).collect();
+        published.sort_by(|a, b| a.sid.cmp(&b.sid));
+        lk::ParticipantInfo {
+            sid: self.sid.to_string(),
+            identity: self.identity.to_string(),
+            state: self.state as i32,
+            is_publisher: !published.is_empty(),
+            tracks: published,
+            metadata: self.metadata.clone(),
+            joined_at: self.joined_at_ms / 1000,
+            joined_at_ms: self.joined_at_ms,
+            name: self.name.clone(),
+            version: self.version,
+            permission: Some(self.permission.clone()),
+            kind: self.kind,
+            attributes: self.attributes.clone(),
+            client_protocol: huiyi_proto::PROTOCOL_VERSION,
+            ..Default::default()
+        }
+    }
+
+    pub fn hidden(&self) -> bool {
+        self.permission.hidden
+    }
+}
+
+pub(crate) struct PendingTrack {
+    pub cid: String,
+    pub info: lk::TrackInfo,
+}
+
+/// A track a participant publishes, and who receives it.
+pub(crate) struct PublishedTrack {
+    pub owner: SessionKey,
+    pub info: lk::TrackInfo,
+    pub peer: PeerId,
+    pub mid: Mid,
+    pub kind: MediaKind,
+    /// Set from the first packet's payload type, for keyframe detection.
+    pub codec: Option<VideoCodec>,
+    pub subscribers: Vec<SessionKey>,
+    /// When each simulcast layer last delivered a packet.
+    pub layer_seen: [Option<Instant>; 3],
+    /// When a keyframe was last requested per layer, to rate-limit PLIs.
+    pub last_pli: [Option<Instant>; 3],
+    /// The layers last announced to the publisher as wanted (dynacast).
+    pub announced_layers: Option<[bool; 3]>,
+}
+
+/// One subscriber's view of one published track.
+pub(crate) struct DownTrack {
+    /// The media line in the subscriber's peer connection. `None` until negotiated.
+    pub mid: Option<Mid>,
+    pub kind: MediaKind,
+    pub settings: TrackSettings,
+    /// The layer being forwarded, and the one wanted (switched to on its next keyframe).
+    pub current: Option<LayerIndex>,
+    pub target: Option<LayerIndex>,
+    pub munger: RtpMunger,
+    /// Publisher payload type → subscriber payload type, learnt on first use.
+    pub pt_map: Vec<(Pt, Option<Pt>)>,
+    pub last_sent: Option<Instant>,
+    pub clock_rate: u32,
+}
+
+impl DownTrack {
+    pub fn new(track: TrackSid, kind: MediaKind) -> Self {
+        let _ = track;
+        Self {
+            mid: None,
+            kind,
+            settings: TrackSettings::default(),
+            current: None,
+            target: None,
+            munger: RtpMunger::new(),
+            pt_map: Vec::new(),
+            last_sent: None,
+            clock_rate: if kind == MediaKind::Audio { 48_000 } else { 90_000 },
+        }
+    }
+}

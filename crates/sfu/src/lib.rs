@@ -1,0 +1,155 @@
+//! The async shell around [`huiyi_sfu_core::Engine`]: it owns the media sockets and the
+//! clock, and serialises every input into the one engine task.
+//!
+//! - UDP: one socket for every peer (ICE-lite, all peers multiplexed on one port).
+//! - TCP: ICE-TCP passive, RFC 4571 framing (2-byte length prefix), one task per connection.
+//! - Commands: signalling and the server API reach the engine through [`SfuHandle`].
+//!
+//! # Architecture invariant
+//! Only this crate's engine task touches the `Engine`; everything else talks to it through
+//! channels, so the engine needs no locks.
+
+mod run;
+mod tcp;
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use huiyi_proto::lk::{self, signal_request::Message as Request, signal_response::Message as Response};
+use huiyi_sfu_core::{CloseReason, Engine, EngineConfig, JoinError, JoinParams, SessionKey};
+use tokio::sync::{mpsc, oneshot};
+
+/// Sockets and engine settings.
+#[derive(Debug, Clone)]
+pub struct SfuConfig {
+    pub udp_bind: SocketAddr,
+    /// ICE-TCP listener; `None` disables ICE over TCP.
+    pub tcp_bind: Option<SocketAddr>,
+    pub engine: EngineConfig,
+}
+
+/// What the engine says to one session's signalling socket.
+#[derive(Debug)]
+pub enum SessionMessage {
+    Signal(Response),
+    Close(CloseReason),
+}
+
+/// How many messages may wait for one session's socket before it counts as stuck and is
+/// closed. A healthy client drains far faster than the engine produces.
+const SESSION_QUEUE: usize = 1024;
+
+type EngineFn = Box<dyn FnOnce(&mut Engine, Instant) + Send>;
+
+pub(crate) enum Command {
+    Join {
+        params: Box<JoinParams>,
+        reply: oneshot::Sender<Result<Joined, JoinError>>,
+    },
+    Signal {
+        key: SessionKey,
+        request: Request,
+    },
+    SocketClosed {
+        key: SessionKey,
+    },
+    TcpPacket {
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: Vec<u8>,
+    },
+    TcpOpened {
+        remote: SocketAddr,
+        frames: mpsc::Sender<Vec<u8>>,
+    },
+    TcpClosed {
+        remote: SocketAddr,
+    },
+    WithEngine(EngineFn),
+}
+
+/// A successful join: the session's key, its JoinResponse and its message stream.
+pub struct Joined {
+    pub key: SessionKey,
+    pub response: lk::JoinResponse,
+    pub messages: mpsc::Receiver<SessionMessage>,
+}
+
+/// The engine stopped (the server is shutting down).
+#[derive(Debug, thiserror::Error)]
+#[error("the media engine has stopped")]
+pub struct EngineGone;
+
+/// A cheap, cloneable handle to the engine task.
+#[derive(Clone)]
+pub struct SfuHandle {
+    tx: mpsc::Sender<Command>,
+}
+
+impl SfuHandle {
+    pub async fn join(&self, params: JoinParams) -> Result<Result<Joined, JoinError>, EngineGone> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Command::Join { params: Box::new(params), reply }).await.map_err(|_| EngineGone)?;
+        rx.await.map_err(|_| EngineGone)
+    }
+
+    pub async fn signal(&self, key: SessionKey, request: Request) -> Result<(), EngineGone> {
+        self.tx.send(Command::Signal { key, request }).await.map_err(|_| EngineGone)
+    }
+
+    pub async fn socket_closed(&self, key: SessionKey) {
+        let _ = self.tx.send(Command::SocketClosed { key }).await;
+    }
+
+    /// Runs `f` on the engine task and returns its result: the server API's way in.
+    pub async fn with_engine<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Engine, Instant) -> T + Send + 'static,
+    ) -> Result<T, EngineGone> {
+        let (reply, rx) = oneshot::channel();
+        let job: EngineFn = Box::new(move |engine, now| {
+            let _ = reply.send(f(engine, now));
+        });
+        self.tx.send(Command::WithEngine(job)).await.map_err(|_| EngineGone)?;
+        rx.await.map_err(|_| EngineGone)
+    }
+}
+
+/// A running SFU: its handle and the addresses it actually bound.
+pub struct Sfu {
+    pub handle: SfuHandle,
+    pub udp_addr: SocketAddr,
+    pub tcp_addr: Option<SocketAddr>,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+/// Binds the media sockets and starts the engine task. The task ends when every
+/// [`SfuHandle`] is dropped.
+pub async fn start(config: SfuConfig) -> io::Result<Sfu> {
+    let udp = tokio::net::UdpSocket::bind(config.udp_bind).await?;
+    let udp_addr = udp.local_addr()?;
+    let (tx, rx) = mpsc::channel(4096);
+    let tcp_addr = match config.tcp_bind {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr).await?;
+            let bound = listener.local_addr()?;
+            tokio::spawn(tcp::accept_loop(listener, tx.downgrade()));
+            Some(bound)
+        }
+        None => None,
+    };
+    let mut engine_config = config.engine;
+    // A port of 0 in the advertised candidates means "whatever was bound".
+    if engine_config.udp_candidate.port() == 0 {
+        engine_config.udp_candidate.set_port(udp_addr.port());
+    }
+    if let (Some(c), Some(bound)) = (engine_config.tcp_candidate.as_mut(), tcp_addr) {
+        if c.port() == 0 {
+            c.set_port(bound.port());
+        }
+    }
+    let engine = Engine::new(engine_config);
+    let task = tokio::spawn(run::run(engine, udp, rx));
+    Ok(Sfu { handle: SfuHandle { tx }, udp_addr, tcp_addr, task })
+}

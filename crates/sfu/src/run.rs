@@ -1,0 +1,136 @@
+//! The engine task: one loop that feeds the engine sockets, commands and time, and carries
+//! its output to sockets and sessions.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use huiyi_sfu_core::{CloseReason, Engine, Output, Protocol, SessionKey};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+
+use crate::{Command, Joined, SessionMessage, SESSION_QUEUE};
+
+fn unix_millis() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+pub(crate) async fn run(mut engine: Engine, udp: UdpSocket, mut commands: mpsc::Receiver<Command>) {
+    let local_udp = udp.local_addr().ok();
+    let mut sessions: HashMap<SessionKey, mpsc::Sender<SessionMessage>> = HashMap::new();
+    let mut tcp: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>> = HashMap::new();
+    let mut buf = vec![0u8; 2048];
+    loop {
+        let deadline = flush(&mut engine, &udp, &mut sessions, &tcp);
+        let sleep = tokio::time::sleep_until(deadline.into());
+        tokio::select! {
+            received = udp.recv_from(&mut buf) => {
+                let now = Instant::now();
+                match received {
+                    Ok((n, source)) => {
+                        let destination = local_udp.unwrap_or(source);
+                        engine.handle_datagram(now, Protocol::Udp, source, destination, &buf[..n]);
+                    }
+                    Err(e) => debug!(%e, "udp receive error"),
+                }
+            }
+            command = commands.recv() => {
+                let Some(command) = command else {
+                    debug!("every handle dropped; engine task stops");
+                    return;
+                };
+                let now = Instant::now();
+                engine.set_unix_millis(unix_millis());
+                handle_command(&mut engine, now, command, &mut sessions, &mut tcp);
+            }
+            _ = sleep => {
+                engine.set_unix_millis(unix_millis());
+                engine.handle_timeout(Instant::now());
+            }
+        }
+    }
+}
+
+fn handle_command(
+    engine: &mut Engine,
+    now: Instant,
+    command: Command,
+    sessions: &mut HashMap<SessionKey, mpsc::Sender<SessionMessage>>,
+    tcp: &mut HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
+) {
+    match command {
+        Command::Join { params, reply } => {
+            let result = engine.join(now, *params).map(|(key, response)| {
+                let (tx, rx) = mpsc::channel(SESSION_QUEUE);
+                sessions.insert(key, tx);
+                Joined { key, response, messages: rx }
+            });
+            if let Err(Ok(joined)) = reply.send(result) {
+                // The socket went away while joining.
+                engine.handle_socket_closed(now, joined.key);
+            }
+        }
+        Command::Signal { key, request } => {
+            if let Err(e) = engine.handle_signal(now, key, request) {
+                debug!(session = key.0, %e, "signal request not applied");
+            }
+        }
+        Command::SocketClosed { key } => {
+            sessions.remove(&key);
+            engine.handle_socket_closed(now, key);
+        }
+        Command::TcpPacket { source, destination, data } => {
+            engine.handle_datagram(now, Protocol::Tcp, source, destination, &data);
+        }
+        Command::TcpOpened { remote, frames } => {
+            tcp.insert(remote, frames);
+        }
+        Command::TcpClosed { remote } => {
+            tcp.remove(&remote);
+        }
+        Command::WithEngine(f) => f(engine, now),
+    }
+}
+
+/// Drains the engine's output; returns its next deadline.
+fn flush(
+    engine: &mut Engine,
+    udp: &UdpSocket,
+    sessions: &mut HashMap<SessionKey, mpsc::Sender<SessionMessage>>,
+    tcp: &HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
+) -> Instant {
+    loop {
+        match engine.poll_output() {
+            Output::Timeout(t) => return t,
+            Output::Transmit(t) => match t.proto {
+                Protocol::Udp => {
+                    // Never wait on a full socket buffer: a dropped packet is recovered by
+                    // NACK or the next keyframe, a stalled engine is not.
+                    if let Err(e) = udp.try_send_to(&t.contents, t.destination) {
+                        debug!(%e, dest = %t.destination, "udp send dropped");
+                    }
+                }
+                _ => {
+                    if let Some(conn) = tcp.get(&t.destination) {
+                        let _ = conn.try_send(t.contents.to_vec());
+                    }
+                }
+            },
+            Output::Signal(key, message) => {
+                let Some(tx) = sessions.get(&key) else { continue };
+                if tx.try_send(SessionMessage::Signal(message)).is_err() {
+                    warn!(session = key.0, "signalling queue full or closed; dropping session");
+                    sessions.remove(&key);
+                    engine.handle_socket_closed(Instant::now(), key);
+                }
+            }
+            Output::Close(key, reason) => {
+                if let Some(tx) = sessions.remove(&key) {
+                    let _ = tx.try_send(SessionMessage::Close(reason));
+                }
+                let _ = CloseReason::ClientLeft;
+            }
+        }
+    }
+}

@@ -1,0 +1,61 @@
+// Headless Chromium from the Debian package (never a downloaded browser), and the web app's
+// join flow as a user performs it.
+
+import { appendFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const CHROMIUM = '/usr/bin/chromium';
+
+// Fake camera (a moving pattern), fake microphone (a beep), and auto-accepted permission
+// prompts, including getDisplayMedia, which then captures a fake 1280×720 "screen" with audio.
+const FLAGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--use-fake-device-for-media-stream',
+  '--use-fake-ui-for-media-stream',
+  '--autoplay-policy=no-user-gesture-required',
+];
+
+export async function launchChromium() {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
+  return chromium.launch({ executablePath: CHROMIUM, args: FLAGS, timeout: 30_000 });
+}
+
+/**
+ * Opens the app in a fresh browser context (its own storage, like a second person) and joins
+ * `room` as `name` through the join form. Browser console output goes to `<artifacts>/<name>.console.log`.
+ * @returns {Promise<{ context, page, identity: string }>}
+ */
+export async function joinViaForm(browser, { baseUrl, name, room, artifacts }) {
+  const context = await browser.newContext({ viewport: { width: 960, height: 600 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(15_000);
+  const consoleLog = join(artifacts, `${name}.console.log`);
+  page.on('console', (m) => appendFileSync(consoleLog, `[${m.type()}] ${m.text()}\n`));
+  page.on('pageerror', (e) => appendFileSync(consoleLog, `[pageerror] ${e.stack ?? e}\n`));
+
+  await page.goto(`${baseUrl}/?lang=en`);
+  await page.getByTestId('join-name').fill(name);
+  await page.getByTestId('join-room').fill(room);
+  await page.getByTestId('join-button').click();
+
+  const status = page.locator('[data-testid="status"]:is([data-state="connected"], [data-state="disconnected"])');
+  // Longer than the app's own 30 s connect timeout, so a failure shows the app's message.
+  await status.waitFor({ timeout: 35_000 });
+  if ((await status.getAttribute('data-state')) !== 'connected') {
+    throw new Error(`${name} could not join: "${await status.innerText()}" (console: ${consoleLog})`);
+  }
+  const identity = await page.evaluate(() => window.__huiyi.room.localParticipant.identity);
+  return { context, page, identity };
+}
+
+/** The tile that `page` shows for participant `identity`. */
+export function tileOf(page, identity, testid = 'tile') {
+  return page.locator(`[data-testid="${testid}"][data-identity=${JSON.stringify(identity)}]`);
+}

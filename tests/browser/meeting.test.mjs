@@ -1,0 +1,132 @@
+// Two people meet in headless Chromium through the web app, against a real huiyi server.
+//
+// Run inside the test network namespace (Chromium gathers no ICE candidates on a loopback-only
+// host, and the host's real interface must carry no test traffic):
+//
+//   HUIYI_BIN=$CARGO_TARGET_DIR/debug/huiyi scripts/netns-run node --test tests/browser/
+//
+// The cases run in order and share one meeting: Alice and Bob join, see and hear each other,
+// Alice shares her screen, mutes and unmutes, and finally Bob leaves. Screenshots, server and
+// browser logs go to $HUIYI_ARTIFACTS or a fresh temp dir, printed at the start.
+
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { joinViaForm, launchChromium, tileOf } from './lib/browser.mjs';
+import { startServer, tail } from './lib/server.mjs';
+import { inboundStats, waitForAudibleAudio, waitForDecodedVideo } from './lib/stats.mjs';
+import { poll } from './lib/wait.mjs';
+
+const WEB_DIST = fileURLToPath(new URL('../../web/dist', import.meta.url));
+
+describe('meeting in the web app', () => {
+  const artifacts = process.env.HUIYI_ARTIFACTS
+    ? (mkdirSync(process.env.HUIYI_ARTIFACTS, { recursive: true }), process.env.HUIYI_ARTIFACTS)
+    : mkdtempSync(join(tmpdir(), 'huiyi-browser-'));
+  let server;
+  let browser;
+  let alice;
+  let bob;
+
+  before(async () => {
+    console.log(`artifacts (screenshots, logs): ${artifacts}`);
+    // scripts/netns-run sets this; outside the namespace WebRTC would silently fail to connect.
+    assert.equal(
+      process.env.HUIYI_IN_NETNS,
+      '1',
+      'run the browser tests inside scripts/netns-run, e.g. scripts/netns-run node --test tests/browser/',
+    );
+    server = await startServer({
+      bin: process.env.HUIYI_BIN,
+      webDir: WEB_DIST,
+      logPath: join(artifacts, 'server.log'),
+    });
+    browser = await launchChromium();
+  }, { timeout: 60_000 });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+    console.log(`artifacts (screenshots, logs): ${artifacts}`);
+  });
+
+  it('two participants join through the form, see and hear each other', { timeout: 120_000 }, async () => {
+    const room = `e2e-${Date.now()}`;
+    try {
+      alice = await joinViaForm(browser, { baseUrl: server.url, name: 'Alice', room, artifacts });
+      bob = await joinViaForm(browser, { baseUrl: server.url, name: 'Bob', room, artifacts });
+    } catch (e) {
+      throw new Error(`${e.message}\n--- server log ---\n${tail(server.log)}`);
+    }
+
+    await tileOf(alice.page, bob.identity).waitFor();
+    await tileOf(bob.page, alice.identity).waitFor();
+    assert.match(await tileOf(alice.page, bob.identity).innerText(), /Bob/);
+
+    for (const [viewer, sender] of [[alice, bob], [bob, alice]]) {
+      const video = await waitForDecodedVideo(viewer.page, sender.identity);
+      assert.ok(video.frameWidth > 0, `video from ${sender.identity} has a size: ${JSON.stringify(video)}`);
+      await waitForAudibleAudio(viewer.page, sender.identity);
+    }
+
+    await alice.page.screenshot({ path: join(artifacts, 'alice.png') });
+    await bob.page.screenshot({ path: join(artifacts, 'bob.png') });
+  });
+
+  it('a shared screen reaches the other participant', { timeout: 60_000 }, async () => {
+    assert.ok(alice && bob, 'needs the meeting from the first case');
+    await alice.page.getByTestId('toggle-screen').click();
+    await poll(
+      'Alice to publish a screen share',
+      () => alice.page.getByTestId('toggle-screen').getAttribute('aria-pressed'),
+      (pressed) => pressed === 'true',
+      { timeout: 10_000 },
+    );
+
+    await tileOf(bob.page, alice.identity, 'screen-tile').waitFor();
+    const stats = await waitForDecodedVideo(bob.page, alice.identity, 'screen_share');
+    assert.ok(stats.framesDecoded > 0);
+    await bob.page.screenshot({ path: join(artifacts, 'bob-sees-screen.png') });
+
+    await alice.page.getByTestId('toggle-screen').click();
+    await tileOf(bob.page, alice.identity, 'screen-tile').waitFor({ state: 'detached', timeout: 10_000 });
+  });
+
+  it('muting the microphone shows on the other side', { timeout: 60_000 }, async () => {
+    assert.ok(alice && bob, 'needs the meeting from the first case');
+    const aliceOnBob = tileOf(bob.page, alice.identity);
+    await waitForAttr(aliceOnBob, 'data-muted', 'false');
+
+    await alice.page.getByTestId('toggle-mic').click();
+    await waitForAttr(aliceOnBob, 'data-muted', 'true');
+
+    await alice.page.getByTestId('toggle-mic').click();
+    await waitForAttr(aliceOnBob, 'data-muted', 'false');
+    // Unmuting must bring the sound back, not only the indicator.
+    const before = (await inboundStats(bob.page, alice.identity, 'microphone')).totalAudioEnergy ?? 0;
+    await poll(
+      'audio energy from Alice to grow after unmute',
+      () => inboundStats(bob.page, alice.identity, 'microphone'),
+      (s) => s.totalAudioEnergy > before,
+      { timeout: 15_000 },
+    );
+  });
+
+  it('a participant who leaves disappears for the others', { timeout: 30_000 }, async () => {
+    assert.ok(alice && bob, 'needs the meeting from the first case');
+    await bob.page.getByTestId('leave').click();
+    await bob.page.locator('[data-testid="status"][data-state="disconnected"]').waitFor({ timeout: 10_000 });
+    await tileOf(alice.page, bob.identity).waitFor({ state: 'detached', timeout: 15_000 });
+    assert.equal(await alice.page.locator('[data-testid="tile"]').count(), 1, 'only Alice is left');
+  });
+});
+
+/** Waits until `locator`'s attribute `name` equals `value`, with the last value in the error. */
+function waitForAttr(locator, name, value, timeout = 10_000) {
+  return poll(`${name}="${value}"`, () => locator.getAttribute(name, { timeout: 2_000 }), (v) => v === value, {
+    timeout,
+  });
+}

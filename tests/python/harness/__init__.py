@@ -1,0 +1,1 @@
+"""Helpers for the Python integration tests: the server process, participants, events, media."""

@@ -1,0 +1,96 @@
+// Entry point: picks the language, fills the join form from the URL, and swaps between the join
+// view and a Meeting.
+//
+// URL parameters: `room`, `name` (prefill the form), `token` (join with this access token instead
+// of asking the dev token endpoint), `lang=zh|en` (override the browser language).
+
+import './style.css';
+import { pickLang, setLang, t, translateDom } from './i18n';
+import { Meeting } from './meeting';
+import { showStatus } from './status';
+import { devToken, sameOriginWsUrl, type Credentials } from './token';
+
+const params = new URLSearchParams(location.search);
+setLang(pickLang(params, navigator.language));
+translateDom(document);
+document.title = t('app.title');
+showStatus('idle');
+
+function byId<T extends HTMLElement>(id: string): T {
+  const el = document.getElementById(id);
+  if (!el) throw new Error(`index.html lacks #${id}`);
+  return el as T;
+}
+
+const joinView = byId('join-view');
+const meetingView = byId('meeting-view');
+const form = byId<HTMLFormElement>('join-form');
+const nameInput = byId<HTMLInputElement>('join-name');
+const roomInput = byId<HTMLInputElement>('join-room');
+const joinButton = byId<HTMLButtonElement>('join-button');
+const joinError = byId('join-error');
+const urlToken = params.get('token');
+
+nameInput.value = params.get('name') ?? localStorage.getItem('huiyi.name') ?? '';
+roomInput.value = params.get('room') ?? '';
+if (urlToken) {
+  // The token already names the room and the participant, so the fields would only mislead.
+  const hint = byId('join-hint');
+  hint.textContent = t('join.withToken');
+  hint.hidden = false;
+  nameInput.closest('label')!.hidden = true;
+  roomInput.closest('label')!.hidden = true;
+}
+
+form.addEventListener('submit', (e) => {
+  e.preventDefault();
+  void join();
+});
+
+async function join(): Promise<void> {
+  const name = nameInput.value.trim();
+  const room = roomInput.value.trim();
+  if (!urlToken && (!name || !room)) {
+    showJoinError(t('join.missingField'));
+    return;
+  }
+  showJoinError(undefined);
+  joinButton.disabled = true;
+  showStatus('connecting');
+
+  let creds: Credentials;
+  try {
+    creds = urlToken ? { url: sameOriginWsUrl(), token: urlToken } : await devToken(room, name);
+  } catch (e) {
+    const msg = `${t('error.token')}: ${e instanceof Error ? e.message : String(e)}`;
+    showStatus('disconnected', msg);
+    showJoinError(msg);
+    joinButton.disabled = false;
+    return;
+  }
+  if (name) localStorage.setItem('huiyi.name', name);
+
+  const meeting = new Meeting(
+    {
+      grid: byId('grid'),
+      audioSink: byId('audio-sink'),
+      mic: byId('toggle-mic'),
+      camera: byId('toggle-camera'),
+      screen: byId('toggle-screen'),
+      leave: byId('leave'),
+    },
+    () => {
+      meetingView.hidden = true;
+      joinView.hidden = false;
+      joinButton.disabled = false;
+    },
+  );
+  joinView.hidden = true;
+  meetingView.hidden = false;
+  await meeting.start(creds);
+}
+
+function showJoinError(msg: string | undefined): void {
+  joinError.textContent = msg ?? '';
+  joinError.hidden = !msg;
+}

@@ -1,0 +1,44 @@
+// How the app obtains what `room.connect(url, token)` needs.
+//
+// A link may carry `?token=` (minted by an integrator's backend); otherwise a server started with
+// `--dev` hands out tokens at POST /api/dev/token. Without `--dev` that endpoint does not exist,
+// and the error is shown to the user as is.
+
+export interface Credentials {
+  /** WebSocket base URL; livekit-client appends `/rtc`. */
+  url: string;
+  token: string;
+}
+
+interface DevTokenAnswer {
+  token?: string;
+  identity?: string;
+  url?: string;
+  error?: string;
+}
+
+/** The server that served this page also speaks signalling, unless it says otherwise. */
+export function sameOriginWsUrl(loc: Location = location): string {
+  return `${loc.protocol === 'https:' ? 'wss' : 'ws'}://${loc.host}`;
+}
+
+export class TokenError extends Error {}
+
+export async function devToken(room: string, name: string): Promise<Credentials> {
+  let res: Response;
+  try {
+    res = await fetch('/api/dev/token', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ room, name }),
+    });
+  } catch (e) {
+    throw new TokenError(e instanceof Error ? e.message : String(e));
+  }
+  // The body may not be JSON at all (a 404 page from a proxy, say): fall back to the status line.
+  const answer = (await res.json().catch(() => ({}))) as DevTokenAnswer;
+  if (!res.ok || !answer.token) {
+    throw new TokenError(answer.error ?? `HTTP ${res.status} ${res.statusText}`.trim());
+  }
+  return { url: answer.url || sameOriginWsUrl(), token: answer.token };
+}

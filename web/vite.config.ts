@@ -1,0 +1,22 @@
+// The huiyi server serves web/dist at `/`. During `npm run dev`, Vite proxies the server's HTTP
+// API and LiveKit signalling to a `huiyi serve --dev` (default port, or HUIYI_URL), so the page
+// behaves as it does when the server itself serves it.
+import { defineConfig, loadEnv } from 'vite';
+
+export default defineConfig(({ mode }) => {
+  const server = loadEnv(mode, '.', 'HUIYI_').HUIYI_URL ?? 'http://127.0.0.1:7880';
+  return {
+    build: {
+      outDir: 'dist',
+      emptyOutDir: true,
+      // livekit-client alone is ~500 kB minified; one chunk is fine for a meeting app.
+      chunkSizeWarningLimit: 1024,
+    },
+    server: {
+      proxy: {
+        '/api': server,
+        '/rtc': { target: server, ws: true },
+      },
+    },
+  };
+});
