@@ -102,6 +102,14 @@ impl KeyRing {
             })
     }
 
+    /// A fresh copy of `claims`, signed with the key that issued them, valid for `ttl`.
+    pub fn refresh(&self, claims: &Claims, ttl: std::time::Duration) -> Option<String> {
+        let secret = self.keys.get(&claims.iss)?;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+        let claims = Claims { exp: now + ttl.as_secs(), nbf: None, ..claims.clone() };
+        encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes())).ok()
+    }
+
     /// Mints a token with the first key (dev tooling and tests).
     pub fn mint(&self, claims: &Claims) -> Option<String> {
         let (key, secret) = self.keys.iter().next()?;

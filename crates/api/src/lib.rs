@@ -26,6 +26,11 @@ pub struct AppState {
     pub keys: KeyRing,
     /// Dev mode: the token endpoint is open.
     pub dev: bool,
+    /// Flips to `true` once on shutdown; every signalling socket then closes with 1001.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// How often a connected client is sent a refreshed token, and how long those last.
+    pub token_refresh: std::time::Duration,
+    pub token_ttl: std::time::Duration,
 }
 
 /// The whole HTTP surface. `web_dir` is the built web app (`web/dist`), served at `/`.

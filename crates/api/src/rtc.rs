@@ -33,7 +33,9 @@ pub mod close_code {
     pub const POLICY: u16 = 1008;
     /// A frame larger than the limit.
     pub const TOO_BIG: u16 = 1009;
-    /// The server is shutting down or failed internally.
+    /// The server is shutting down; the client should reconnect.
+    pub const GOING_AWAY: u16 = 1001;
+    /// The engine failed internally.
     pub const INTERNAL: u16 = 1011;
 }
 
@@ -120,18 +122,24 @@ pub async fn connect(
     headers: HeaderMap,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
-    let params = match state.keys.verify(token(&query, &headers)).and_then(|c| join_params(&c, &query)) {
-        Ok(p) => p,
+    let checked = state.keys.verify(token(&query, &headers)).and_then(|c| join_params(&c, &query).map(|p| (c, p)));
+    let (claims, params) = match checked {
+        Ok(x) => x,
         Err(e) => {
             debug!(%e, "signalling connection refused");
             return unauthorized(e);
         }
     };
+    let resume_sid = query.get("sid").filter(|_| matches!(query.get("reconnect").map(String::as_str), Some("1" | "true")));
+    let attach = match resume_sid {
+        Some(sid) => Attach::Resume { sid: sid.clone(), identity: params.identity.clone() },
+        None => Attach::Join(params),
+    };
     let Ok(ws) = ws else {
         return (StatusCode::BAD_REQUEST, "expected a WebSocket upgrade").into_response();
     };
     // Frames over our own limit still arrive, so they get a clear 1009 from us.
-    ws.max_message_size(MAX_SIGNAL_MESSAGE * 4).on_upgrade(move |socket| session(state, params, socket))
+    ws.max_message_size(MAX_SIGNAL_MESSAGE * 4).on_upgrade(move |socket| session(state, attach, claims, socket))
 }
 
 async fn close(socket: &mut (impl SinkExt<Message> + Unpin), code: u16, reason: &str) {
@@ -139,33 +147,68 @@ async fn close(socket: &mut (impl SinkExt<Message> + Unpin), code: u16, reason: 
     let _ = socket.send(Message::Close(Some(frame))).await;
 }
 
-async fn session(state: AppState, params: JoinParams, socket: WebSocket) {
+/// How the socket attaches to a session: a fresh join, or a resume of a dropped one.
+enum Attach {
+    Join(JoinParams),
+    Resume { sid: String, identity: ParticipantIdentity },
+}
+
+async fn send(tx: &mut (impl SinkExt<Message> + Unpin), m: SignalMessage) -> bool {
+    tx.send(Message::Binary(encode_response(m).into())).await.is_ok()
+}
+
+fn leave(reason: lk::DisconnectReason, action: lk::leave_request::Action) -> SignalMessage {
+    SignalMessage::Leave(lk::LeaveRequest { reason: reason as i32, action: action as i32, ..Default::default() })
+}
+
+async fn session(state: AppState, attach: Attach, claims: Claims, socket: WebSocket) {
     let (mut tx, mut rx) = socket.split();
-    let room = params.room.clone();
-    let identity = params.identity.clone();
-    let joined = match state.sfu.join(params).await {
-        Ok(Ok(j)) => j,
-        Ok(Err(e)) => {
-            info!(%room, %identity, %e, "join refused");
-            let leave = lk::LeaveRequest {
-                reason: lk::DisconnectReason::JoinFailure as i32,
-                action: lk::leave_request::Action::Disconnect as i32,
-                ..Default::default()
-            };
-            let _ = tx.send(Message::Binary(encode_response(SignalMessage::Leave(leave)).into())).await;
-            close(&mut tx, close_code::POLICY, &e.to_string()).await;
-            return;
-        }
-        Err(_) => {
-            close(&mut tx, close_code::INTERNAL, "server shutting down").await;
-            return;
-        }
+    let (room, identity) = (claims.video.room.clone(), claims.sub.clone());
+    let (key, conn, mut messages) = match attach {
+        Attach::Join(params) => match state.sfu.join(params).await {
+            Ok(Ok(j)) => {
+                let Joined { key, conn, response, messages } = j;
+                if !send(&mut tx, SignalMessage::Join(response)).await {
+                    state.sfu.socket_closed(key, conn).await;
+                    return;
+                }
+                (key, conn, messages)
+            }
+            Ok(Err(e)) => {
+                info!(%room, %identity, %e, "join refused");
+                send(&mut tx, leave(lk::DisconnectReason::JoinFailure, lk::leave_request::Action::Disconnect)).await;
+                close(&mut tx, close_code::POLICY, &e.to_string()).await;
+                return;
+            }
+            Err(_) => {
+                close(&mut tx, close_code::INTERNAL, "server shutting down").await;
+                return;
+            }
+        },
+        Attach::Resume { sid, identity: who } => match state.sfu.resume(sid, who).await {
+            Ok(Ok(r)) => {
+                let huiyi_sfu::Resumed { key, conn, response, messages } = r;
+                if !send(&mut tx, SignalMessage::Reconnect(response)).await {
+                    state.sfu.socket_closed(key, conn).await;
+                    return;
+                }
+                (key, conn, messages)
+            }
+            Ok(Err(e)) => {
+                // The client answers RECONNECT with a full rejoin.
+                info!(%room, %identity, %e, "resume refused; asking for a full rejoin");
+                send(&mut tx, leave(lk::DisconnectReason::StateMismatch, lk::leave_request::Action::Reconnect)).await;
+                close(&mut tx, close_code::NORMAL, &e.to_string()).await;
+                return;
+            }
+            Err(_) => {
+                close(&mut tx, close_code::INTERNAL, "server shutting down").await;
+                return;
+            }
+        },
     };
-    let Joined { key, response, mut messages } = joined;
-    if tx.send(Message::Binary(encode_response(SignalMessage::Join(response)).into())).await.is_err() {
-        state.sfu.socket_closed(key).await;
-        return;
-    }
+    let mut shutdown = state.shutdown.clone();
+    let mut refresh = tokio::time::interval_at(tokio::time::Instant::now() + state.token_refresh, state.token_refresh);
     loop {
         tokio::select! {
             incoming = rx.next() => {
@@ -199,7 +242,7 @@ async fn session(state: AppState, params: JoinParams, socket: WebSocket) {
             }
             outgoing = messages.recv() => match outgoing {
                 Some(SessionMessage::Signal(m)) => {
-                    if tx.send(Message::Binary(encode_response(m).into())).await.is_err() {
+                    if !send(&mut tx, m).await {
                         break;
                     }
                 }
@@ -214,9 +257,26 @@ async fn session(state: AppState, params: JoinParams, socket: WebSocket) {
                     close(&mut tx, close_code::NORMAL, text).await;
                     break;
                 }
-                None => break,
+                // Replaced by a newer socket of the same session (a resume).
+                None => {
+                    close(&mut tx, close_code::NORMAL, "session resumed elsewhere").await;
+                    break;
+                }
+            },
+            _ = refresh.tick() => {
+                // Keep the client's token fresh so a later resume is not refused as expired.
+                if let Some(token) = state.keys.refresh(&claims, state.token_ttl) {
+                    if !send(&mut tx, SignalMessage::RefreshToken(token)).await {
+                        break;
+                    }
+                }
+            }
+            _ = shutdown.changed() => {
+                send(&mut tx, leave(lk::DisconnectReason::ServerShutdown, lk::leave_request::Action::Reconnect)).await;
+                close(&mut tx, close_code::GOING_AWAY, "server shutting down").await;
+                break;
             }
         }
     }
-    state.sfu.socket_closed(key).await;
+    state.sfu.socket_closed(key, conn).await;
 }

@@ -52,6 +52,9 @@ pub struct ServeArgs {
     /// The built web app to serve at `/`. [default: web/dist]
     #[arg(long, env = "HUIYI_WEB_DIR")]
     pub web_dir: Option<PathBuf>,
+    /// Seconds between refreshed access tokens sent to each connected client. [default: 300]
+    #[arg(long, env = "HUIYI_TOKEN_REFRESH_SECS")]
+    pub token_refresh_secs: Option<u64>,
     /// API keys, as `key: secret` pairs separated by commas (LiveKit's LIVEKIT_KEYS format).
     #[arg(long, env = "HUIYI_KEYS")]
     pub keys: Option<String>,
@@ -68,6 +71,7 @@ pub struct FileConfig {
     pub node_ip: Option<IpAddr>,
     pub data_dir: Option<PathBuf>,
     pub web_dir: Option<PathBuf>,
+    pub token_refresh_secs: Option<u64>,
     pub keys: HashMap<String, String>,
 }
 
@@ -82,6 +86,7 @@ pub struct Config {
     pub node_ip: IpAddr,
     pub data_dir: PathBuf,
     pub web_dir: Option<PathBuf>,
+    pub token_refresh: std::time::Duration,
     pub keys: HashMap<String, String>,
 }
 
@@ -148,6 +153,7 @@ impl Config {
             node_ip,
             data_dir: args.data_dir.clone().or(file.data_dir).unwrap_or_else(|| "data".into()),
             web_dir: Some(args.web_dir.clone().or(file.web_dir).unwrap_or_else(|| "web/dist".into())),
+            token_refresh: std::time::Duration::from_secs(args.token_refresh_secs.or(file.token_refresh_secs).unwrap_or(300).max(1)),
             keys,
         })
     }

@@ -4,7 +4,7 @@
 
 pub mod config;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 
 use huiyi_api::{AppState, KeyRing};
@@ -22,6 +22,7 @@ pub struct Application {
     pub sfu: SfuHandle,
     listener: tokio::net::TcpListener,
     router: axum::Router,
+    shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl Application {
@@ -48,14 +49,42 @@ impl Application {
             }
             ok
         });
-        let state = AppState { sfu: sfu.handle.clone(), keys: KeyRing::new(config.keys.clone()), dev: config.dev };
+        let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
+        let state = AppState {
+            sfu: sfu.handle.clone(),
+            keys: KeyRing::new(config.keys.clone()),
+            dev: config.dev,
+            shutdown: shutdown_rx,
+            token_refresh: config.token_refresh,
+            token_ttl: std::time::Duration::from_secs(6 * 3600),
+        };
         let router = huiyi_api::router(state, web_dir).layer(tower_http::trace::TraceLayer::new_for_http());
-        Ok(Self { http_addr, udp_addr: sfu.udp_addr, tcp_addr: sfu.tcp_addr, sfu: sfu.handle, listener, router })
+        Ok(Self { http_addr, udp_addr: sfu.udp_addr, tcp_addr: sfu.tcp_addr, sfu: sfu.handle, listener, router, shutdown })
     }
 
-    /// Serves until `shutdown` resolves.
+    /// Serves until `shutdown` resolves. Then every signalling socket is told to go away
+    /// (clients reconnect elsewhere) and open HTTP requests get a moment to finish.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         info!(http = %self.http_addr, udp = %self.udp_addr, tcp = ?self.tcp_addr, "huiyi listening");
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
+        let notify = self.shutdown;
+        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let signal = async move {
+            shutdown.await;
+            let _ = notify.send(true);
+            let _ = stopping_tx.send(());
+        };
+        let serve = axum::serve(self.listener, self.router).with_graceful_shutdown(signal).into_future();
+        // A client that ignores the close must not hold the process open.
+        let grace = async {
+            if stopping_rx.await.is_ok() {
+                tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            result = serve => result,
+            _ = grace => Ok(()),
+        }
     }
 }

@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use huiyi_proto::lk::{self, signal_request::Message as Request, signal_response::Message as Response};
-use huiyi_sfu_core::{CloseReason, Engine, EngineConfig, JoinError, JoinParams, SessionKey};
+use huiyi_sfu_core::{CloseReason, Engine, EngineConfig, JoinError, JoinParams, ParticipantIdentity, ResumeError, SessionKey};
 use tokio::sync::{mpsc, oneshot};
 
 /// Sockets and engine settings.
@@ -47,12 +47,18 @@ pub(crate) enum Command {
         params: Box<JoinParams>,
         reply: oneshot::Sender<Result<Joined, JoinError>>,
     },
+    Resume {
+        sid: String,
+        identity: ParticipantIdentity,
+        reply: oneshot::Sender<Result<Resumed, ResumeError>>,
+    },
     Signal {
         key: SessionKey,
         request: Request,
     },
     SocketClosed {
         key: SessionKey,
+        conn: u64,
     },
     TcpPacket {
         source: SocketAddr,
@@ -72,7 +78,17 @@ pub(crate) enum Command {
 /// A successful join: the session's key, its JoinResponse and its message stream.
 pub struct Joined {
     pub key: SessionKey,
+    /// Which socket of the session this is; a resumed session gets a new one.
+    pub conn: u64,
     pub response: lk::JoinResponse,
+    pub messages: mpsc::Receiver<SessionMessage>,
+}
+
+/// A successful resume: like [`Joined`], with the ReconnectResponse.
+pub struct Resumed {
+    pub key: SessionKey,
+    pub conn: u64,
+    pub response: lk::ReconnectResponse,
     pub messages: mpsc::Receiver<SessionMessage>,
 }
 
@@ -94,12 +110,20 @@ impl SfuHandle {
         rx.await.map_err(|_| EngineGone)
     }
 
+    pub async fn resume(&self, sid: String, identity: ParticipantIdentity) -> Result<Result<Resumed, ResumeError>, EngineGone> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Command::Resume { sid, identity, reply }).await.map_err(|_| EngineGone)?;
+        rx.await.map_err(|_| EngineGone)
+    }
+
     pub async fn signal(&self, key: SessionKey, request: Request) -> Result<(), EngineGone> {
         self.tx.send(Command::Signal { key, request }).await.map_err(|_| EngineGone)
     }
 
-    pub async fn socket_closed(&self, key: SessionKey) {
-        let _ = self.tx.send(Command::SocketClosed { key }).await;
+    /// The socket `conn` of session `key` closed. Ignored if the session has since resumed on
+    /// a newer socket.
+    pub async fn socket_closed(&self, key: SessionKey, conn: u64) {
+        let _ = self.tx.send(Command::SocketClosed { key, conn }).await;
     }
 
     /// Runs `f` on the engine task and returns its result: the server API's way in.

@@ -5,12 +5,15 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use huiyi_sfu_core::{CloseReason, Engine, Output, Protocol, SessionKey};
+use huiyi_sfu_core::{Engine, Output, Protocol, SessionKey};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
-use crate::{Command, Joined, SessionMessage, SESSION_QUEUE};
+use crate::{Command, Joined, Resumed, SessionMessage, SESSION_QUEUE};
+
+/// A session's current socket: its connection number and its message queue.
+type Sessions = HashMap<SessionKey, (u64, mpsc::Sender<SessionMessage>)>;
 
 fn unix_millis() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
@@ -18,7 +21,8 @@ fn unix_millis() -> i64 {
 
 pub(crate) async fn run(mut engine: Engine, udp: UdpSocket, mut commands: mpsc::Receiver<Command>) {
     let local_udp = udp.local_addr().ok();
-    let mut sessions: HashMap<SessionKey, mpsc::Sender<SessionMessage>> = HashMap::new();
+    let mut sessions: Sessions = HashMap::new();
+    let mut next_conn: u64 = 1;
     let mut tcp: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>> = HashMap::new();
     let mut buf = vec![0u8; 2048];
     loop {
@@ -42,7 +46,7 @@ pub(crate) async fn run(mut engine: Engine, udp: UdpSocket, mut commands: mpsc::
                 };
                 let now = Instant::now();
                 engine.set_unix_millis(unix_millis());
-                handle_command(&mut engine, now, command, &mut sessions, &mut tcp);
+                handle_command(&mut engine, now, command, &mut sessions, &mut tcp, &mut next_conn);
             }
             _ = sleep => {
                 engine.set_unix_millis(unix_millis());
@@ -56,19 +60,37 @@ fn handle_command(
     engine: &mut Engine,
     now: Instant,
     command: Command,
-    sessions: &mut HashMap<SessionKey, mpsc::Sender<SessionMessage>>,
+    sessions: &mut Sessions,
     tcp: &mut HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
+    next_conn: &mut u64,
 ) {
+    let mut new_conn = || {
+        *next_conn += 1;
+        *next_conn
+    };
     match command {
         Command::Join { params, reply } => {
             let result = engine.join(now, *params).map(|(key, response)| {
                 let (tx, rx) = mpsc::channel(SESSION_QUEUE);
-                sessions.insert(key, tx);
-                Joined { key, response, messages: rx }
+                let conn = new_conn();
+                sessions.insert(key, (conn, tx));
+                Joined { key, conn, response, messages: rx }
             });
             if let Err(Ok(joined)) = reply.send(result) {
                 // The socket went away while joining.
                 engine.handle_socket_closed(now, joined.key);
+            }
+        }
+        Command::Resume { sid, identity, reply } => {
+            let result = engine.resume(now, &sid, &identity).map(|(key, response)| {
+                let (tx, rx) = mpsc::channel(SESSION_QUEUE);
+                let conn = new_conn();
+                // The old socket, if still open, loses its queue and closes.
+                sessions.insert(key, (conn, tx));
+                Resumed { key, conn, response, messages: rx }
+            });
+            if let Err(Ok(resumed)) = reply.send(result) {
+                engine.handle_socket_closed(now, resumed.key);
             }
         }
         Command::Signal { key, request } => {
@@ -76,9 +98,11 @@ fn handle_command(
                 debug!(session = key.0, %e, "signal request not applied");
             }
         }
-        Command::SocketClosed { key } => {
-            sessions.remove(&key);
-            engine.handle_socket_closed(now, key);
+        Command::SocketClosed { key, conn } => {
+            if sessions.get(&key).is_some_and(|(c, _)| *c == conn) {
+                sessions.remove(&key);
+                engine.handle_socket_closed(now, key);
+            }
         }
         Command::TcpPacket { source, destination, data } => {
             engine.handle_datagram(now, Protocol::Tcp, source, destination, &data);
@@ -97,7 +121,7 @@ fn handle_command(
 fn flush(
     engine: &mut Engine,
     udp: &UdpSocket,
-    sessions: &mut HashMap<SessionKey, mpsc::Sender<SessionMessage>>,
+    sessions: &mut Sessions,
     tcp: &HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
 ) -> Instant {
     loop {
@@ -118,7 +142,7 @@ fn flush(
                 }
             },
             Output::Signal(key, message) => {
-                let Some(tx) = sessions.get(&key) else { continue };
+                let Some((_, tx)) = sessions.get(&key) else { continue };
                 if tx.try_send(SessionMessage::Signal(message)).is_err() {
                     warn!(session = key.0, "signalling queue full or closed; dropping session");
                     sessions.remove(&key);
@@ -126,10 +150,9 @@ fn flush(
                 }
             }
             Output::Close(key, reason) => {
-                if let Some(tx) = sessions.remove(&key) {
+                if let Some((_, tx)) = sessions.remove(&key) {
                     let _ = tx.try_send(SessionMessage::Close(reason));
                 }
-                let _ = CloseReason::ClientLeft;
             }
         }
     }

@@ -62,6 +62,8 @@ impl Engine {
                 _ => debug!(%label, "ignoring unknown data channel"),
             },
             Event::ChannelData(data) if role == PeerRole::Publisher => self.handle_data(now, owner, data),
+            Event::MediaIngressStats(st) => peer.loss = smooth_loss(peer.loss, st.loss),
+            Event::MediaEgressStats(st) => peer.loss = smooth_loss(peer.loss, st.loss),
             Event::Closed => debug!(peer = peer_id.0, "peer closed"),
             _ => {}
         }
@@ -287,7 +289,7 @@ impl Engine {
     }
 
     /// After an answer: the offered media lines are now usable by their down tracks.
-    pub(crate) fn bind_downtracks(&mut self, key: SessionKey) {
+    pub(crate) fn bind_downtracks(&mut self, now: Instant, key: SessionKey) {
         let Some(p) = self.sessions.get_mut(&key) else { return };
         for (sid, mid) in std::mem::take(&mut p.pending_mids) {
             if let Some(dt) = p.downtracks.get_mut(&sid) {
@@ -295,7 +297,6 @@ impl Engine {
             }
         }
         let sids: Vec<TrackSid> = p.downtracks.keys().cloned().collect();
-        let now = Instant::now();
         for sid in sids {
             self.retarget(now, key, &sid);
         }
@@ -570,6 +571,11 @@ fn publisher_codec(config: &str0m::format::CodecConfig, pt: str0m::media::Pt) ->
         return Some((p.clone(), false));
     }
     config.find(|p| p.red() == Some(pt)).map(|p| (p.clone(), true))
+}
+
+fn smooth_loss(prev: f32, sample: Option<f32>) -> f32 {
+    let sample = sample.unwrap_or(0.0).clamp(0.0, 1.0);
+    prev * 0.7 + sample * 0.3
 }
 
 fn p_has_pending_mid(p: &super::state::Participant, sid: &TrackSid) -> bool {

@@ -38,6 +38,7 @@ use tracing::{debug, info, warn};
 use crate::ids::{ParticipantIdentity, ParticipantSid, PeerId, RoomName, SessionKey};
 
 pub use peer::PeerRole;
+
 pub use service::ServiceError;
 pub use state::UnixMillis;
 use peer::{drain, Peer};
@@ -96,6 +97,13 @@ pub enum JoinError {
     RoomFull(String),
 }
 
+/// Why a resume was refused; the client then rejoins from scratch.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResumeError {
+    #[error("no session {0} to resume (it ended or never existed)")]
+    UnknownSession(String),
+}
+
 /// Why a session ended, as the shell reports it to the client before closing the socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CloseReason {
@@ -138,6 +146,8 @@ pub enum Output {
 
 /// How often the engine runs its housekeeping (speakers, timeouts, quality).
 const TICK: Duration = Duration::from_millis(250);
+/// Connection quality is announced every this many ticks.
+const QUALITY_EVERY_TICKS: u64 = 8;
 
 pub struct Engine {
     config: EngineConfig,
@@ -160,6 +170,7 @@ pub struct Engine {
     outputs: VecDeque<Output>,
     next_id: u64,
     next_tick: Option<Instant>,
+    ticks: u64,
     /// Wall-clock milliseconds at the last input, for protocol fields (pong timestamps).
     now_ms: UnixMillis,
 }
@@ -195,6 +206,7 @@ impl Engine {
             outputs: VecDeque::new(),
             next_id: 1,
             next_tick: None,
+            ticks: 0,
             now_ms: 0,
         }
     }
@@ -335,6 +347,52 @@ impl Engine {
             node_id: self.config.node_id.clone(),
             ..Default::default()
         }
+    }
+
+    /// A client whose signalling socket dropped reconnects (`/rtc?reconnect=1&sid=…`).
+    /// Returns the session and the `ReconnectResponse`; the subscriber connection is then
+    /// re-offered with an ICE restart, and the client sends an ICE-restart publisher offer.
+    pub fn resume(&mut self, now: Instant, sid: &str, identity: &ParticipantIdentity) -> Result<(SessionKey, lk::ReconnectResponse), ResumeError> {
+        let key = self
+            .sessions
+            .values()
+            .find(|p| p.sid.as_str() == sid && &p.identity == identity)
+            .map(|p| p.key)
+            .ok_or_else(|| ResumeError::UnknownSession(sid.to_owned()))?;
+        let p = self.sessions.get_mut(&key).expect("key found above");
+        p.disconnected_until = None;
+        p.last_seen = now;
+        info!(sid = %p.sid, "session resumed");
+        let room = p.room.clone();
+        // Updates sent while the socket was down were lost: resend everyone's state.
+        if let Some(r) = self.rooms.get(&room) {
+            let infos: Vec<lk::ParticipantInfo> = r
+                .participants
+                .iter()
+                .filter_map(|k| self.sessions.get(k))
+                .filter(|o| o.key == key || !o.hidden())
+                .map(|o| o.info(&r.tracks))
+                .collect();
+            self.outputs.push_back(Output::Signal(key, Response::Update(lk::ParticipantUpdate { participants: infos })));
+        }
+        if let Some(peer_id) = self.sessions.get(&key).and_then(|p| p.subscriber) {
+            if let Some(peer) = self.peers.get_mut(&peer_id) {
+                // An outstanding offer will never be answered now; the restart replaces it.
+                peer.pending_offer = None;
+                let _ = peer.rtc.sdp_api().ice_restart(true);
+                peer.renegotiate = true;
+            }
+            self.negotiate_subscriber(now, key);
+            if let Some(peer) = self.peers.get_mut(&peer_id) {
+                let old = std::mem::take(&mut peer.ufrag);
+                peer.refresh_ufrag();
+                self.by_ufrag.remove(&old);
+                self.by_ufrag.insert(peer.ufrag.clone(), peer_id);
+            }
+        }
+        self.process_events(now);
+        let response = lk::ReconnectResponse { server_info: Some(self.server_info()), ..Default::default() };
+        Ok((key, response))
     }
 
     /// The client's signalling socket closed. The session stays for `resume_window`, so a
@@ -547,6 +605,52 @@ impl Engine {
             keep
         });
         self.update_speakers(now);
+        // Bandwidth estimates and layer availability change continuously.
+        let downtracks: Vec<(SessionKey, crate::ids::TrackSid)> = self
+            .sessions
+            .values()
+            .flat_map(|p| p.downtracks.keys().map(move |sid| (p.key, sid.clone())))
+            .collect();
+        for (key, sid) in downtracks {
+            self.retarget(now, key, &sid);
+        }
+        self.ticks += 1;
+        if self.ticks % QUALITY_EVERY_TICKS == 0 {
+            self.update_connection_quality();
+        }
+    }
+
+    /// Tells each room how well each participant's connections are doing, from their loss.
+    fn update_connection_quality(&mut self) {
+        for room in self.rooms.values() {
+            let updates: Vec<lk::ConnectionQualityInfo> = room
+                .participants
+                .iter()
+                .filter_map(|k| self.sessions.get(k))
+                .map(|p| {
+                    let loss = [p.publisher, p.subscriber]
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|id| self.peers.get(&id))
+                        .map(|peer| peer.loss)
+                        .fold(0.0f32, f32::max);
+                    let quality = if loss < 0.02 {
+                        lk::ConnectionQuality::Excellent
+                    } else if loss < 0.10 {
+                        lk::ConnectionQuality::Good
+                    } else {
+                        lk::ConnectionQuality::Poor
+                    };
+                    lk::ConnectionQualityInfo { participant_sid: p.sid.to_string(), quality: quality as i32, score: 5.0 * (1.0 - loss.min(1.0)) }
+                })
+                .collect();
+            if updates.is_empty() {
+                continue;
+            }
+            for k in &room.participants {
+                self.outputs.push_back(Output::Signal(*k, Response::ConnectionQuality(lk::ConnectionQualityUpdate { updates: updates.clone() })));
+            }
+        }
     }
 
     // ---------------------------------------------------------------------------------------

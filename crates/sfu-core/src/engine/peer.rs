@@ -60,6 +60,8 @@ pub(crate) struct Peer {
     pub lossy: Option<ChannelId>,
     /// Whether ICE and DTLS are up.
     pub connected: bool,
+    /// Recent packet loss on this connection, 0..1, from RTCP reports (smoothed).
+    pub loss: f32,
     /// Latest egress bandwidth estimate (subscriber), bits per second.
     pub bwe_bps: Option<u64>,
     /// The next time str0m wants `handle_input(Timeout)`.
@@ -82,6 +84,7 @@ impl Peer {
             lossy: None,
             connected: false,
             bwe_bps: None,
+            loss: 0.0,
             next_timeout: None,
         }
     }

@@ -132,7 +132,7 @@ impl Engine {
             warn!(%e, "subscriber answer rejected");
             e
         }));
-        self.bind_downtracks(key);
+        self.bind_downtracks(now, key);
         if again {
             self.negotiate_subscriber(now, key);
         }
