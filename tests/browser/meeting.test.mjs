@@ -115,6 +115,34 @@ describe('meeting in the web app', () => {
     );
   });
 
+  it('a dropped signalling connection resumes the same session, with media still flowing', { timeout: 60_000 }, async () => {
+    assert.ok(alice && bob, 'needs the meeting from the first case');
+    const sidBefore = await alice.page.evaluate(() => window.__huiyi.room.localParticipant.sid);
+    // Alice's receive counters for Bob's camera before the drop.
+    const before = await inboundStats(alice.page, bob.identity, 'camera');
+    // livekit-client closes its signalling socket as on a network drop; it then resumes
+    // (reconnect=1&sid=…) and restarts ICE on both peer connections.
+    await alice.page.evaluate(() => window.__huiyi.room.simulateScenario('signal-reconnect'));
+    await alice.page.locator('[data-testid="status"][data-state="connected"]').waitFor({ timeout: 20_000 });
+    const sidAfter = await alice.page.evaluate(() => window.__huiyi.room.localParticipant.sid);
+    assert.equal(sidAfter, sidBefore, 'resumed, not rejoined: the participant sid is unchanged');
+    // Media keeps flowing both ways after the ICE restart.
+    await poll(
+      'video from Bob to keep decoding at Alice after the resume',
+      () => inboundStats(alice.page, bob.identity, 'camera'),
+      (s) => s.framesDecoded > (before.framesDecoded ?? 0) + 30,
+      { timeout: 20_000 },
+    );
+    const bobSeesAlice = await inboundStats(bob.page, alice.identity, 'camera');
+    await poll(
+      'video from Alice to keep decoding at Bob after the resume',
+      () => inboundStats(bob.page, alice.identity, 'camera'),
+      (s) => s.framesDecoded > (bobSeesAlice.framesDecoded ?? 0) + 30,
+      { timeout: 20_000 },
+    );
+    assert.equal(await tileOf(bob.page, alice.identity).count(), 1, 'Bob never saw Alice leave');
+  });
+
   it('a participant who leaves disappears for the others', { timeout: 30_000 }, async () => {
     assert.ok(alice && bob, 'needs the meeting from the first case');
     await bob.page.getByTestId('leave').click();
