@@ -168,17 +168,8 @@ impl Engine {
         let id = self.register_peer(now, key, PeerRole::Subscriber, rtc);
         if let (Some(peer), Some(p)) = (self.peers.get_mut(&id), self.sessions.get_mut(&key)) {
             p.subscriber = Some(id);
-            let mut sdp = peer.rtc.sdp_api();
-            sdp.add_channel(RELIABLE.into());
-            sdp.add_channel_with_config(ChannelConfig {
-                label: LOSSY.into(),
-                ordered: false,
-                reliability: Reliability::MaxRetransmits { retransmits: 0 },
-                ..Default::default()
-            });
-            // Applied by negotiate_subscriber together with any tracks.
+            // The data channels are added by the first negotiate_subscriber.
             peer.renegotiate = true;
-            let _ = sdp;
         }
     }
 
@@ -252,7 +243,18 @@ impl Engine {
             return;
         }
         peer.renegotiate = false;
+        let add_channels = !peer.channels_added;
+        peer.channels_added = true;
         let mut sdp = peer.rtc.sdp_api();
+        if add_channels {
+            sdp.add_channel(RELIABLE.into());
+            sdp.add_channel_with_config(ChannelConfig {
+                label: LOSSY.into(),
+                ordered: false,
+                reliability: Reliability::MaxRetransmits { retransmits: 0 },
+                ..Default::default()
+            });
+        }
         for mid in peer.pending_removals.drain(..) {
             sdp.set_direction(mid, Direction::Inactive);
         }

@@ -554,15 +554,20 @@ impl Engine {
 
     /// Time passed: drive every peer whose deadline is due, and the housekeeping tick.
     pub fn handle_timeout(&mut self, now: Instant) {
+        // Collect the due peers first: a peer may ask for a timeout at `now` again, and must
+        // then wait for the next call rather than spin here.
+        let mut due: Vec<PeerId> = Vec::new();
         while let Some(Reverse((t, id))) = self.timers.peek().copied() {
             if t > now {
                 break;
             }
             self.timers.pop();
-            let Some(peer) = self.peers.get_mut(&id) else { continue };
-            if peer.next_timeout != Some(t) {
-                continue;
+            if self.peers.get(&id).is_some_and(|p| p.next_timeout == Some(t)) && !due.contains(&id) {
+                due.push(id);
             }
+        }
+        for id in due {
+            let Some(peer) = self.peers.get_mut(&id) else { continue };
             peer.next_timeout = None;
             let result = peer.rtc.handle_input(Input::Timeout(now));
             self.after_mutation(now, id, result);

@@ -50,6 +50,8 @@ pub(crate) struct Peer {
     /// Subscriber only: something changed while an offer was outstanding; offer again after
     /// the answer arrives.
     pub renegotiate: bool,
+    /// Subscriber only: whether the server's data channels have been put in an offer.
+    pub channels_added: bool,
     /// Subscriber only: media lines to deactivate in the next offer.
     pub pending_removals: Vec<str0m::media::Mid>,
     /// Id of the last offer sent (LiveKit's `SessionDescription.id`).
@@ -79,6 +81,7 @@ impl Peer {
             pending_offer: None,
             renegotiate: false,
             pending_removals: Vec::new(),
+            channels_added: false,
             offer_id: 0,
             reliable: None,
             lossy: None,
