@@ -45,7 +45,7 @@ fn unix_millis() -> i64 {
 
 /// Reads the token from `?access_token=` (JS SDK) or `Authorization: Bearer` (Rust/Python SDK).
 fn token<'a>(query: &'a HashMap<String, String>, headers: &'a HeaderMap) -> &'a str {
-    if let Some(t) = query.get("access_token") {
+    if let Some(t) = query.get("access_token").filter(|t| !t.is_empty()) {
         return t;
     }
     headers
@@ -132,7 +132,7 @@ pub async fn connect(
     };
     let resume_sid = query.get("sid").filter(|_| matches!(query.get("reconnect").map(String::as_str), Some("1" | "true")));
     let attach = match resume_sid {
-        Some(sid) => Attach::Resume { sid: sid.clone(), identity: params.identity.clone() },
+        Some(sid) => Attach::Resume { room: params.room.clone(), sid: sid.clone(), identity: params.identity.clone() },
         None => Attach::Join(params),
     };
     let Ok(ws) = ws else {
@@ -150,7 +150,7 @@ async fn close(socket: &mut (impl SinkExt<Message> + Unpin), code: u16, reason: 
 /// How the socket attaches to a session: a fresh join, or a resume of a dropped one.
 enum Attach {
     Join(JoinParams),
-    Resume { sid: String, identity: ParticipantIdentity },
+    Resume { room: RoomName, sid: String, identity: ParticipantIdentity },
 }
 
 async fn send(tx: &mut (impl SinkExt<Message> + Unpin), m: SignalMessage) -> bool {
@@ -185,7 +185,7 @@ async fn session(state: AppState, attach: Attach, claims: Claims, socket: WebSoc
                 return;
             }
         },
-        Attach::Resume { sid, identity: who } => match state.sfu.resume(sid, who).await {
+        Attach::Resume { room: r, sid, identity: who } => match state.sfu.resume(r, sid, who).await {
             Ok(Ok(r)) => {
                 let huiyi_sfu::Resumed { key, conn, response, messages } = r;
                 if !send(&mut tx, SignalMessage::Reconnect(response)).await {

@@ -104,9 +104,9 @@ fn require(ok: bool, grant: &str) -> Result<(), TwirpError> {
     }
 }
 
-/// Room admin for a named room: `roomAdmin` with that room (or no room, meaning any).
+/// Room admin for a named room: `roomAdmin` for exactly that room, as LiveKit requires.
 fn require_admin(c: &Claims, room: &str) -> Result<(), TwirpError> {
-    require(c.video.room_admin && (c.video.room.is_empty() || c.video.room == room), "roomAdmin")
+    require(c.video.room_admin && c.video.room == room, "roomAdmin for this room")
 }
 
 pub async fn room_service(

@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use huiyi_proto::lk::{self, signal_request::Message as Request, signal_response::Message as Response};
-use huiyi_sfu_core::{CloseReason, Engine, EngineConfig, JoinError, JoinParams, ParticipantIdentity, ResumeError, SessionKey};
+use huiyi_sfu_core::{CloseReason, Engine, EngineConfig, JoinError, JoinParams, ParticipantIdentity, ResumeError, RoomName, SessionKey};
 use tokio::sync::{mpsc, oneshot};
 
 /// Sockets and engine settings.
@@ -48,6 +48,7 @@ pub(crate) enum Command {
         reply: oneshot::Sender<Result<Joined, JoinError>>,
     },
     Resume {
+        room: RoomName,
         sid: String,
         identity: ParticipantIdentity,
         reply: oneshot::Sender<Result<Resumed, ResumeError>>,
@@ -110,9 +111,9 @@ impl SfuHandle {
         rx.await.map_err(|_| EngineGone)
     }
 
-    pub async fn resume(&self, sid: String, identity: ParticipantIdentity) -> Result<Result<Resumed, ResumeError>, EngineGone> {
+    pub async fn resume(&self, room: RoomName, sid: String, identity: ParticipantIdentity) -> Result<Result<Resumed, ResumeError>, EngineGone> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Command::Resume { sid, identity, reply }).await.map_err(|_| EngineGone)?;
+        self.tx.send(Command::Resume { room, sid, identity, reply }).await.map_err(|_| EngineGone)?;
         rx.await.map_err(|_| EngineGone)
     }
 

@@ -81,8 +81,8 @@ fn handle_command(
                 engine.handle_socket_closed(now, joined.key);
             }
         }
-        Command::Resume { sid, identity, reply } => {
-            let result = engine.resume(now, &sid, &identity).map(|(key, response)| {
+        Command::Resume { room, sid, identity, reply } => {
+            let result = engine.resume(now, &room, &sid, &identity).map(|(key, response)| {
                 let (tx, rx) = mpsc::channel(SESSION_QUEUE);
                 let conn = new_conn();
                 // The old socket, if still open, loses its queue and closes.
@@ -143,8 +143,10 @@ fn flush(
             },
             Output::Signal(key, message) => {
                 let Some((_, tx)) = sessions.get(&key) else { continue };
-                if tx.try_send(SessionMessage::Signal(message)).is_err() {
-                    warn!(session = key.0, "signalling queue full or closed; dropping session");
+                if let Err(e) = tx.try_send(SessionMessage::Signal(message)) {
+                    if matches!(e, mpsc::error::TrySendError::Full(_)) {
+                        warn!(session = key.0, "signalling queue full: the client is not reading; dropping its socket");
+                    }
                     sessions.remove(&key);
                     engine.handle_socket_closed(Instant::now(), key);
                 }

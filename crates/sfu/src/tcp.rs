@@ -11,6 +11,16 @@ use tracing::debug;
 
 use crate::Command;
 
+/// How long a new connection may take to send its first (STUN) frame.
+const FIRST_FRAME_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long an established connection may stay silent.
+const IDLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A STUN message: the first two bits zero and the magic cookie (RFC 5389).
+fn is_stun(frame: &[u8]) -> bool {
+    frame.len() >= 20 && frame[0] < 2 && frame[4..8] == [0x21, 0x12, 0xa4, 0x42]
+}
+
 /// Limits the connections one attacker can hold open.
 const MAX_CONNECTIONS: usize = 4096;
 
@@ -50,16 +60,32 @@ async fn serve(stream: TcpStream, remote: SocketAddr, engine: mpsc::Sender<Comma
     };
     let read = async move {
         let mut buf = vec![0u8; u16::MAX as usize];
+        let mut first = true;
         loop {
-            let mut len = [0u8; 2];
-            if reader.read_exact(&mut len).await.is_err() {
+            // The first frame must come soon; later ones at least as often as ICE consent
+            // checks (every few seconds). A stalled or silent peer is dropped.
+            let limit = if first { FIRST_FRAME_WITHIN } else { IDLE_LIMIT };
+            let frame = tokio::time::timeout(limit, async {
+                let mut len = [0u8; 2];
+                reader.read_exact(&mut len).await.ok()?;
+                let len = u16::from_be_bytes(len) as usize;
+                if len == 0 {
+                    return None;
+                }
+                reader.read_exact(&mut buf[..len]).await.ok()?;
+                Some(len)
+            })
+            .await;
+            let Ok(Some(len)) = frame else {
+                debug!(%remote, "ICE-TCP connection closed, stalled or sent an empty frame");
+                return;
+            };
+            // ICE over TCP starts with a STUN binding request; anything else is not ICE.
+            if first && !is_stun(&buf[..len]) {
+                debug!(%remote, "ICE-TCP connection did not start with STUN; closing");
                 return;
             }
-            let len = u16::from_be_bytes(len) as usize;
-            if len == 0 || reader.read_exact(&mut buf[..len]).await.is_err() {
-                debug!(%remote, "ICE-TCP connection closed or sent an empty frame");
-                return;
-            }
+            first = false;
             let cmd = Command::TcpPacket { source: remote, destination: local, data: buf[..len].to_vec() };
             if engine.send(cmd).await.is_err() {
                 return;

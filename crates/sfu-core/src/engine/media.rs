@@ -61,7 +61,11 @@ impl Engine {
                 LOSSY => peer.lossy = Some(id),
                 _ => debug!(%label, "ignoring unknown data channel"),
             },
-            Event::ChannelData(data) if role == PeerRole::Publisher => self.handle_data(now, owner, data),
+            Event::ChannelData(data) if role == PeerRole::Publisher => {
+                // Reliability is the channel's, not the packet's (deprecated) `kind` field.
+                let reliable = peer.lossy != Some(data.id);
+                self.handle_data(now, owner, data, reliable)
+            }
             Event::MediaIngressStats(st) => peer.loss = smooth_loss(peer.loss, st.loss),
             Event::MediaEgressStats(st) => peer.loss = smooth_loss(peer.loss, st.loss),
             Event::Closed => debug!(peer = peer_id.0, "peer closed"),
@@ -90,6 +94,16 @@ impl Engine {
         };
         let mut pending = p.pending_tracks.remove(idx);
         pending.info.mid = added.mid.to_string();
+        if let Some(mime) = negotiated_mime(peer, added.mid) {
+            pending.info.mime_type = mime.clone();
+            pending.info.codecs = vec![lk::SimulcastCodecInfo {
+                mime_type: mime,
+                mid: added.mid.to_string(),
+                cid: pending.cid.clone(),
+                layers: pending.info.layers.clone(),
+                ..Default::default()
+            }];
+        }
         let sid = TrackSid::from_wire(&pending.info.sid);
         p.published.insert(added.mid, sid.clone());
         let room_name = p.room.clone();
@@ -319,6 +333,10 @@ impl Engine {
         if target != dt.target {
             debug!(track = %sid, ?target, "down track target layer");
             dt.target = target;
+            if target.is_none() {
+                // Paused: the next layer forwarded starts fresh, on a keyframe with a resync.
+                dt.current = None;
+            }
             if let Some(layer) = target {
                 if dt.current != Some(layer) {
                     let (peer, mid) = (track.peer, track.mid);
@@ -447,6 +465,9 @@ impl Engine {
         let is_video = track.kind == MediaKind::Video;
         let vp8 = (track.codec == Some(VideoCodec::Vp8)).then(|| Vp8Descriptor::parse(&pkt.payload).ok()).flatten();
         let subscribers = std::mem::take(&mut track.subscribers);
+        // A subscriber waiting for a keyframe of this layer that does not come (its PLI was
+        // lost, or sent before its media line existed) asks again, rate-limited.
+        let mut waiting_for_keyframe = false;
 
         for &sub in &subscribers {
             let Some(sp) = self.sessions.get_mut(&sub) else { continue };
@@ -456,7 +477,11 @@ impl Engine {
             // Layer choice: forward the current layer; switch to the target on its keyframe.
             if is_video {
                 if dt.current != Some(layer) {
-                    if dt.target != Some(layer) || !is_keyframe {
+                    if dt.target != Some(layer) {
+                        continue;
+                    }
+                    if !is_keyframe {
+                        waiting_for_keyframe = true;
                         continue;
                     }
                     let gap = dt.last_sent.map(|t| (now.duration_since(t).as_secs_f64() * dt.clock_rate as f64) as u32).unwrap_or(0);
@@ -509,13 +534,17 @@ impl Engine {
         }
         if let Some(track) = self.rooms.get_mut(&room_name).and_then(|r| r.tracks.get_mut(&sid)) {
             track.subscribers = subscribers;
+            if waiting_for_keyframe {
+                let (peer, mid, simulcast) = (track.peer, track.mid, track.info.layers.len() > 1);
+                self.request_keyframe(now, peer, mid, layer, simulcast, &sid);
+            }
         }
     }
 
     // -------------------------------------------------------------------------------------------
     // Data packets
 
-    fn handle_data(&mut self, now: Instant, owner: SessionKey, data: ChannelData) {
+    fn handle_data(&mut self, now: Instant, owner: SessionKey, data: ChannelData, reliable: bool) {
         let Some(p) = self.sessions.get(&owner) else { return };
         if !p.permission.can_publish_data {
             debug!("data from a participant without canPublishData dropped");
@@ -537,7 +566,7 @@ impl Engine {
             user.participant_sid = p.sid.to_string();
             destinations.extend(user.destination_identities.iter().cloned());
         }
-        let reliable = packet.kind == lk::data_packet::Kind::Reliable as i32;
+        packet.kind = if reliable { lk::data_packet::Kind::Reliable } else { lk::data_packet::Kind::Lossy } as i32;
         self.send_data(now, &p.room.clone(), Some(owner), &destinations, reliable, &packet);
     }
 
@@ -573,6 +602,22 @@ fn publisher_codec(config: &str0m::format::CodecConfig, pt: str0m::media::Pt) ->
         return Some((p.clone(), false));
     }
     config.find(|p| p.red() == Some(pt)).map(|p| (p.clone(), true))
+}
+
+/// The MIME type of the first codec negotiated on a publisher's media line (`video/VP8`).
+fn negotiated_mime(peer: &super::peer::Peer, mid: Mid) -> Option<String> {
+    let media = peer.rtc.media(mid)?;
+    let pt = *media.remote_pts().first()?;
+    let params = peer.rtc.codec_config().find(|p| p.pt() == pt)?;
+    let spec = params.spec();
+    let kind = if spec.codec.is_audio() { "audio" } else { "video" };
+    let name = match spec.codec {
+        Codec::Opus => "opus".to_owned(),
+        Codec::Vp8 => "VP8".to_owned(),
+        Codec::H264 => "H264".to_owned(),
+        other => format!("{other}"),
+    };
+    Some(format!("{kind}/{name}"))
 }
 
 fn smooth_loss(prev: f32, sample: Option<f32>) -> f32 {

@@ -68,7 +68,7 @@ impl Default for EngineConfig {
             tcp_candidate: None,
             node_id: "ND_local".into(),
             region: "local".into(),
-            server_version: env!("CARGO_PKG_VERSION").into(),
+            server_version: LIVEKIT_COMPAT_VERSION.into(),
             ping_interval: Duration::from_secs(5),
             ping_timeout: Duration::from_secs(15),
             resume_window: Duration::from_secs(20),
@@ -126,7 +126,7 @@ impl CloseReason {
             CloseReason::Removed => lk::DisconnectReason::ParticipantRemoved,
             CloseReason::DuplicateIdentity => lk::DisconnectReason::DuplicateIdentity,
             CloseReason::RoomDeleted => lk::DisconnectReason::RoomDeleted,
-            CloseReason::MediaFailure => lk::DisconnectReason::StateMismatch,
+            CloseReason::MediaFailure => lk::DisconnectReason::SignalClose,
         }
     }
 }
@@ -143,6 +143,11 @@ pub enum Output {
     /// Nothing more until this instant (or the next input).
     Timeout(Instant),
 }
+
+/// The LiveKit server version whose client-visible behaviour Huiyi matches. Clients gate
+/// features on it (livekit-client enables RPC from 1.8.0), so Huiyi reports this and names
+/// itself in `ServerInfo.debug_info`.
+pub const LIVEKIT_COMPAT_VERSION: &str = "1.9.0";
 
 /// How often the engine runs its housekeeping (speakers, timeouts, quality).
 const TICK: Duration = Duration::from_millis(250);
@@ -255,16 +260,17 @@ impl Engine {
             .rooms
             .entry(params.room.clone())
             .or_insert_with(|| Room::new(params.room.clone(), now, params.now_ms));
-        if room.max_participants > 0 && room.participants.len() as u32 >= room.max_participants {
-            return Err(JoinError::RoomFull(params.room.to_string()));
-        }
-
-        // A second session with the same identity replaces the first, as in LiveKit.
+        // A second session with the same identity replaces the first, as in LiveKit; it does
+        // not count against the room's limit.
         let duplicate = room
             .participants
             .iter()
             .copied()
             .find(|k| self.sessions.get(k).is_some_and(|p| p.identity == params.identity));
+        let occupied = room.participants.len() as u32 - u32::from(duplicate.is_some());
+        if room.max_participants > 0 && occupied >= room.max_participants {
+            return Err(JoinError::RoomFull(params.room.to_string()));
+        }
         if let Some(old) = duplicate {
             self.remove_session(now, old, CloseReason::DuplicateIdentity);
         }
@@ -345,6 +351,7 @@ impl Engine {
             protocol: huiyi_proto::PROTOCOL_VERSION,
             region: self.config.region.clone(),
             node_id: self.config.node_id.clone(),
+            debug_info: concat!("huiyi ", env!("CARGO_PKG_VERSION")).into(),
             ..Default::default()
         }
     }
@@ -352,15 +359,17 @@ impl Engine {
     /// A client whose signalling socket dropped reconnects (`/rtc?reconnect=1&sid=…`).
     /// Returns the session and the `ReconnectResponse`; the subscriber connection is then
     /// re-offered with an ICE restart, and the client sends an ICE-restart publisher offer.
-    pub fn resume(&mut self, now: Instant, sid: &str, identity: &ParticipantIdentity) -> Result<(SessionKey, lk::ReconnectResponse), ResumeError> {
+    pub fn resume(&mut self, now: Instant, room: &RoomName, sid: &str, identity: &ParticipantIdentity) -> Result<(SessionKey, lk::ReconnectResponse), ResumeError> {
+        // Sids are visible to everyone in a room: the token's room and identity must match too.
         let key = self
             .sessions
             .values()
-            .find(|p| p.sid.as_str() == sid && &p.identity == identity)
+            .find(|p| p.sid.as_str() == sid && &p.identity == identity && &p.room == room)
             .map(|p| p.key)
             .ok_or_else(|| ResumeError::UnknownSession(sid.to_owned()))?;
         let p = self.sessions.get_mut(&key).expect("key found above");
         p.disconnected_until = None;
+        p.pending_mids.clear();
         p.last_seen = now;
         info!(sid = %p.sid, "session resumed");
         let room = p.room.clone();
@@ -377,7 +386,8 @@ impl Engine {
         }
         if let Some(peer_id) = self.sessions.get(&key).and_then(|p| p.subscriber) {
             if let Some(peer) = self.peers.get_mut(&peer_id) {
-                // An outstanding offer will never be answered now; the restart replaces it.
+                // An outstanding offer will never be answered now; the restart replaces it,
+                // and the tracks it carried are offered again.
                 peer.pending_offer = None;
                 let _ = peer.rtc.sdp_api().ice_restart(true);
                 peer.renegotiate = true;
@@ -500,6 +510,13 @@ impl Engine {
         let Some(peer_id) = self.route(proto, source, data) else {
             debug!(%source, len = data.len(), "dropping packet for no known peer");
             return;
+        };
+        // str0m answers ICE only for the address it advertised. The socket may be bound to
+        // 0.0.0.0 or sit behind NAT, so the advertised candidate is the destination.
+        let destination = match proto {
+            Protocol::Udp => self.config.udp_candidate,
+            Protocol::Tcp => self.config.tcp_candidate.unwrap_or(destination),
+            _ => destination,
         };
         let Ok(contents) = data.try_into() else {
             debug!(%source, "dropping unparseable packet");

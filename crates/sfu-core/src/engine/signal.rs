@@ -31,6 +31,26 @@ pub enum SignalError {
     BadCandidate(String),
 }
 
+/// Parses a trickled candidate line. Browsers append attributes (`generation`, `ufrag`,
+/// `network-id`, `network-cost`) that the ICE parser does not take; they carry nothing the
+/// server needs, so they are cut before parsing.
+fn parse_candidate(line: &str) -> Option<Candidate> {
+    let line = if line.starts_with("candidate:") { line.to_owned() } else { format!("candidate:{line}") };
+    if let Ok(c) = Candidate::from_sdp_string(&line) {
+        return Some(c);
+    }
+    let mut kept: Vec<&str> = Vec::new();
+    let mut tokens = line.split_whitespace();
+    while let Some(t) = tokens.next() {
+        if matches!(t, "generation" | "ufrag" | "network-id" | "network-cost") {
+            tokens.next();
+            continue;
+        }
+        kept.push(t);
+    }
+    Candidate::from_sdp_string(&kept.join(" ")).ok()
+}
+
 impl Engine {
     /// Applies one signal message from a session.
     pub fn handle_signal(&mut self, now: Instant, key: SessionKey, request: Request) -> Result<(), SignalError> {
@@ -150,15 +170,11 @@ impl Engine {
         if line.is_empty() {
             return Ok(()); // end-of-candidates
         }
-        let line = line.strip_prefix("candidate:").unwrap_or(line);
-        let candidate = match Candidate::from_sdp_string(line) {
-            Ok(c) => c,
-            // mDNS (.local) host candidates cannot be parsed or resolved; ICE-lite learns the
-            // real address from the first STUN request instead (peer-reflexive).
-            Err(e) => {
-                debug!(%e, "ignoring trickle candidate");
-                return Ok(());
-            }
+        let Some(candidate) = parse_candidate(line) else {
+            // mDNS (.local) host candidates cannot be resolved here; ICE-lite learns the real
+            // address from the first STUN request instead (peer-reflexive).
+            debug!(candidate = line, "ignoring trickle candidate");
+            return Ok(());
         };
         let p = self.sessions.get(&key).ok_or(SignalError::UnknownSession)?;
         let target = if t.target == PeerRole::Subscriber.signal_target() { p.subscriber } else { p.publisher };
@@ -172,12 +188,25 @@ impl Engine {
 
     fn handle_add_track(&mut self, key: SessionKey, req: lk::AddTrackRequest) -> Result<(), SignalError> {
         let p = self.sessions.get_mut(&key).ok_or(SignalError::UnknownSession)?;
-        if !p.permission.can_publish {
-            return Err(SignalError::NotPermitted("canPublish"));
-        }
         let sources = &p.permission.can_publish_sources;
-        if !sources.is_empty() && !sources.contains(&req.source) {
-            return Err(SignalError::NotPermitted("canPublishSources"));
+        let refused = if !p.permission.can_publish {
+            Some("canPublish")
+        } else if !sources.is_empty() && !sources.contains(&req.source) {
+            Some("canPublishSources")
+        } else {
+            None
+        };
+        if let Some(grant) = refused {
+            // Tell the client at once rather than let it wait for a TrackPublished.
+            self.outputs.push_back(Output::Signal(
+                key,
+                Response::RequestResponse(lk::RequestResponse {
+                    reason: lk::request_response::Reason::NotAllowed as i32,
+                    message: format!("publishing {} is not permitted ({grant})", req.cid),
+                    ..Default::default()
+                }),
+            ));
+            return Err(SignalError::NotPermitted(grant));
         }
         if p.pending_tracks.iter().any(|t| t.cid == req.cid) {
             return Ok(()); // a retransmitted request
