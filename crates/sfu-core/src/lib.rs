@@ -24,4 +24,4 @@ pub mod speaker;
 pub use engine::{CloseReason, Engine, EngineConfig, JoinError, JoinParams, Output, PeerRole, ResumeError, ServiceError};
 pub use engine::signal::SignalError;
 pub use ids::{NameError, ParticipantIdentity, ParticipantSid, PeerId, RoomName, SessionKey, TrackSid};
-pub use str0m::net::Protocol;
+pub use str0m::net::{Protocol, Transmit};

@@ -11,6 +11,7 @@
 
 mod run;
 mod tcp;
+mod udp;
 
 use std::io;
 use std::net::SocketAddr;

@@ -10,6 +10,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
+use crate::udp::UdpBatch;
 use crate::{Command, Joined, Resumed, SessionMessage, SESSION_QUEUE};
 
 /// A session's current socket: its connection number and its message queue.
@@ -25,8 +26,9 @@ pub(crate) async fn run(mut engine: Engine, udp: UdpSocket, mut commands: mpsc::
     let mut next_conn: u64 = 1;
     let mut tcp: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>> = HashMap::new();
     let mut buf = vec![0u8; 2048];
+    let mut batch = UdpBatch::new();
     loop {
-        let deadline = flush(&mut engine, &udp, &mut sessions, &tcp);
+        let deadline = flush(&mut engine, &udp, &mut batch, &mut sessions, &tcp);
         let sleep = tokio::time::sleep_until(deadline.into());
         tokio::select! {
             received = udp.recv_from(&mut buf) => {
@@ -121,20 +123,18 @@ fn handle_command(
 fn flush(
     engine: &mut Engine,
     udp: &UdpSocket,
+    batch: &mut UdpBatch,
     sessions: &mut Sessions,
     tcp: &HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
 ) -> Instant {
     loop {
         match engine.poll_output() {
-            Output::Timeout(t) => return t,
+            Output::Timeout(t) => {
+                batch.flush(udp);
+                return t;
+            }
             Output::Transmit(t) => match t.proto {
-                Protocol::Udp => {
-                    // Never wait on a full socket buffer: a dropped packet is recovered by
-                    // NACK or the next keyframe, a stalled engine is not.
-                    if let Err(e) = udp.try_send_to(&t.contents, t.destination) {
-                        debug!(%e, dest = %t.destination, "udp send dropped");
-                    }
-                }
+                Protocol::Udp => batch.push(udp, t),
                 _ => {
                     if let Some(conn) = tcp.get(&t.destination) {
                         let _ = conn.try_send(t.contents.to_vec());

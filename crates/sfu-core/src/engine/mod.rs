@@ -176,6 +176,8 @@ pub struct Engine {
     next_id: u64,
     next_tick: Option<Instant>,
     ticks: u64,
+    /// The `now` of the last input, for operations that take none (server API edits).
+    last_now: Instant,
     /// Wall-clock milliseconds at the last input, for protocol fields (pong timestamps).
     now_ms: UnixMillis,
 }
@@ -212,6 +214,7 @@ impl Engine {
             next_id: 1,
             next_tick: None,
             ticks: 0,
+            last_now: Instant::now(),
             now_ms: 0,
         }
     }
@@ -255,6 +258,7 @@ impl Engine {
     /// further messages (the subscriber offer, updates to others) come from `poll_output`.
     pub fn join(&mut self, now: Instant, params: JoinParams) -> Result<(SessionKey, lk::JoinResponse), JoinError> {
         self.now_ms = params.now_ms;
+        self.last_now = now;
         self.next_tick.get_or_insert(now + TICK);
         let room = self
             .rooms
@@ -507,6 +511,7 @@ impl Engine {
 
     /// One packet from a media socket. Unknown or malformed packets are dropped.
     pub fn handle_datagram(&mut self, now: Instant, proto: Protocol, source: SocketAddr, destination: SocketAddr, data: &[u8]) {
+        self.last_now = now;
         let Some(peer_id) = self.route(proto, source, data) else {
             debug!(%source, len = data.len(), "dropping packet for no known peer");
             return;
@@ -571,6 +576,7 @@ impl Engine {
 
     /// Time passed: drive every peer whose deadline is due, and the housekeeping tick.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = now;
         // Collect the due peers first: a peer may ask for a timeout at `now` again, and must
         // then wait for the next call rather than spin here.
         let mut due: Vec<PeerId> = Vec::new();

@@ -102,9 +102,40 @@ impl Engine {
         if !req.name.is_empty() {
             p.name = req.name.clone();
         }
+        let mut revoke_publish = false;
+        let mut revoke_subscribe = false;
+        let mut grant_subscribe = false;
         if let Some(perm) = &req.permission {
+            revoke_publish = p.permission.can_publish && !perm.can_publish;
+            revoke_subscribe = p.permission.can_subscribe && !perm.can_subscribe;
+            grant_subscribe = !p.permission.can_subscribe && perm.can_subscribe;
             p.permission = perm.clone();
         }
+        let room = p.room.clone();
+        let now = self.last_now;
+        // A permission change takes effect at once, not only for future requests.
+        if revoke_publish {
+            let owned: Vec<TrackSid> = self
+                .rooms
+                .get(&room)
+                .map(|r| r.tracks.iter().filter(|(_, t)| t.owner == key).map(|(s, _)| s.clone()).collect())
+                .unwrap_or_default();
+            for sid in owned {
+                self.unpublish_track(now, &room, &sid);
+            }
+        }
+        if revoke_subscribe {
+            let subscribed: Vec<TrackSid> = self.sessions.get(&key).map(|p| p.downtracks.keys().cloned().collect()).unwrap_or_default();
+            for sid in subscribed {
+                self.unsubscribe(now, key, &sid);
+            }
+            self.negotiate_subscriber(now, key);
+        }
+        if grant_subscribe {
+            self.subscribe_existing(now, key);
+            self.negotiate_subscriber(now, key);
+        }
+        let Some(p) = self.sessions.get_mut(&key) else { return Err(ServiceError::ParticipantNotFound) };
         for (k, v) in &req.attributes {
             if v.is_empty() {
                 p.attributes.remove(k);
@@ -113,6 +144,7 @@ impl Engine {
             }
         }
         self.participant_changed(key);
+        self.process_events(now);
         self.get_participant(&req.room, &req.identity)
     }
 
@@ -154,7 +186,7 @@ impl Engine {
         let mut destinations = req.destination_identities.clone();
         // Older SDKs address by sid.
         for sid in &req.destination_sids {
-            if let Some(p) = self.sessions.values().find(|p| p.sid.as_str() == sid) {
+            if let Some(p) = self.sessions.values().find(|p| p.sid.as_str() == sid && p.room == name) {
                 destinations.push(p.identity.to_string());
             }
         }

@@ -54,6 +54,7 @@ fn parse_candidate(line: &str) -> Option<Candidate> {
 impl Engine {
     /// Applies one signal message from a session.
     pub fn handle_signal(&mut self, now: Instant, key: SessionKey, request: Request) -> Result<(), SignalError> {
+        self.last_now = now;
         let p = self.sessions.get_mut(&key).ok_or(SignalError::UnknownSession)?;
         p.last_seen = now;
         let result = match request {

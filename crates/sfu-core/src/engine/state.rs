@@ -127,7 +127,6 @@ impl Participant {
             permission: Some(self.permission.clone()),
             kind: self.kind,
             attributes: self.attributes.clone(),
-            client_protocol: huiyi_proto::PROTOCOL_VERSION,
             ..Default::default()
         }
     }
