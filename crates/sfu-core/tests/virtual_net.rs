@@ -187,6 +187,7 @@ impl Net {
 
 /// A publishing participant: its session and its publisher peer, with one video track.
 struct Publisher {
+    key: SessionKey,
     peer: usize,
     video: Mid,
     audio: Option<Mid>,
@@ -213,8 +214,7 @@ fn publish(net: &mut Net, identity: &str, addr: &str, rids: &[&str], with_audio:
     let answer = net.take_signal(key, |m| if let Resp::Answer(a) = m { Some(a.sdp.clone()) } else { None }).expect("engine answers the publisher offer");
     net.peers[peer].rtc.sdp_api().accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap()).unwrap();
     net.run_until("publisher connected", |n| n.peers[peer].connected);
-    let _ = key;
-    Publisher { peer, video, audio }
+    Publisher { key, peer, video, audio }
 }
 
 fn subscribe(net: &mut Net, identity: &str, addr: &str) -> (SessionKey, usize) {
@@ -292,6 +292,15 @@ fn received_video(net: &mut Net, sub: usize) -> Vec<(u64, u32, u16, u8)> {
     out
 }
 
+/// The newest dynacast announcement to a publisher (earlier ones are superseded).
+fn last_quality_update(net: &mut Net, key: SessionKey) -> Option<lk::SubscribedQualityUpdate> {
+    let mut last = None;
+    while let Some(u) = net.take_signal(key, |m| if let Resp::SubscribedQualityUpdate(u) = m { Some(u.clone()) } else { None }) {
+        last = Some(u);
+    }
+    last
+}
+
 /// RTP (not RTCP) from the engine: version 2 and a payload type outside RTCP's 200–206.
 fn rtp_header(data: &[u8]) -> Option<(u32, u16)> {
     if data.len() < 12 || data[0] >> 6 != 2 || (200..=206).contains(&data[1]) {
@@ -343,6 +352,11 @@ fn subscriber_losses_are_repaired_by_nack_and_rtx() {
         assert!(seqs.iter().any(|s| (*s as u16) == *seq), "dropped seq {seq} was repaired");
     }
     assert!(first < 65_536, "sequence starts below the first rollover");
+    // Connection quality is reported to the room for every participant.
+    let quality = net
+        .take_signal(p.key, |m| if let Resp::ConnectionQuality(q) = m { Some(q.clone()) } else { None })
+        .expect("a ConnectionQualityUpdate");
+    assert_eq!(quality.updates.len(), 2, "{quality:?}");
 }
 
 #[test]
@@ -363,6 +377,10 @@ fn simulcast_switch_on_keyframe_keeps_numbers_continuous() {
         got.extend(received_video(&mut net, sub));
     }
     assert!(!got.is_empty() && got.iter().all(|g| g.3 == 0), "only the low layer while the tile is small");
+    // Dynacast: the publisher is told that only the low layer is wanted.
+    let wanted = last_quality_update(&mut net, p.key).expect("a SubscribedQualityUpdate for the publisher");
+    let enabled: Vec<bool> = wanted.subscribed_codecs[0].qualities.iter().map(|q| q.enabled).collect();
+    assert_eq!(enabled, vec![true, false, false], "low only: {wanted:?}");
 
     // Full screen: the high layer, from its next keyframe, which the engine asks for.
     net.signal(key, Req::TrackSetting(lk::UpdateTrackSettings { track_sids: vec![track_sid], width: 1280, height: 720, ..Default::default() }));
@@ -374,6 +392,8 @@ fn simulcast_switch_on_keyframe_keeps_numbers_continuous() {
     }
     let after: Vec<_> = got[switch_at..].to_vec();
     let high_from = after.iter().position(|g| g.3 == 2).expect("switched to the high layer");
+    let enabled: Vec<bool> = last_quality_update(&mut net, p.key).expect("dynacast update after the switch").subscribed_codecs[0].qualities.iter().map(|q| q.enabled).collect();
+    assert_eq!(enabled, vec![true, true, true], "the high layer (and the fallbacks below it) is wanted again");
     assert!(after[high_from..].iter().all(|g| g.3 == 2), "no flapping back after the switch");
     assert!(high_from < 15, "the switch came within a few frames (a PLI, then a keyframe), not at the periodic keyframe");
 
