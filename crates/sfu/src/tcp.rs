@@ -85,6 +85,9 @@ async fn serve(stream: TcpStream, remote: SocketAddr, engine: mpsc::Sender<Comma
                 debug!(%remote, "ICE-TCP connection did not start with STUN; closing");
                 return;
             }
+            if first {
+                tracing::info!(%remote, "ICE-TCP connection established");
+            }
             first = false;
             let cmd = Command::TcpPacket { source: remote, destination: local, data: buf[..len].to_vec() };
             if engine.send(cmd).await.is_err() {
