@@ -152,6 +152,34 @@ describe('meeting in the web app', () => {
   });
 });
 
+describe('H.264 camera video', () => {
+  let server;
+  let browser;
+  const artifacts = process.env.HUIYI_ARTIFACTS
+    ? (mkdirSync(process.env.HUIYI_ARTIFACTS, { recursive: true }), process.env.HUIYI_ARTIFACTS)
+    : mkdtempSync(join(tmpdir(), 'huiyi-browser-h264-'));
+
+  before(async () => {
+    server = await startServer({ bin: process.env.HUIYI_BIN, webDir: WEB_DIST, logPath: join(artifacts, 'server-h264.log') });
+    browser = await launchChromium();
+  }, { timeout: 60_000 });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  it('is forwarded and decoded as H.264', { timeout: 90_000 }, async () => {
+    const room = `h264-${Date.now()}`;
+    const query = '&codec=h264';
+    const carol = await joinViaForm(browser, { baseUrl: server.url, name: 'Carol', room, artifacts, query });
+    const dave = await joinViaForm(browser, { baseUrl: server.url, name: 'Dave', room, artifacts, query });
+    const stats = await waitForDecodedVideo(dave.page, carol.identity);
+    assert.equal(stats.mimeType, 'video/H264', `Dave decodes Carol's camera as H.264: ${JSON.stringify(stats)}`);
+    assert.ok(stats.frameWidth > 0);
+  });
+});
+
 /** Waits until `locator`'s attribute `name` equals `value`, with the last value in the error. */
 function waitForAttr(locator, name, value, timeout = 10_000) {
   return poll(`${name}="${value}"`, () => locator.getAttribute(name, { timeout: 2_000 }), (v) => v === value, {

@@ -39,8 +39,17 @@ declare global {
   }
 }
 
+/** `?codec=h264` publishes camera video as H.264; VP8 otherwise (the two Huiyi forwards). */
+function videoCodecFromUrl(): 'vp8' | 'h264' {
+  return new URLSearchParams(location.search).get('codec')?.toLowerCase() === 'h264' ? 'h264' : 'vp8';
+}
+
 export class Meeting {
-  readonly room = new Room({ adaptiveStream: true, dynacast: true });
+  readonly room = new Room({
+    adaptiveStream: true,
+    dynacast: true,
+    publishDefaults: { videoCodec: videoCodecFromUrl() },
+  });
   private readonly grid: TileGrid;
   private ended = false;
 

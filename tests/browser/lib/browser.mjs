@@ -32,7 +32,7 @@ export async function launchChromium() {
  * `room` as `name` through the join form. Browser console output goes to `<artifacts>/<name>.console.log`.
  * @returns {Promise<{ context, page, identity: string }>}
  */
-export async function joinViaForm(browser, { baseUrl, name, room, artifacts }) {
+export async function joinViaForm(browser, { baseUrl, name, room, artifacts, query = '' }) {
   const context = await browser.newContext({ viewport: { width: 960, height: 600 } });
   const page = await context.newPage();
   page.setDefaultTimeout(15_000);
@@ -40,7 +40,7 @@ export async function joinViaForm(browser, { baseUrl, name, room, artifacts }) {
   page.on('console', (m) => appendFileSync(consoleLog, `[${m.type()}] ${m.text()}\n`));
   page.on('pageerror', (e) => appendFileSync(consoleLog, `[pageerror] ${e.stack ?? e}\n`));
 
-  await page.goto(`${baseUrl}/?lang=en`);
+  await page.goto(`${baseUrl}/?lang=en${query}`);
   await page.getByTestId('join-name').fill(name);
   await page.getByTestId('join-room').fill(room);
   await page.getByTestId('join-button').click();

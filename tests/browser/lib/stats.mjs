@@ -21,9 +21,11 @@ export function inboundStats(page, identity, source) {
       }
       const receiver = pub.track?.receiver;
       if (!receiver) return { missing: `${source} not subscribed (status: ${pub.subscriptionStatus})` };
-      for (const s of (await receiver.getStats()).values()) {
+      const report = await receiver.getStats();
+      for (const s of report.values()) {
         if (s.type !== 'inbound-rtp') continue;
         return {
+          mimeType: report.get(s.codecId)?.mimeType,
           kind: s.kind,
           packetsReceived: s.packetsReceived,
           framesDecoded: s.framesDecoded,

@@ -17,6 +17,7 @@
 //! None on input from the network or a client: a malformed message is logged and ignored or
 //! ends only that session. A str0m error on one peer connection closes that participant.
 
+mod codec_pref;
 mod media;
 mod peer;
 mod service;

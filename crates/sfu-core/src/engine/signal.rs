@@ -102,6 +102,12 @@ impl Engine {
 
     fn handle_publisher_offer(&mut self, now: Instant, key: SessionKey, sd: lk::SessionDescription) -> Result<(), SignalError> {
         let offer = SdpOffer::from_sdp_string(&sd.sdp).map_err(|e| SignalError::BadSdp(e.to_string()))?;
+        // Which media line carries which client track (the msid track id is the track's cid).
+        let mids_by_track: Vec<(String, String)> = offer
+            .media_lines
+            .iter()
+            .filter_map(|m| m.msid().map(|msid| (msid.track_id.clone(), m.mid().to_string())))
+            .collect();
         let p = self.sessions.get(&key).ok_or(SignalError::UnknownSession)?;
         let peer_id = match p.publisher {
             Some(id) => id,
@@ -122,6 +128,17 @@ impl Engine {
                 return Err(SignalError::OfferRejected(e.to_string()));
             }
         };
+        // The codec each new track's publisher asked for goes first in its media line.
+        let mut answer_sdp = answer.to_sdp_string();
+        if let Some(p) = self.sessions.get(&key) {
+            for t in &p.pending_tracks {
+                let Some(codec) = t.codec.as_deref() else { continue };
+                let Some((_, mid)) = mids_by_track.iter().find(|(track, _)| *track == t.cid) else { continue };
+                if let Some(sdp) = super::codec_pref::prefer_codec(&answer_sdp, mid, codec) {
+                    answer_sdp = sdp;
+                }
+            }
+        }
         // An ICE restart in the offer changes our ufrag too.
         let old = std::mem::take(&mut peer.ufrag);
         peer.refresh_ufrag();
@@ -133,7 +150,7 @@ impl Engine {
             key,
             Response::Answer(lk::SessionDescription {
                 r#type: "answer".into(),
-                sdp: answer.to_sdp_string(),
+                sdp: answer_sdp,
                 id: sd.id,
                 ..Default::default()
             }),
@@ -235,7 +252,9 @@ impl Engine {
             key,
             Response::TrackPublished(lk::TrackPublishedResponse { cid: req.cid.clone(), track: Some(info.clone()) }),
         ));
-        p.pending_tracks.push(PendingTrack { cid: req.cid, info });
+        // The codec the client wants for this track, when it names one ("h264", "vp8").
+        let codec = req.simulcast_codecs.first().map(|c| c.codec.to_ascii_lowercase()).filter(|c| !c.is_empty());
+        p.pending_tracks.push(PendingTrack { cid: req.cid, info, codec });
         Ok(())
     }
 

@@ -139,6 +139,8 @@ impl Participant {
 pub(crate) struct PendingTrack {
     pub cid: String,
     pub info: lk::TrackInfo,
+    /// The codec the client asked for (`simulcast_codecs[0].codec`), lowercase.
+    pub codec: Option<String>,
 }
 
 /// A track a participant publishes, and who receives it.
