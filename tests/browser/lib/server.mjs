@@ -14,6 +14,11 @@ import { poll, sleep } from './wait.mjs';
  * @returns {Promise<{ url: string, log: string, stop: () => Promise<void> }>}
  */
 export async function startServer({ bin, webDir, logPath }) {
+  // HUIYI_URL: use a server someone else started (the README smoke test starts it with
+  // scripts/serve, exactly as a user would); this test then neither starts nor stops it.
+  if (process.env.HUIYI_URL) {
+    return { url: process.env.HUIYI_URL.replace(/\/$/, ''), log: logPath, stop: async () => {} };
+  }
   if (!bin) throw new Error('HUIYI_BIN is not set: point it at the huiyi binary, e.g. $CARGO_TARGET_DIR/debug/huiyi');
   if (!existsSync(bin)) throw new Error(`HUIYI_BIN=${bin} does not exist: build it with cargo build first`);
   if (!existsSync(join(webDir, 'index.html'))) {
