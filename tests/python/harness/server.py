@@ -70,7 +70,8 @@ def free_port(kind: int) -> int:
         return s.getsockname()[1]
 
 
-def start(work_dir: Path) -> Server:
+def start(work_dir: Path, *, bind: str = "127.0.0.1", node_ip: str | None = None) -> Server:
+    """Starts a server; `bind` and `node_ip` are passed through (see docs/configuration.md)."""
     binary = binary_path()
     if not binary.is_file():
         raise RuntimeError(f"huiyi binary not found at {binary}; build it or set HUIYI_BIN")
@@ -86,7 +87,8 @@ def start(work_dir: Path) -> Server:
 
     args = [
         str(binary), "serve", "--dev",
-        "--bind", "127.0.0.1",
+        "--bind", bind,
+        *(["--node-ip", node_ip] if node_ip else []),
         "--port", str(port),
         "--rtc-tcp-port", str(rtc_tcp_port),
         "--rtc-udp-port", str(rtc_udp_port),
