@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod dev;
 pub mod rtc;
+pub mod tencent;
 pub mod twirp;
 
 use std::path::PathBuf;
@@ -31,6 +32,10 @@ pub struct AppState {
     /// How often a connected client is sent a refreshed token, and how long those last.
     pub token_refresh: std::time::Duration,
     pub token_ttl: std::time::Duration,
+    /// Meetings, accounts and credentials.
+    pub store: huiyi_store::Store,
+    /// The address users reach the web app at, for join links (`<public_url>/j/<code>`).
+    pub public_url: String,
 }
 
 /// The whole HTTP surface. `web_dir` is the built web app (`web/dist`), served at `/`.
@@ -42,7 +47,8 @@ pub fn router(state: AppState, web_dir: Option<PathBuf>) -> Router {
         .route("/rtc/v1", get(rtc::v1_not_supported))
         .route("/rtc/v1/validate", get(rtc::v1_not_supported))
         .route("/twirp/livekit.RoomService/{method}", post(twirp::room_service))
-        .route("/api/dev/token", post(dev::token));
+        .route("/api/dev/token", post(dev::token))
+        .merge(tencent::routes(state.clone()));
     if let Some(dir) = web_dir {
         let index = dir.join("index.html");
         app = app.fallback_service(ServeDir::new(dir).fallback(ServeFile::new(index)));

@@ -52,6 +52,12 @@ pub struct ServeArgs {
     /// The built web app to serve at `/`. [default: web/dist]
     #[arg(long, env = "HUIYI_WEB_DIR")]
     pub web_dir: Option<PathBuf>,
+    /// Database URL: `postgres://user@host/db` for PostgreSQL. [default: SQLite in the data folder]
+    #[arg(long, env = "HUIYI_DATABASE")]
+    pub database: Option<String>,
+    /// The URL users reach the web app at, used in join links. [default: http://<bind>:<port>]
+    #[arg(long, env = "HUIYI_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// Seconds between refreshed access tokens sent to each connected client. [default: 300]
     #[arg(long, env = "HUIYI_TOKEN_REFRESH_SECS")]
     pub token_refresh_secs: Option<u64>,
@@ -72,6 +78,8 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub web_dir: Option<PathBuf>,
     pub token_refresh_secs: Option<u64>,
+    pub database: Option<String>,
+    pub public_url: Option<String>,
     pub keys: HashMap<String, String>,
 }
 
@@ -87,6 +95,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub web_dir: Option<PathBuf>,
     pub token_refresh: std::time::Duration,
+    /// `None`: SQLite in `data_dir`.
+    pub database: Option<String>,
+    /// `None`: derived from the bound HTTP address.
+    pub public_url: Option<String>,
     pub keys: HashMap<String, String>,
 }
 
@@ -153,6 +165,8 @@ impl Config {
             node_ip,
             data_dir: args.data_dir.clone().or(file.data_dir).unwrap_or_else(|| "data".into()),
             web_dir: Some(args.web_dir.clone().or(file.web_dir).unwrap_or_else(|| "web/dist".into())),
+            database: args.database.clone().or(file.database),
+            public_url: args.public_url.clone().or(file.public_url).map(|u| u.trim_end_matches('/').to_owned()),
             token_refresh: std::time::Duration::from_secs(args.token_refresh_secs.or(file.token_refresh_secs).unwrap_or(300).max(1)),
             keys,
         })

@@ -20,6 +20,7 @@ pub struct Application {
     pub udp_addr: SocketAddr,
     pub tcp_addr: Option<SocketAddr>,
     pub sfu: SfuHandle,
+    pub store: huiyi_store::Store,
     listener: tokio::net::TcpListener,
     router: axum::Router,
     shutdown: tokio::sync::watch::Sender<bool>,
@@ -29,6 +30,15 @@ impl Application {
     /// Binds every socket and starts the media engine.
     pub async fn build(config: Config) -> std::io::Result<Self> {
         std::fs::create_dir_all(&config.data_dir)?;
+        let store = match &config.database {
+            Some(url) => huiyi_store::Store::connect(url).await,
+            None => huiyi_store::Store::open_data_dir(&config.data_dir).await,
+        }
+        .map_err(|e| std::io::Error::other(format!("cannot open the database: {e}")))?;
+        if config.dev {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+            store.seed_dev(now).await.map_err(|e| std::io::Error::other(format!("cannot seed the dev enterprise: {e}")))?;
+        }
         let listener = tokio::net::TcpListener::bind((config.bind, config.port)).await?;
         let http_addr = listener.local_addr()?;
         let sfu = huiyi_sfu::start(SfuConfig {
@@ -57,9 +67,11 @@ impl Application {
             shutdown: shutdown_rx,
             token_refresh: config.token_refresh,
             token_ttl: std::time::Duration::from_secs(6 * 3600),
+            store: store.clone(),
+            public_url: config.public_url.clone().unwrap_or_else(|| format!("http://{http_addr}")),
         };
         let router = huiyi_api::router(state, web_dir).layer(tower_http::trace::TraceLayer::new_for_http());
-        Ok(Self { http_addr, udp_addr: sfu.udp_addr, tcp_addr: sfu.tcp_addr, sfu: sfu.handle, listener, router, shutdown })
+        Ok(Self { http_addr, udp_addr: sfu.udp_addr, tcp_addr: sfu.tcp_addr, sfu: sfu.handle, store, listener, router, shutdown })
     }
 
     /// Serves until `shutdown` resolves. Then every signalling socket is told to go away

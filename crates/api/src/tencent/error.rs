@@ -1,0 +1,69 @@
+//! The one error type of the `/v1` API, in Tencent Meeting's shape:
+//! HTTP status plus `{"error_info": {"error_code": N, "message": "..."}}`.
+//! Internal causes are logged, never sent. Codes are listed in docs/tencent-api.md.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use huiyi_store::StoreError;
+use serde_json::json;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: u32,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: u32, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into() }
+    }
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, 10001, message)
+    }
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, 10002, message)
+    }
+    pub fn stale_timestamp() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, 10003, "X-TC-Timestamp is more than 300 seconds from the server's clock")
+    }
+    pub fn replayed() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, 10004, "X-TC-Nonce was already used with this key")
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, 10005, message)
+    }
+    pub fn not_found(what: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, 10006, format!("{what} not found"))
+    }
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, 10007, message)
+    }
+    pub fn too_large() -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, 10008, "request body is larger than 1 MiB")
+    }
+    pub fn internal() -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, 10000, "internal error")
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ApiError::not_found("resource"),
+            StoreError::Conflict(what) => ApiError::conflict(what),
+            other => {
+                tracing::error!(error = %other, "store failure");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error_info": { "error_code": self.code, "message": self.message } });
+        (self.status, Json(body)).into_response()
+    }
+}

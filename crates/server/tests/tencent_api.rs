@@ -1,0 +1,273 @@
+//! The Tencent-Meeting-compatible `/v1` API over real HTTP, driven by a client that signs
+//! requests exactly as the published algorithm says (written here from the spec, not shared
+//! with the server's code). Runs on SQLite, and on PostgreSQL when HUIYI_TEST_POSTGRES_URL
+//! names a server (scripts/with-postgres).
+
+use std::net::SocketAddr;
+
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use huiyi_server::config::{Config, ServeArgs};
+use huiyi_server::Application;
+use huiyi_store::{MeetingStatus, Store};
+use rand::Rng;
+use serde_json::{json, Value};
+use sha2::Sha256;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+struct Api {
+    addr: SocketAddr,
+    store: Store,
+    app_id: String,
+    sdk_id: String,
+    key: String,
+    secret: String,
+}
+
+async fn fresh_database_url() -> Option<String> {
+    let base = std::env::var("HUIYI_TEST_POSTGRES_URL").ok()?;
+    sqlx::any::install_default_drivers();
+    let admin = sqlx::AnyPool::connect(&base).await.expect("postgres reachable");
+    let db = format!("api_{}", rand::rng().random_range(0..u64::MAX));
+    sqlx::query(&format!("CREATE DATABASE {db}")).execute(&admin).await.unwrap();
+    let (head, _) = base.rsplit_once('/').unwrap();
+    Some(format!("{head}/{db}"))
+}
+
+async fn start() -> Api {
+    let dir = std::env::temp_dir().join(format!("huiyi-v1-{}", rand::rng().random_range(0..u64::MAX)));
+    let args = ServeArgs {
+        dev: true,
+        port: Some(0),
+        rtc_tcp_port: Some(0),
+        rtc_udp_port: Some(0),
+        data_dir: Some(dir),
+        database: fresh_database_url().await,
+        ..Default::default()
+    };
+    let app = Application::build(Config::resolve(&args).unwrap()).await.unwrap();
+    let (addr, store) = (app.http_addr, app.store.clone());
+    tokio::spawn(app.run(std::future::pending()));
+    Api { addr, store, app_id: "dev-app".into(), sdk_id: "dev-sdk".into(), key: "devkey".into(), secret: "secret".into() }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+/// base64 of the lowercase hex of HMAC-SHA256(SecretKey, METHOD\nX-TC-Key=…&X-TC-Nonce=…&X-TC-Timestamp=…\nURI\nBODY).
+fn tencent_signature(secret: &str, method: &str, key: &str, nonce: &str, ts: &str, uri: &str, body: &str) -> String {
+    let string_to_sign = format!("{method}\nX-TC-Key={key}&X-TC-Nonce={nonce}&X-TC-Timestamp={ts}\n{uri}\n{body}");
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(string_to_sign.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(hex::encode(mac.finalize().into_bytes()))
+}
+
+struct Reply {
+    status: u16,
+    body: Value,
+}
+
+impl Api {
+    async fn raw(&self, method: &str, uri: &str, headers: &[(&str, String)], body: &[u8]) -> Reply {
+        let mut c = tokio::net::TcpStream::connect(self.addr).await.unwrap();
+        let mut req = format!("{method} {uri} HTTP/1.1\r\nHost: huiyi\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n", body.len());
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        c.write_all(req.as_bytes()).await.unwrap();
+        let _ = c.write_all(body).await;
+        let mut out = Vec::new();
+        let _ = c.read_to_end(&mut out).await;
+        let text = String::from_utf8_lossy(&out);
+        let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let raw_body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+        // Bodies may be chunked; take the JSON object between the first '{' and the last '}'.
+        let json_text = match (raw_body.find('{'), raw_body.rfind('}')) {
+            (Some(a), Some(b)) => &raw_body[a..=b],
+            _ => "null",
+        };
+        Reply { status, body: serde_json::from_str(json_text).unwrap_or(Value::Null) }
+    }
+
+    fn signed_headers(&self, method: &str, uri: &str, body: &str, ts: i64, nonce: &str) -> Vec<(&'static str, String)> {
+        let ts = ts.to_string();
+        vec![
+            ("X-TC-Key", self.key.clone()),
+            ("X-TC-Timestamp", ts.clone()),
+            ("X-TC-Nonce", nonce.to_string()),
+            ("X-TC-Signature", tencent_signature(&self.secret, method, &self.key, nonce, &ts, uri, body)),
+            ("AppId", self.app_id.clone()),
+            ("SdkId", self.sdk_id.clone()),
+        ]
+    }
+
+    async fn call(&self, method: &str, uri: &str, body: Value) -> Reply {
+        let body = if body.is_null() { String::new() } else { body.to_string() };
+        let nonce = rand::rng().random_range(1..u64::MAX).to_string();
+        let h = self.signed_headers(method, uri, &body, unix_now(), &nonce);
+        self.raw(method, uri, &h, body.as_bytes()).await
+    }
+}
+
+fn error_code(r: &Reply) -> u64 {
+    r.body["error_info"]["error_code"].as_u64().unwrap_or(0)
+}
+
+#[tokio::test]
+async fn schedule_query_modify_and_cancel() {
+    let api = start().await;
+    let start_time = unix_now() + 3600;
+    let created = api
+        .call("POST", "/v1/meetings", json!({
+            "userid": "dev-user", "instanceid": 1, "subject": "Thesis defence", "type": 0,
+            "start_time": start_time.to_string(), "end_time": (start_time + 5400).to_string(),
+            "password": "2468", "time_zone": "Asia/Shanghai",
+            "settings": { "mute_enable_join": true, "allow_in_before_host": false }
+        }))
+        .await;
+    assert_eq!(created.status, 200, "{:?}", created.body);
+    assert_eq!(created.body["meeting_number"], 1);
+    let info = &created.body["meeting_info_list"][0];
+    let id = info["meeting_id"].as_str().unwrap().to_string();
+    let code = info["meeting_code"].as_str().unwrap().to_string();
+    assert_eq!(code.len(), 9);
+    assert!(info["join_url"].as_str().unwrap().ends_with(&format!("/j/{code}")));
+    assert_eq!(info["start_time"], start_time.to_string());
+
+    let got = api.call("GET", &format!("/v1/meetings/{id}?userid=dev-user&instanceid=1"), Value::Null).await;
+    assert_eq!(got.status, 200, "{:?}", got.body);
+    assert_eq!(got.body["meeting_info_list"][0]["status"], "MEETING_STATE_INIT");
+    assert_eq!(got.body["meeting_info_list"][0]["settings"]["mute_enable_join"], true);
+
+    let by_code = api.call("GET", &format!("/v1/meetings?meeting_code={code}&userid=dev-user&instanceid=1"), Value::Null).await;
+    assert_eq!(by_code.body["meeting_info_list"][0]["meeting_id"], id.as_str());
+
+    let put = api.call("PUT", &format!("/v1/meetings/{id}"), json!({ "userid": "dev-user", "instanceid": 1, "subject": "Defence (moved)", "settings": { "allow_unmute_self": false } })).await;
+    assert_eq!(put.status, 200, "{:?}", put.body);
+    let got = api.call("GET", &format!("/v1/meetings/{id}?userid=dev-user"), Value::Null).await;
+    assert_eq!(got.body["meeting_info_list"][0]["subject"], "Defence (moved)");
+    assert_eq!(got.body["meeting_info_list"][0]["settings"]["mute_enable_join"], true, "settings merge");
+    assert_eq!(got.body["meeting_info_list"][0]["settings"]["allow_unmute_self"], false);
+
+    let cancel = api.call("POST", &format!("/v1/meetings/{id}/cancel"), json!({ "userid": "dev-user", "instanceid": 1, "reason_code": 1 })).await;
+    assert_eq!(cancel.status, 200, "{:?}", cancel.body);
+    let got = api.call("GET", &format!("/v1/meetings/{id}?userid=dev-user"), Value::Null).await;
+    assert_eq!(got.body["meeting_info_list"][0]["status"], "MEETING_STATE_CANCELLED");
+    // The code no longer finds it, and a cancelled meeting cannot be modified.
+    let by_code = api.call("GET", &format!("/v1/meetings?meeting_code={code}&userid=dev-user"), Value::Null).await;
+    assert_eq!(by_code.status, 404);
+    let put = api.call("PUT", &format!("/v1/meetings/{id}"), json!({ "userid": "dev-user", "subject": "x" })).await;
+    assert_eq!(put.status, 409);
+}
+
+#[tokio::test]
+async fn a_started_meeting_cannot_be_cancelled() {
+    let api = start().await;
+    let created = api.call("POST", "/v1/meetings", json!({ "userid": "dev-user", "instanceid": 1, "subject": "Standup", "type": 1 })).await;
+    let id = created.body["meeting_info_list"][0]["meeting_id"].as_str().unwrap().to_string();
+    api.store.transition("dev-app", &id, &[MeetingStatus::Init], MeetingStatus::Started, unix_now()).await.unwrap();
+    let cancel = api.call("POST", &format!("/v1/meetings/{id}/cancel"), json!({ "userid": "dev-user", "instanceid": 1 })).await;
+    assert_eq!(cancel.status, 409);
+    assert_eq!(error_code(&cancel), 10007);
+}
+
+#[tokio::test]
+async fn signatures_expired_replayed_forged_and_foreign_are_refused() {
+    let api = start().await;
+    let uri = "/v1/meetings?userid=dev-user&instanceid=1";
+    // Outside the ±300 s window.
+    let h = api.signed_headers("GET", uri, "", unix_now() - 301, "1");
+    let r = api.raw("GET", uri, &h, b"").await;
+    assert_eq!((r.status, error_code(&r)), (401, 10003), "{:?}", r.body);
+    // Accepted once, refused when replayed.
+    let h = api.signed_headers("GET", uri, "", unix_now(), "77");
+    assert_eq!(api.raw("GET", uri, &h, b"").await.status, 200);
+    let r = api.raw("GET", uri, &h, b"").await;
+    assert_eq!((r.status, error_code(&r)), (401, 10004));
+    // A body that is not the one signed.
+    let h = api.signed_headers("POST", "/v1/meetings", "{}", unix_now(), "78");
+    let r = api.raw("POST", "/v1/meetings", &h, br#"{"userid":"dev-user","subject":"x","type":1}"#).await;
+    assert_eq!((r.status, error_code(&r)), (401, 10002));
+    // A wrong secret, and missing headers.
+    let forged = Api { secret: "not-the-secret".into(), ..start().await };
+    let r = forged.call("GET", uri, Value::Null).await;
+    assert_eq!(r.status, 401);
+    let r = api.raw("GET", uri, &[], b"").await;
+    assert_eq!(r.status, 401);
+    assert!(r.body["error_info"]["message"].as_str().unwrap().contains("X-TC-Key"));
+    // The key's own enterprise only: another AppId is refused, and another enterprise's
+    // meeting is not found.
+    let other_app = Api { app_id: "someone-else".into(), sdk_id: api.sdk_id.clone(), addr: api.addr, store: api.store.clone(), key: api.key.clone(), secret: api.secret.clone() };
+    assert_eq!(other_app.call("GET", uri, Value::Null).await.status, 403);
+    api.store.create_enterprise("acme", "Acme", 0).await.unwrap();
+    let acme = api.store.create_credential("acme", "acme-app", "acme-sdk", 0).await.unwrap();
+    api.store
+        .create_user(&huiyi_store::User { enterprise_id: "acme".into(), userid: "boss".into(), username: "Boss".into(), email: String::new(), phone: String::new(), role: huiyi_store::Role::Admin, created_at: 0 }, None)
+        .await
+        .unwrap();
+    let acme_api = Api { addr: api.addr, store: api.store.clone(), app_id: acme.app_id, sdk_id: acme.sdk_id, key: acme.secret_id, secret: acme.secret_key };
+    let created = api.call("POST", "/v1/meetings", json!({ "userid": "dev-user", "subject": "Private", "type": 1 })).await;
+    let id = created.body["meeting_info_list"][0]["meeting_id"].as_str().unwrap().to_string();
+    assert_eq!(acme_api.call("GET", &format!("/v1/meetings/{id}?userid=boss"), Value::Null).await.status, 404);
+    // A userid of another enterprise does not exist for this one.
+    assert_eq!(acme_api.call("GET", &format!("/v1/meetings/{id}?userid=dev-user"), Value::Null).await.status, 404);
+}
+
+#[tokio::test]
+async fn bad_bodies_get_a_clear_4xx() {
+    let api = start().await;
+    for (body, what) in [
+        ("{not json".to_string(), "invalid JSON"),
+        (json!({ "userid": "dev-user", "subject": 5, "type": 0 }).to_string(), "invalid JSON"),
+        (json!({ "userid": "dev-user", "subject": "x", "type": 0, "start_time": "10", "end_time": "5" }).to_string(), "end_time"),
+        (json!({ "userid": "dev-user", "subject": "x", "type": 1, "password": "12ab" }).to_string(), "password"),
+        (json!({ "userid": "dev-user", "subject": "x", "type": 1, "settings": { "mute_al": true } }).to_string(), "unknown setting"),
+        (json!({ "userid": "dev-user", "subject": "x", "type": 7 }).to_string(), "type"),
+    ] {
+        let nonce = rand::rng().random_range(1..u64::MAX).to_string();
+        let h = api.signed_headers("POST", "/v1/meetings", &body, unix_now(), &nonce);
+        let r = api.raw("POST", "/v1/meetings", &h, body.as_bytes()).await;
+        assert_eq!(r.status, 400, "{body} → {:?}", r.body);
+        assert!(r.body["error_info"]["message"].as_str().unwrap().contains(what), "{body} → {:?}", r.body);
+    }
+    // Unknown user.
+    let r = api.call("POST", "/v1/meetings", json!({ "userid": "ghost", "subject": "x", "type": 1 })).await;
+    assert_eq!(r.status, 404);
+    // A body over 1 MiB.
+    let huge = format!("{{\"userid\":\"dev-user\",\"subject\":\"{}\"}}", "x".repeat(1_100_000));
+    let h = api.signed_headers("POST", "/v1/meetings", &huge, unix_now(), "999");
+    let r = api.raw("POST", "/v1/meetings", &h, huge.as_bytes()).await;
+    assert_eq!(r.status, 413);
+}
+
+#[tokio::test]
+async fn upcoming_meetings_page_and_recurring_meetings_expand() {
+    let api = start().await;
+    let base = unix_now() + 86_400;
+    for i in 0..5 {
+        let s = base + i * 3600;
+        let r = api.call("POST", "/v1/meetings", json!({ "userid": "dev-user", "subject": format!("m{i}"), "type": 0, "start_time": s.to_string(), "end_time": (s + 1800).to_string() })).await;
+        assert_eq!(r.status, 200);
+    }
+    let p1 = api.call("GET", "/v1/meetings?userid=dev-user&page=1&page_size=2", Value::Null).await;
+    assert_eq!((p1.body["total_count"].as_i64(), p1.body["total_page"].as_i64(), p1.body["meeting_number"].as_i64()), (Some(5), Some(3), Some(2)));
+    assert_eq!(p1.body["meeting_info_list"][0]["subject"], "m0");
+    let p3 = api.call("GET", "/v1/meetings?userid=dev-user&page=3&page_size=2", Value::Null).await;
+    assert_eq!(p3.body["meeting_info_list"][0]["subject"], "m4");
+    assert_eq!(api.call("GET", "/v1/meetings?userid=dev-user&page_size=500", Value::Null).await.status, 400);
+
+    let weekly = api
+        .call("POST", "/v1/meetings", json!({
+            "userid": "dev-user", "subject": "Weekly sync", "type": 0, "meeting_type": 1,
+            "start_time": base.to_string(), "end_time": (base + 3600).to_string(),
+            "recurring_rule": { "recurring_type": 2, "until_type": 1, "until_count": 4 }
+        }))
+        .await;
+    assert_eq!(weekly.status, 200, "{:?}", weekly.body);
+    let subs = weekly.body["meeting_info_list"][0]["sub_meetings"].as_array().unwrap().clone();
+    assert_eq!(subs.len(), 4);
+    assert_eq!(subs[3]["start_time"], (base + 3 * 7 * 86_400).to_string());
+    assert_eq!(subs[3]["end_time"], (base + 3 * 7 * 86_400 + 3600).to_string());
+}
