@@ -180,6 +180,71 @@ describe('H.264 camera video', () => {
   });
 });
 
+describe('joining a scheduled meeting from its link', () => {
+  let server;
+  let browser;
+  const artifacts = process.env.HUIYI_ARTIFACTS
+    ? (mkdirSync(process.env.HUIYI_ARTIFACTS, { recursive: true }), process.env.HUIYI_ARTIFACTS)
+    : mkdtempSync(join(tmpdir(), 'huiyi-browser-link-'));
+
+  before(async () => {
+    server = await startServer({ bin: process.env.HUIYI_BIN, webDir: WEB_DIST, logPath: join(artifacts, 'server-link.log') });
+    browser = await launchChromium();
+  }, { timeout: 60_000 });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  it('asks for the password and connects to the meeting', { timeout: 90_000 }, async () => {
+    // Scheduled by an integrator through the signed /v1 API (dev credentials).
+    const created = await signedRequest(server.url, 'POST', '/v1/meetings', {
+      userid: 'dev-user', subject: 'Defence', type: 1, password: '2468',
+    });
+    const { meeting_code: code, join_url: joinUrl } = created.meeting_info_list[0];
+    assert.match(joinUrl, new RegExp(`/j/${code}$`));
+
+    const context = await browser.newContext({ viewport: { width: 960, height: 600 } });
+    const page = await context.newPage();
+    await page.goto(`${server.url}/j/${code}?lang=en`);
+    assert.equal(await page.getByTestId('join-room').inputValue(), code, 'the code is filled in from the link');
+    await page.getByTestId('join-name').fill('Examiner');
+    await page.getByTestId('join-password').fill('1111');
+    await page.getByTestId('join-button').click();
+    await poll('the wrong password to be refused', () => page.getByTestId('join-error').innerText(), (t) => /wrong meeting password/.test(t), { timeout: 10_000 });
+    await page.screenshot({ path: join(artifacts, 'link-wrong-password.png') });
+
+    await page.getByTestId('join-password').fill('2468');
+    await page.getByTestId('join-button').click();
+    await page.locator('[data-testid="status"][data-state="connected"]').waitFor({ timeout: 30_000 });
+    const roomName = await page.evaluate(() => window.__huiyi.room.name);
+    const byCode = await signedRequest(server.url, 'GET', `/v1/meetings?meeting_code=${code}&userid=dev-user`);
+    assert.equal(roomName, byCode.meeting_info_list[0].meeting_id, 'the room is the meeting');
+    await page.screenshot({ path: join(artifacts, 'link-joined.png') });
+    await context.close();
+  });
+});
+
+/** A request to the /v1 API signed as Tencent Meeting specifies, with the dev credentials. */
+async function signedRequest(base, method, uri, body) {
+  const { createHmac, randomInt } = await import('node:crypto');
+  const text = body === undefined ? '' : JSON.stringify(body);
+  const ts = String(Math.floor(Date.now() / 1000));
+  const nonce = String(randomInt(1, 2 ** 40));
+  const toSign = `${method}\nX-TC-Key=devkey&X-TC-Nonce=${nonce}&X-TC-Timestamp=${ts}\n${uri}\n${text}`;
+  const signature = Buffer.from(createHmac('sha256', 'secret').update(toSign).digest('hex')).toString('base64');
+  const res = await fetch(`${base}${uri}`, {
+    method,
+    headers: { 'content-type': 'application/json', 'X-TC-Key': 'devkey', 'X-TC-Timestamp': ts, 'X-TC-Nonce': nonce,
+      'X-TC-Signature': signature, AppId: 'dev-app', SdkId: 'dev-sdk' },
+    body: body === undefined ? undefined : text,
+  });
+  const answer = await res.json();
+  assert.equal(res.status, 200, JSON.stringify(answer));
+  return answer;
+}
+
 /** Waits until `locator`'s attribute `name` equals `value`, with the last value in the error. */
 function waitForAttr(locator, name, value, timeout = 10_000) {
   return poll(`${name}="${value}"`, () => locator.getAttribute(name, { timeout: 2_000 }), (v) => v === value, {

@@ -8,7 +8,7 @@ import './style.css';
 import { pickLang, setLang, t, translateDom } from './i18n';
 import { Meeting } from './meeting';
 import { showStatus } from './status';
-import { devToken, sameOriginWsUrl, type Credentials } from './token';
+import { devToken, joinByCode, sameOriginWsUrl, type Credentials } from './token';
 
 const params = new URLSearchParams(location.search);
 setLang(pickLang(params, navigator.language));
@@ -30,9 +30,19 @@ const roomInput = byId<HTMLInputElement>('join-room');
 const joinButton = byId<HTMLButtonElement>('join-button');
 const joinError = byId('join-error');
 const urlToken = params.get('token');
+// A join link: /j/<9-digit meeting code>. The room field becomes the code, and a password
+// field appears (left empty when the meeting has none).
+const meetingCode = /^\/j\/(\d{9})\/?$/.exec(location.pathname)?.[1];
+const passwordInput = byId<HTMLInputElement>('join-password');
+if (meetingCode) {
+  roomInput.value = meetingCode;
+  roomInput.readOnly = true;
+  byId('join-room-label').textContent = t('join.code');
+  passwordInput.closest('label')!.hidden = false;
+}
 
 nameInput.value = params.get('name') ?? localStorage.getItem('huiyi.name') ?? '';
-roomInput.value = params.get('room') ?? '';
+if (!meetingCode) roomInput.value = params.get('room') ?? '';
 if (urlToken) {
   // The token already names the room and the participant, so the fields would only mislead.
   const hint = byId('join-hint');
@@ -60,7 +70,11 @@ async function join(): Promise<void> {
 
   let creds: Credentials;
   try {
-    creds = urlToken ? { url: sameOriginWsUrl(), token: urlToken } : await devToken(room, name);
+    creds = urlToken
+      ? { url: sameOriginWsUrl(), token: urlToken }
+      : meetingCode
+        ? await joinByCode(meetingCode, name, passwordInput.value)
+        : await devToken(room, name);
   } catch (e) {
     const msg = `${t('error.token')}: ${e instanceof Error ? e.message : String(e)}`;
     showStatus('disconnected', msg);

@@ -42,3 +42,30 @@ export async function devToken(room: string, name: string): Promise<Credentials>
   }
   return { url: answer.url || sameOriginWsUrl(), token: answer.token };
 }
+
+interface JoinAnswer {
+  token?: string;
+  url?: string;
+  subject?: string;
+  error_info?: { error_code: number; message: string };
+}
+
+/** Joins a scheduled meeting by its 9-digit code (a `/j/<code>` link) through the server's
+ * POST /v1/meetings/join, with the password when the meeting has one. */
+export async function joinByCode(code: string, name: string, password: string): Promise<Credentials> {
+  let res: Response;
+  try {
+    res = await fetch('/v1/meetings/join', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ meeting_code: code, display_name: name, password: password || undefined }),
+    });
+  } catch (e) {
+    throw new TokenError(e instanceof Error ? e.message : String(e));
+  }
+  const answer = (await res.json().catch(() => ({}))) as JoinAnswer;
+  if (!res.ok || !answer.token) {
+    throw new TokenError(answer.error_info?.message ?? `HTTP ${res.status} ${res.statusText}`.trim());
+  }
+  return { url: answer.url || sameOriginWsUrl(), token: answer.token };
+}

@@ -36,6 +36,8 @@ pub struct AppState {
     pub store: huiyi_store::Store,
     /// The address users reach the web app at, for join links (`<public_url>/j/<code>`).
     pub public_url: String,
+    /// Wrong-password attempts on `/v1/meetings/join`.
+    pub join_limiter: tencent::join::PasswordLimiter,
 }
 
 /// The whole HTTP surface. `web_dir` is the built web app (`web/dist`), served at `/`.

@@ -69,6 +69,7 @@ impl Application {
             token_ttl: std::time::Duration::from_secs(6 * 3600),
             store: store.clone(),
             public_url: config.public_url.clone().unwrap_or_else(|| format!("http://{http_addr}")),
+            join_limiter: Default::default(),
         };
         let router = huiyi_api::router(state, web_dir).layer(tower_http::trace::TraceLayer::new_for_http());
         Ok(Self { http_addr, udp_addr: sfu.udp_addr, tcp_addr: sfu.tcp_addr, sfu: sfu.handle, store, listener, router, shutdown })
@@ -85,7 +86,9 @@ impl Application {
             let _ = notify.send(true);
             let _ = stopping_tx.send(());
         };
-        let serve = axum::serve(self.listener, self.router).with_graceful_shutdown(signal).into_future();
+        // Connect info gives handlers the client address (rate limits on joining).
+        let app = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        let serve = axum::serve(self.listener, app).with_graceful_shutdown(signal).into_future();
         // A client that ignores the close must not hold the process open.
         let grace = async {
             if stopping_rx.await.is_ok() {

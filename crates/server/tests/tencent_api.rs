@@ -271,3 +271,37 @@ async fn upcoming_meetings_page_and_recurring_meetings_expand() {
     assert_eq!(subs[3]["start_time"], (base + 3 * 7 * 86_400).to_string());
     assert_eq!(subs[3]["end_time"], (base + 3 * 7 * 86_400 + 3600).to_string());
 }
+
+#[tokio::test]
+async fn joining_by_code_checks_the_password_with_rate_limits() {
+    let api = start().await;
+    let created = api.call("POST", "/v1/meetings", json!({ "userid": "dev-user", "subject": "Interview", "type": 1, "password": "1357" })).await;
+    let info = &created.body["meeting_info_list"][0];
+    let (id, code) = (info["meeting_id"].as_str().unwrap().to_string(), info["meeting_code"].as_str().unwrap().to_string());
+    let join = |body: Value| {
+        let api = &api;
+        async move { api.raw("POST", "/v1/meetings/join", &[], body.to_string().as_bytes()).await }
+    };
+
+    let ok = join(json!({ "meeting_code": code, "display_name": "Candidate", "password": "1357" })).await;
+    assert_eq!(ok.status, 200, "{:?}", ok.body);
+    let keys = huiyi_api::KeyRing::new([("devkey".to_string(), "secret".to_string())].into());
+    let claims = keys.verify(ok.body["token"].as_str().unwrap()).expect("a valid LiveKit token");
+    assert_eq!(claims.video.room, id, "scoped to the meeting's room");
+    assert!(claims.video.room_join);
+    assert_eq!(claims.name, "Candidate");
+
+    assert_eq!(join(json!({ "meeting_code": "123", "display_name": "x" })).await.status, 400);
+    assert_eq!(join(json!({ "meeting_code": code, "display_name": "" })).await.status, 400);
+    let other_code = if code == "999999999" { "999999998" } else { "999999999" };
+    assert_eq!(join(json!({ "meeting_code": other_code, "display_name": "x" })).await.status, 404);
+    let wrong = join(json!({ "meeting_code": code, "display_name": "x", "password": "0000" })).await;
+    assert_eq!((wrong.status, error_code(&wrong)), (403, 10009));
+    assert_eq!(join(json!({ "meeting_code": code, "display_name": "x" })).await.status, 403, "a missing password is wrong too");
+    for _ in 0..3 {
+        join(json!({ "meeting_code": code, "display_name": "x", "password": "1111" })).await;
+    }
+    // Five wrong attempts from this address: now even the right password waits.
+    let limited = join(json!({ "meeting_code": code, "display_name": "x", "password": "1357" })).await;
+    assert_eq!((limited.status, error_code(&limited)), (429, 10010));
+}

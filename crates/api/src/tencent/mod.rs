@@ -2,6 +2,7 @@
 //! the endpoints, in Tencent's paths and field names (see docs/tencent-api.md).
 
 pub mod error;
+pub mod join;
 pub mod meetings;
 pub mod recurrence;
 pub mod signing;
@@ -13,9 +14,11 @@ use crate::AppState;
 
 /// The `/v1` routes, every one behind signature verification.
 pub fn routes(state: AppState) -> Router<AppState> {
-    Router::new()
+    let signed = Router::new()
         .route("/v1/meetings", post(meetings::create).get(meetings::query))
         .route("/v1/meetings/{meeting_id}", get(meetings::get).put(meetings::update))
         .route("/v1/meetings/{meeting_id}/cancel", post(meetings::cancel))
-        .route_layer(axum::middleware::from_fn_with_state(state, signing::verify))
+        .route_layer(axum::middleware::from_fn_with_state(state, signing::verify));
+    // Joining by code is what a browser does from a link: not signed, rate-limited instead.
+    Router::new().route("/v1/meetings/join", post(join::join)).merge(signed)
 }
