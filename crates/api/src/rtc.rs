@@ -56,7 +56,7 @@ fn token<'a>(query: &'a HashMap<String, String>, headers: &'a HeaderMap) -> &'a 
 }
 
 /// A join request, checked: what the token allows, in the engine's terms.
-fn join_params(claims: &Claims, query: &HashMap<String, String>) -> Result<JoinParams, AuthError> {
+fn join_params(claims: &Claims, query: &HashMap<String, String>, client: Option<std::net::SocketAddr>) -> Result<JoinParams, AuthError> {
     let v = &claims.video;
     if !v.room_join {
         return Err(AuthError::NotPermitted("roomJoin"));
@@ -94,6 +94,7 @@ fn join_params(claims: &Claims, query: &HashMap<String, String>) -> Result<JoinP
         permission,
         auto_subscribe,
         now_ms: unix_millis(),
+        client_addr: client.map(|a| a.ip().to_string()),
     })
 }
 
@@ -103,7 +104,7 @@ fn unauthorized(e: AuthError) -> Response {
 
 /// `GET /rtc/validate`: the client calls this after a failed upgrade to learn why.
 pub async fn validate(State(state): State<AppState>, Query(query): Query<HashMap<String, String>>, headers: HeaderMap) -> Response {
-    match state.keys.verify(token(&query, &headers)).and_then(|c| join_params(&c, &query)) {
+    match state.keys.verify(token(&query, &headers)).and_then(|c| join_params(&c, &query, None)) {
         Ok(_) => (StatusCode::OK, "success").into_response(),
         Err(e) => unauthorized(e),
     }
@@ -118,11 +119,13 @@ pub async fn v1_not_supported() -> Response {
 /// `GET /rtc`: authenticate, then upgrade to the signalling socket.
 pub async fn connect(
     State(state): State<AppState>,
+    axum::extract::ConnectInfo(client): axum::extract::ConnectInfo<std::net::SocketAddr>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
-    let checked = state.keys.verify(token(&query, &headers)).and_then(|c| join_params(&c, &query).map(|p| (c, p)));
+    let client = Some(client);
+    let checked = state.keys.verify(token(&query, &headers)).and_then(|c| join_params(&c, &query, client).map(|p| (c, p)));
     let (claims, params) = match checked {
         Ok(x) => x,
         Err(e) => {

@@ -3,6 +3,7 @@
 //! a thin wrapper; tests build an `Application` on port 0 and talk to it over real sockets.
 
 pub mod config;
+mod recorder;
 
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
@@ -35,6 +36,13 @@ impl Application {
             None => huiyi_store::Store::open_data_dir(&config.data_dir).await,
         }
         .map_err(|e| std::io::Error::other(format!("cannot open the database: {e}")))?;
+        // Nobody is connected to a server that is starting: sessions left open by a crash end now.
+        let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+        match store.close_open_sessions(started).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(sessions = n, "closed attendance sessions left open by the last run"),
+            Err(e) => return Err(std::io::Error::other(format!("cannot close open sessions: {e}"))),
+        }
         if config.dev {
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
             store.seed_dev(now).await.map_err(|e| std::io::Error::other(format!("cannot seed the dev enterprise: {e}")))?;
@@ -52,6 +60,9 @@ impl Application {
             },
         })
         .await?;
+        let mut sfu = sfu;
+        let (_, events) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(recorder::run(store.clone(), std::mem::replace(&mut sfu.events, events)));
         let web_dir = config.web_dir.clone().filter(|d| {
             let ok = d.join("index.html").exists();
             if !ok {

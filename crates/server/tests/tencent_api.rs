@@ -36,19 +36,31 @@ async fn fresh_database_url() -> Option<String> {
 
 async fn start() -> Api {
     let dir = std::env::temp_dir().join(format!("huiyi-v1-{}", rand::rng().random_range(0..u64::MAX)));
+    let (api, stop, _task) = start_in(dir, fresh_database_url().await).await;
+    // Dropping the sender would stop the server; it lives as long as the test process.
+    std::mem::forget(stop);
+    api
+}
+
+/// Starts a server on `dir` (and `database`, if given); the sender stops it.
+async fn start_in(dir: std::path::PathBuf, database: Option<String>) -> (Api, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<std::io::Result<()>>) {
     let args = ServeArgs {
         dev: true,
         port: Some(0),
         rtc_tcp_port: Some(0),
         rtc_udp_port: Some(0),
         data_dir: Some(dir),
-        database: fresh_database_url().await,
+        database,
         ..Default::default()
     };
     let app = Application::build(Config::resolve(&args).unwrap()).await.unwrap();
     let (addr, store) = (app.http_addr, app.store.clone());
-    tokio::spawn(app.run(std::future::pending()));
-    Api { addr, store, app_id: "dev-app".into(), sdk_id: "dev-sdk".into(), key: "devkey".into(), secret: "secret".into() }
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(app.run(async {
+        let _ = stopped.await;
+    }));
+    let api = Api { addr, store, app_id: "dev-app".into(), sdk_id: "dev-sdk".into(), key: "devkey".into(), secret: "secret".into() };
+    (api, stop, task)
 }
 
 fn unix_now() -> i64 {
@@ -304,4 +316,94 @@ async fn joining_by_code_checks_the_password_with_rate_limits() {
     // Five wrong attempts from this address: now even the right password waits.
     let limited = join(json!({ "meeting_code": code, "display_name": "x", "password": "1357" })).await;
     assert_eq!((limited.status, error_code(&limited)), (429, 10010));
+}
+
+/// Joins the meeting's room over LiveKit signalling with a token from /v1/meetings/join.
+async fn join_room(api: &Api, code: &str, name: &str) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    use futures_util::StreamExt;
+    let r = api.raw("POST", "/v1/meetings/join", &[], json!({ "meeting_code": code, "display_name": name }).to_string().as_bytes()).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let url = format!("ws://{}/rtc?access_token={}", api.addr, r.body["token"].as_str().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let first = ws.next().await.unwrap().unwrap();
+    assert!(matches!(huiyi_proto::decode_response(&first.into_data()), Ok(huiyi_proto::lk::signal_response::Message::Join(_))));
+    ws
+}
+
+async fn attendance(api: &Api, id: &str) -> Value {
+    let r = api.call("GET", &format!("/v1/meetings/{id}/participants?userid=dev-user"), Value::Null).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    r.body
+}
+
+async fn status(api: &Api, id: &str) -> String {
+    api.call("GET", &format!("/v1/meetings/{id}?userid=dev-user"), Value::Null).await.body["meeting_info_list"][0]["status"].as_str().unwrap().to_string()
+}
+
+/// Polls (bounded) until `f` holds: events reach the store asynchronously.
+async fn eventually<F: std::future::Future<Output = bool>>(what: &str, mut f: impl FnMut() -> F) {
+    for _ in 0..100 {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test]
+async fn joins_start_the_meeting_attendance_is_durable_and_dismiss_ends_it() {
+    use futures_util::SinkExt;
+    let dir = std::env::temp_dir().join(format!("huiyi-v1-life-{}", rand::rng().random_range(0..u64::MAX)));
+    let database = fresh_database_url().await;
+    let (api, stop, task) = start_in(dir.clone(), database.clone()).await;
+    let created = api.call("POST", "/v1/meetings", json!({ "userid": "dev-user", "subject": "Lifecycle", "type": 1 })).await;
+    let info = &created.body["meeting_info_list"][0];
+    let (id, code) = (info["meeting_id"].as_str().unwrap().to_string(), info["meeting_code"].as_str().unwrap().to_string());
+    assert_eq!(status(&api, &id).await, "MEETING_STATE_INIT");
+
+    let mut ann = join_room(&api, &code, "Ann").await;
+    eventually("the first join to start the meeting", || async { status(&api, &id).await == "MEETING_STATE_STARTED" }).await;
+    let _bob = join_room(&api, &code, "Bob").await;
+    let rt = api.call("GET", &format!("/v1/meetings/{id}/real-time-participants?userid=dev-user"), Value::Null).await;
+    assert_eq!(rt.body["total_count"], 2, "{:?}", rt.body);
+
+    // Ann leaves properly; her session gets a leave time.
+    let leave = huiyi_proto::encode_request(huiyi_proto::lk::signal_request::Message::Leave(Default::default()));
+    ann.send(tokio_tungstenite::tungstenite::Message::Binary(leave.into())).await.unwrap();
+    eventually("Ann's leave to be recorded", || async {
+        let a = attendance(&api, &id).await;
+        a["participants"].as_array().unwrap().iter().any(|p| p["user_name"] == "Ann" && p["left_time"] != "")
+    })
+    .await;
+
+    // The server stops while Bob is still in (a crash, as far as Bob's session knows).
+    stop.send(()).unwrap();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), task).await;
+    let (api, _stop, _task) = start_in(dir, database).await;
+    let a = attendance(&api, &id).await;
+    assert_eq!(a["total_count"], 2, "both sessions survived the restart: {a:?}");
+    for p in a["participants"].as_array().unwrap() {
+        assert_ne!(p["left_time"], "", "no session is left open after a restart: {p:?}");
+        assert_eq!(p["ip"], "127.0.0.1");
+    }
+    let mut names: Vec<&str> = a["participants"].as_array().unwrap().iter().map(|p| p["user_name"].as_str().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, vec!["Ann", "Bob"]);
+
+    // Carol joins the restarted server; dismiss removes her and ends the meeting.
+    let mut carol = join_room(&api, &code, "Carol").await;
+    let d = api.call("POST", &format!("/v1/meetings/{id}/dismiss"), json!({ "userid": "dev-user" })).await;
+    assert_eq!(d.status, 200, "{:?}", d.body);
+    assert_eq!(status(&api, &id).await, "MEETING_STATE_ENDED");
+    use futures_util::StreamExt;
+    let mut told_to_leave = false;
+    while let Ok(Some(Ok(m))) = tokio::time::timeout(std::time::Duration::from_secs(5), carol.next()).await {
+        if let Ok(huiyi_proto::lk::signal_response::Message::Leave(l)) = huiyi_proto::decode_response(&m.clone().into_data()) {
+            told_to_leave = l.reason == huiyi_proto::lk::DisconnectReason::RoomDeleted as i32;
+            break;
+        }
+    }
+    assert!(told_to_leave, "the dismissed participant is told the room closed");
+    assert_eq!(api.call("POST", &format!("/v1/meetings/{id}/dismiss"), json!({ "userid": "dev-user" })).await.status, 409);
 }

@@ -77,6 +77,7 @@ impl Net {
             permission: lk::ParticipantPermission { can_publish: true, can_subscribe: true, can_publish_data: true, ..Default::default() },
             auto_subscribe: true,
             now_ms: 0,
+            client_addr: None,
         };
         let (key, _join) = self.engine.join(self.now, params).unwrap();
         key
@@ -143,7 +144,7 @@ impl Net {
                     }
                 }
                 Output::Signal(k, m) => self.signals.entry(k).or_default().push_back(m),
-                Output::Close(..) => {}
+                Output::Close(..) | Output::Event(_) => {}
             }
         }
         let server: SocketAddr = SERVER.parse().unwrap();

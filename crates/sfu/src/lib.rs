@@ -145,6 +145,9 @@ impl SfuHandle {
 /// A running SFU: its handle and the addresses it actually bound.
 pub struct Sfu {
     pub handle: SfuHandle,
+    /// Room events (joins, leaves), in order. Unbounded: they are rare, and each one is a
+    /// record someone cares about (attendance), so none is dropped.
+    pub events: mpsc::UnboundedReceiver<huiyi_sfu_core::RoomEvent>,
     pub udp_addr: SocketAddr,
     pub tcp_addr: Option<SocketAddr>,
     pub task: tokio::task::JoinHandle<()>,
@@ -176,6 +179,7 @@ pub async fn start(config: SfuConfig) -> io::Result<Sfu> {
         }
     }
     let engine = Engine::new(engine_config);
-    let task = tokio::spawn(run::run(engine, udp, rx));
-    Ok(Sfu { handle: SfuHandle { tx }, udp_addr, tcp_addr, task })
+    let (events_tx, events) = mpsc::unbounded_channel();
+    let task = tokio::spawn(run::run(engine, udp, rx, events_tx));
+    Ok(Sfu { handle: SfuHandle { tx }, events, udp_addr, tcp_addr, task })
 }

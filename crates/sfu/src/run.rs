@@ -20,7 +20,12 @@ fn unix_millis() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-pub(crate) async fn run(mut engine: Engine, udp: UdpSocket, mut commands: mpsc::Receiver<Command>) {
+pub(crate) async fn run(
+    mut engine: Engine,
+    udp: UdpSocket,
+    mut commands: mpsc::Receiver<Command>,
+    events: mpsc::UnboundedSender<huiyi_sfu_core::RoomEvent>,
+) {
     let local_udp = udp.local_addr().ok();
     let mut sessions: Sessions = HashMap::new();
     let mut next_conn: u64 = 1;
@@ -28,7 +33,7 @@ pub(crate) async fn run(mut engine: Engine, udp: UdpSocket, mut commands: mpsc::
     let mut buf = vec![0u8; 2048];
     let mut batch = UdpBatch::new();
     loop {
-        let deadline = flush(&mut engine, &udp, &mut batch, &mut sessions, &tcp);
+        let deadline = flush(&mut engine, &udp, &mut batch, &mut sessions, &tcp, &events);
         let sleep = tokio::time::sleep_until(deadline.into());
         tokio::select! {
             received = udp.recv_from(&mut buf) => {
@@ -126,6 +131,7 @@ fn flush(
     batch: &mut UdpBatch,
     sessions: &mut Sessions,
     tcp: &HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
+    events: &mpsc::UnboundedSender<huiyi_sfu_core::RoomEvent>,
 ) -> Instant {
     loop {
         match engine.poll_output() {
@@ -150,6 +156,10 @@ fn flush(
                     sessions.remove(&key);
                     engine.handle_socket_closed(Instant::now(), key);
                 }
+            }
+            Output::Event(e) => {
+                // No receiver (a test without a recorder) simply means nobody records it.
+                let _ = events.send(e);
             }
             Output::Close(key, reason) => {
                 if let Some((_, tx)) = sessions.remove(&key) {

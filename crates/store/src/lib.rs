@@ -10,6 +10,7 @@
 //! returned as a typed error, never as an opaque database error.
 
 mod accounts;
+mod attendance;
 mod meetings;
 
 use std::path::Path;
@@ -18,6 +19,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::AnyPool;
 
 pub use accounts::{AppCredential, Enterprise, Role, User};
+pub use attendance::ParticipantSession;
 pub use meetings::{Meeting, MeetingStatus, NewMeeting};
 
 /// A failure of the store. `Conflict` and `NotFound` are the client's; `Database` is ours.

@@ -89,6 +89,29 @@ pub struct JoinParams {
     pub auto_subscribe: bool,
     /// Unix time of the join, for `joined_at`.
     pub now_ms: UnixMillis,
+    /// The client's address as the signalling socket saw it, for attendance records.
+    pub client_addr: Option<String>,
+}
+
+/// Something that happened in a room that the rest of the server records (attendance,
+/// meeting lifecycle, webhooks). Emitted once per occurrence, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomEvent {
+    ParticipantJoined {
+        room: String,
+        sid: String,
+        identity: String,
+        name: String,
+        metadata: String,
+        client_addr: Option<String>,
+        at_ms: UnixMillis,
+    },
+    ParticipantLeft {
+        room: String,
+        sid: String,
+        identity: String,
+        at_ms: UnixMillis,
+    },
 }
 
 /// Why a join was refused.
@@ -141,6 +164,8 @@ pub enum Output {
     Signal(SessionKey, Response),
     /// The session is over: send nothing more and close its socket.
     Close(SessionKey, CloseReason),
+    /// A room event for the rest of the server.
+    Event(RoomEvent),
     /// Nothing more until this instant (or the next input).
     Timeout(Instant),
 }
@@ -306,6 +331,15 @@ impl Engine {
         };
         info!(room = %params.room, identity = %participant.identity, sid = %participant.sid, "participant joined");
 
+        self.outputs.push_back(Output::Event(RoomEvent::ParticipantJoined {
+            room: params.room.to_string(),
+            sid: participant.sid.to_string(),
+            identity: participant.identity.to_string(),
+            name: participant.name.clone(),
+            metadata: participant.metadata.clone(),
+            client_addr: params.client_addr.clone(),
+            at_ms: params.now_ms,
+        }));
         let room = self.rooms.get_mut(&params.room).expect("room inserted above");
         room.participants.push(key);
         room.empty_since = None;
@@ -423,6 +457,12 @@ impl Engine {
     pub(crate) fn remove_session(&mut self, now: Instant, key: SessionKey, reason: CloseReason) {
         let Some(mut p) = self.sessions.remove(&key) else { return };
         info!(room = %p.room, identity = %p.identity, ?reason, "participant left");
+        self.outputs.push_back(Output::Event(RoomEvent::ParticipantLeft {
+            room: p.room.to_string(),
+            sid: p.sid.to_string(),
+            identity: p.identity.to_string(),
+            at_ms: self.now_ms,
+        }));
         for peer_id in [p.publisher.take(), p.subscriber.take()].into_iter().flatten() {
             self.drop_peer(peer_id);
         }

@@ -1,0 +1,159 @@
+//! Attendance: one durable row per participant session in a meeting. Written when the media
+//! engine reports a join and completed when it reports the leave; a session still open when
+//! the server restarts is closed at the restart (`close_open_sessions`), so none is lost.
+
+use sqlx::any::AnyRow;
+
+use crate::{get, is_unique_violation, Result, Store, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParticipantSession {
+    pub participant_sid: String,
+    pub meeting_id: String,
+    pub identity: String,
+    pub display_name: String,
+    /// From the access token's metadata: `guest`, `user`, `host`.
+    pub role: String,
+    pub client_addr: String,
+    pub joined_at: i64,
+    pub left_at: Option<i64>,
+}
+
+fn from_row(row: &AnyRow) -> Result<ParticipantSession> {
+    Ok(ParticipantSession {
+        participant_sid: get(row, "participant_sid")?,
+        meeting_id: get(row, "meeting_id")?,
+        identity: get(row, "identity")?,
+        display_name: get(row, "display_name")?,
+        role: get(row, "role")?,
+        client_addr: get(row, "client_addr")?,
+        joined_at: get(row, "joined_at")?,
+        left_at: get(row, "left_at")?,
+    })
+}
+
+impl Store {
+    pub async fn record_join(&self, s: &ParticipantSession) -> Result<()> {
+        let r = sqlx::query(
+            "INSERT INTO participant_sessions (participant_sid, meeting_id, identity, display_name, role, client_addr, joined_at, left_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)",
+        )
+        .bind(&s.participant_sid)
+        .bind(&s.meeting_id)
+        .bind(&s.identity)
+        .bind(&s.display_name)
+        .bind(&s.role)
+        .bind(&s.client_addr)
+        .bind(s.joined_at)
+        .execute(self.pool())
+        .await;
+        match r {
+            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict("session already recorded")),
+            Err(e) => Err(e.into()),
+            Ok(_) => Ok(()),
+        }
+    }
+
+    /// Completes a session. Returns whether the meeting has any session still open.
+    pub async fn record_leave(&self, participant_sid: &str, at: i64) -> Result<bool> {
+        sqlx::query("UPDATE participant_sessions SET left_at = $1 WHERE participant_sid = $2 AND left_at IS NULL")
+            .bind(at)
+            .bind(participant_sid)
+            .execute(self.pool())
+            .await?;
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM participant_sessions WHERE left_at IS NULL AND meeting_id = \
+             (SELECT meeting_id FROM participant_sessions WHERE participant_sid = $1)",
+        )
+        .bind(participant_sid)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(get::<i64>(&row, "n")? > 0)
+    }
+
+    /// After a restart no one is connected: every open session ends at `at`.
+    pub async fn close_open_sessions(&self, at: i64) -> Result<u64> {
+        let r = sqlx::query("UPDATE participant_sessions SET left_at = $1 WHERE left_at IS NULL").bind(at).execute(self.pool()).await?;
+        Ok(r.rows_affected())
+    }
+
+    /// A meeting's sessions in join order: one page and the total.
+    pub async fn attendance(&self, meeting_id: &str, page: i64, page_size: i64) -> Result<(Vec<ParticipantSession>, i64)> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM participant_sessions WHERE meeting_id = $1").bind(meeting_id).fetch_one(self.pool()).await?;
+        let total: i64 = get(&row, "n")?;
+        let rows = sqlx::query(
+            "SELECT participant_sid, meeting_id, identity, display_name, role, client_addr, joined_at, left_at \
+             FROM participant_sessions WHERE meeting_id = $1 ORDER BY joined_at, participant_sid LIMIT $2 OFFSET $3",
+        )
+        .bind(meeting_id)
+        .bind(page_size)
+        .bind((page.max(1) - 1) * page_size)
+        .fetch_all(self.pool())
+        .await?;
+        Ok((rows.iter().map(from_row).collect::<Result<Vec<_>>>()?, total))
+    }
+
+    /// The meeting whose room this is (rooms are named by meeting id), in any enterprise.
+    pub async fn meeting_for_room(&self, room: &str) -> Result<crate::Meeting> {
+        let row = sqlx::query("SELECT enterprise_id FROM meetings WHERE meeting_id = $1")
+            .bind(room)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let enterprise: String = get(&row, "enterprise_id")?;
+        self.meeting(&enterprise, room).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::store;
+    use crate::NewMeeting;
+
+    #[tokio::test]
+    async fn sessions_are_recorded_and_survive_a_restart() {
+        let s = store().await;
+        s.seed_dev(0).await.unwrap();
+        let m = s
+            .create_meeting(
+                &NewMeeting {
+                    enterprise_id: "dev-app".into(),
+                    creator_userid: "dev-user".into(),
+                    subject: "x".into(),
+                    meeting_kind: 1,
+                    meeting_type: 0,
+                    start_time: 0,
+                    end_time: 100,
+                    password: None,
+                    time_zone: String::new(),
+                    location: String::new(),
+                    settings: serde_json::json!({}),
+                    hosts: serde_json::json!([]),
+                    invitees: serde_json::json!([]),
+                    recurring_rule: None,
+                },
+                0,
+            )
+            .await
+            .unwrap();
+        let session = |sid: &str, at: i64| ParticipantSession {
+            participant_sid: sid.into(),
+            meeting_id: m.meeting_id.clone(),
+            identity: format!("id-{sid}"),
+            display_name: "Ann".into(),
+            role: "guest".into(),
+            client_addr: "10.0.0.1".into(),
+            joined_at: at,
+            left_at: None,
+        };
+        s.record_join(&session("PA_1", 10)).await.unwrap();
+        s.record_join(&session("PA_2", 20)).await.unwrap();
+        assert!(s.record_leave("PA_1", 30).await.unwrap(), "PA_2 is still in");
+        assert_eq!(s.close_open_sessions(50).await.unwrap(), 1);
+        let (rows, total) = s.attendance(&m.meeting_id, 1, 10).await.unwrap();
+        assert_eq!(total, 2);
+        assert_eq!((rows[0].left_at, rows[1].left_at), (Some(30), Some(50)));
+        assert_eq!(s.meeting_for_room(&m.meeting_id).await.unwrap().meeting_id, m.meeting_id);
+    }
+}
