@@ -11,12 +11,9 @@ import shutil
 import subprocess
 
 import pytest
-from livekit import rtc
 
-from harness import media
 from harness import server as huiyi
-from harness.peers import Peers, room_name
-from test_media import assert_hears_tone, wait_subscribed
+from test_media import assert_tone_reaches_a_listener
 
 TABLE = "huiyi_ice_tcp"
 
@@ -42,17 +39,7 @@ def udp_blocked_server(tmp_path):
 
 async def test_media_flows_over_ice_tcp_when_udp_is_blocked(udp_blocked_server):
     srv = udp_blocked_server
-    peers = Peers(srv.ws_url)
-    try:
-        room = room_name("tcp")
-        alice = await peers.join(room, "alice")
-        tone = await media.publish_tone(alice)
-        bob = await peers.join(room, "bob")
-        track, _, _ = await wait_subscribed(bob, tone.sid)
-        assert track.kind == rtc.TrackKind.KIND_AUDIO
-        await assert_hears_tone(track)
-    finally:
-        await peers.close_all()
+    await assert_tone_reaches_a_listener(srv.ws_url, "tcp")
     # The media really took the TCP path: the server saw ICE-TCP connections.
     log = srv.log_path.read_text(errors="replace")
     assert "ICE-TCP connection established" in log, "no ICE-TCP connection in the server log"

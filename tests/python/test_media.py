@@ -8,7 +8,7 @@ import numpy as np
 from livekit import rtc
 
 from harness import media
-from harness.peers import room_name
+from harness.peers import Peers, room_name
 
 LOUD_RMS = 2000.0  # the tone is ~11 600; comfort noise and silence stay far below this
 LOUD_FRAMES_NEEDED = 30  # 300 ms of tone, enough for a clean pitch estimate
@@ -78,6 +78,21 @@ async def assert_sees_colours(
         assert sizes and all(abs(w * 3 - h * 4) <= 8 and w <= media.WIDTH for w, h in sizes), sizes
     assert len(colours_seen) >= 2, f"palette colours recognised: {colours_seen}, sizes {sizes}"
 
+
+
+async def assert_tone_reaches_a_listener(ws_url: str, room_prefix: str) -> None:
+    """Alice publishes a tone on the server at `ws_url`; Bob subscribes and hears it."""
+    peers = Peers(ws_url)
+    try:
+        room = room_name(room_prefix)
+        alice = await peers.join(room, "alice")
+        tone = await media.publish_tone(alice)
+        bob = await peers.join(room, "bob")
+        track, _, _ = await wait_subscribed(bob, tone.sid)
+        assert track.kind == rtc.TrackKind.KIND_AUDIO
+        await assert_hears_tone(track)
+    finally:
+        await peers.close_all()
 
 async def test_subscriber_receives_tone_and_colour_frames(peers):
     room = room_name("media")
