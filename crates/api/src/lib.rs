@@ -1,5 +1,6 @@
-//! Huiyi's HTTP edge: LiveKit signalling at `/rtc`, the Twirp RoomService at `/twirp`, a
-//! dev-mode token endpoint, health, and the web app's static files.
+//! Huiyi's HTTP edge: LiveKit signalling at `/rtc`, the Twirp RoomService at `/twirp`, the
+//! Tencent-compatible `/v1` API with the portal's accounts, webhooks, a dev-mode token
+//! endpoint, health, and the web app's static files.
 //!
 //! # Architecture invariant
 //! No media or room logic here: handlers authenticate, parse, and pass typed requests to the
@@ -10,6 +11,7 @@ pub mod dev;
 pub mod rtc;
 pub mod tencent;
 pub mod twirp;
+pub mod webhook;
 
 use std::path::PathBuf;
 
@@ -38,6 +40,12 @@ pub struct AppState {
     pub public_url: String,
     /// Wrong-password attempts on `/v1/meetings/join`.
     pub join_limiter: tencent::join::PasswordLimiter,
+    /// Failed portal sign-ins, per client address.
+    pub signin_limiter: tencent::join::PasswordLimiter,
+    /// Queues webhook events into the outbox and wakes the delivery worker.
+    pub webhooks: webhook::Webhooks,
+    /// For the URL check when a webhook is subscribed.
+    pub webhook_client: reqwest::Client,
 }
 
 /// The whole HTTP surface. `web_dir` is the built web app (`web/dist`), served at `/`.

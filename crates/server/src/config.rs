@@ -64,6 +64,12 @@ pub struct ServeArgs {
     /// API keys, as `key: secret` pairs separated by commas (LiveKit's LIVEKIT_KEYS format).
     #[arg(long, env = "HUIYI_KEYS")]
     pub keys: Option<String>,
+    /// Milliseconds before the first webhook retry; each later retry waits twice as long. [default: 10000]
+    #[arg(long, env = "HUIYI_WEBHOOK_RETRY_MS")]
+    pub webhook_retry_ms: Option<u64>,
+    /// Attempts per webhook delivery before it is given up. [default: 12]
+    #[arg(long, env = "HUIYI_WEBHOOK_MAX_ATTEMPTS")]
+    pub webhook_max_attempts: Option<u32>,
 }
 
 /// The TOML file's shape. Every field is optional; see docs/configuration.md.
@@ -81,6 +87,8 @@ pub struct FileConfig {
     pub database: Option<String>,
     pub public_url: Option<String>,
     pub keys: HashMap<String, String>,
+    pub webhook_retry_ms: Option<u64>,
+    pub webhook_max_attempts: Option<u32>,
 }
 
 /// The resolved configuration the server runs with.
@@ -100,6 +108,8 @@ pub struct Config {
     /// `None`: derived from the bound HTTP address.
     pub public_url: Option<String>,
     pub keys: HashMap<String, String>,
+    /// How webhook deliveries are retried.
+    pub webhooks: huiyi_api::webhook::worker::WorkerConfig,
 }
 
 /// Why the server will not start.
@@ -169,6 +179,14 @@ impl Config {
             public_url: args.public_url.clone().or(file.public_url).map(|u| u.trim_end_matches('/').to_owned()),
             token_refresh: std::time::Duration::from_secs(args.token_refresh_secs.or(file.token_refresh_secs).unwrap_or(300).max(1)),
             keys,
+            webhooks: {
+                let defaults = huiyi_api::webhook::worker::WorkerConfig::default();
+                huiyi_api::webhook::worker::WorkerConfig {
+                    retry_base: args.webhook_retry_ms.or(file.webhook_retry_ms).map(std::time::Duration::from_millis).unwrap_or(defaults.retry_base),
+                    max_attempts: args.webhook_max_attempts.or(file.webhook_max_attempts).unwrap_or(defaults.max_attempts).max(1),
+                    ..defaults
+                }
+            },
         })
     }
 }

@@ -60,9 +60,12 @@ impl Application {
             },
         })
         .await?;
+        let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
+        let webhooks = huiyi_api::webhook::Webhooks::new(store.clone());
+        tokio::spawn(huiyi_api::webhook::worker::run(store.clone(), webhooks.wake(), config.webhooks.clone(), shutdown_rx.clone()));
         let mut sfu = sfu;
         let (_, events) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(recorder::run(store.clone(), std::mem::replace(&mut sfu.events, events)));
+        tokio::spawn(recorder::run(store.clone(), webhooks.clone(), std::mem::replace(&mut sfu.events, events)));
         let web_dir = config.web_dir.clone().filter(|d| {
             let ok = d.join("index.html").exists();
             if !ok {
@@ -70,7 +73,6 @@ impl Application {
             }
             ok
         });
-        let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
         let state = AppState {
             sfu: sfu.handle.clone(),
             keys: KeyRing::new(config.keys.clone()),
@@ -81,6 +83,9 @@ impl Application {
             store: store.clone(),
             public_url: config.public_url.clone().unwrap_or_else(|| format!("http://{http_addr}")),
             join_limiter: Default::default(),
+            signin_limiter: Default::default(),
+            webhooks,
+            webhook_client: huiyi_api::webhook::worker::client(config.webhooks.timeout),
         };
         let router = huiyi_api::router(state, web_dir).layer(tower_http::trace::TraceLayer::new_for_http());
         Ok(Self { http_addr, udp_addr: sfu.udp_addr, tcp_addr: sfu.tcp_addr, sfu: sfu.handle, store, listener, router, shutdown })

@@ -1,7 +1,9 @@
-//! Turns the media engine's room events into durable records: attendance rows, and the
-//! meeting lifecycle (the first participant starts a meeting; the last one leaving after its
-//! end time ends it). Rooms that are not meetings (plain LiveKit rooms) are not recorded.
+//! Turns the media engine's room events into durable records and webhook events: attendance
+//! rows, and the meeting lifecycle (the first participant starts a meeting; the last one
+//! leaving after its end time ends it). Rooms that are not meetings (plain LiveKit rooms) are
+//! not recorded.
 
+use huiyi_api::webhook::{Event, Operator, Webhooks};
 use huiyi_sfu_core::RoomEvent;
 use huiyi_store::{MeetingStatus, ParticipantSession, Store, StoreError};
 use tokio::sync::mpsc;
@@ -12,53 +14,78 @@ fn unix_now() -> i64 {
 }
 
 /// Records events until the engine stops.
-pub async fn run(store: Store, mut events: mpsc::UnboundedReceiver<RoomEvent>) {
+pub async fn run(store: Store, webhooks: Webhooks, mut events: mpsc::UnboundedReceiver<RoomEvent>) {
     while let Some(event) = events.recv().await {
-        if let Err(e) = record(&store, event).await {
+        if let Err(e) = record(&store, &webhooks, event).await {
             warn!(error = %e, "could not record a room event");
         }
     }
 }
 
-async fn record(store: &Store, event: RoomEvent) -> Result<(), StoreError> {
+/// What the join token's metadata says about the participant (see `/v1/meetings/join`).
+struct Metadata {
+    role: String,
+    person: String,
+    device: String,
+}
+
+fn metadata(text: &str, identity: &str) -> Metadata {
+    let v = serde_json::from_str::<serde_json::Value>(text).unwrap_or_default();
+    let field = |k: &str| v[k].as_str().map(str::to_owned);
+    Metadata {
+        role: field("role").unwrap_or_else(|| "guest".into()),
+        person: field("person").unwrap_or_else(|| identity.to_owned()),
+        device: field("device").unwrap_or_default(),
+    }
+}
+
+async fn record(store: &Store, webhooks: &Webhooks, event: RoomEvent) -> Result<(), StoreError> {
     match event {
-        RoomEvent::ParticipantJoined { room, sid, identity, name, metadata, client_addr, at_ms } => {
+        RoomEvent::ParticipantJoined { room, sid, identity, name, metadata: meta, client_addr, at_ms } => {
             let meeting = match store.meeting_for_room(&room).await {
                 Ok(m) => m,
                 Err(StoreError::NotFound) => return Ok(()),
                 Err(e) => return Err(e),
             };
-            let role = serde_json::from_str::<serde_json::Value>(&metadata)
-                .ok()
-                .and_then(|v| v["role"].as_str().map(str::to_owned))
-                .unwrap_or_else(|| "guest".into());
+            let meta = metadata(&meta, &identity);
+            let operator = Operator { userid: identity.clone(), user_name: name.clone(), instance_id: meta.device.clone() };
             store
                 .record_join(&ParticipantSession {
                     participant_sid: sid,
                     meeting_id: meeting.meeting_id.clone(),
                     identity,
                     display_name: name,
-                    role,
+                    role: meta.role,
                     client_addr: client_addr.unwrap_or_default(),
+                    person: meta.person,
+                    device: meta.device,
                     joined_at: at_ms / 1000,
                     left_at: None,
                 })
                 .await?;
-            if meeting.status == MeetingStatus::Init {
-                store.transition(&meeting.data.enterprise_id, &meeting.meeting_id, &[MeetingStatus::Init], MeetingStatus::Started, at_ms / 1000).await?;
+            let meeting = if meeting.status == MeetingStatus::Init {
+                let started = store.transition(&meeting.data.enterprise_id, &meeting.meeting_id, &[MeetingStatus::Init], MeetingStatus::Started, at_ms / 1000).await?;
                 info!(meeting_id = %meeting.meeting_id, "meeting started");
-            }
+                webhooks.participant_event(Event::MeetingStarted, &started, &operator, at_ms).await;
+                started
+            } else {
+                meeting
+            };
+            webhooks.participant_event(Event::ParticipantJoined, &meeting, &operator, at_ms).await;
         }
-        RoomEvent::ParticipantLeft { room, sid, at_ms, .. } => {
+        RoomEvent::ParticipantLeft { room, sid, identity, at_ms, .. } => {
             let meeting = match store.meeting_for_room(&room).await {
                 Ok(m) => m,
                 Err(StoreError::NotFound) => return Ok(()),
                 Err(e) => return Err(e),
             };
             let someone_left_in = store.record_leave(&sid, at_ms / 1000).await?;
+            let operator = Operator { userid: identity, user_name: String::new(), instance_id: String::new() };
+            webhooks.participant_event(Event::ParticipantLeft, &meeting, &operator, at_ms).await;
             if !someone_left_in && meeting.status == MeetingStatus::Started && unix_now() >= meeting.data.end_time {
-                store.transition(&meeting.data.enterprise_id, &meeting.meeting_id, &[MeetingStatus::Started], MeetingStatus::Ended, at_ms / 1000).await?;
+                let ended = store.transition(&meeting.data.enterprise_id, &meeting.meeting_id, &[MeetingStatus::Started], MeetingStatus::Ended, at_ms / 1000).await?;
                 info!(meeting_id = %meeting.meeting_id, "meeting ended: the last participant left after its end time");
+                webhooks.participant_event(Event::MeetingEnd, &ended, &operator, at_ms).await;
             }
         }
     }

@@ -235,7 +235,7 @@ async fn bad_bodies_get_a_clear_4xx() {
         (json!({ "userid": "dev-user", "subject": 5, "type": 0 }).to_string(), "invalid JSON"),
         (json!({ "userid": "dev-user", "subject": "x", "type": 0, "start_time": "10", "end_time": "5" }).to_string(), "end_time"),
         (json!({ "userid": "dev-user", "subject": "x", "type": 1, "password": "12ab" }).to_string(), "password"),
-        (json!({ "userid": "dev-user", "subject": "x", "type": 1, "settings": { "mute_al": true } }).to_string(), "unknown setting"),
+        (json!({ "userid": "dev-user", "subject": "x", "type": 1, "settings": { "mute_al": true } }).to_string(), "unknown field `mute_al`"),
         (json!({ "userid": "dev-user", "subject": "x", "type": 7 }).to_string(), "type"),
     ] {
         let nonce = rand::rng().random_range(1..u64::MAX).to_string();

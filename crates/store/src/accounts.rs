@@ -19,13 +19,13 @@ pub enum Role {
 }
 
 impl Role {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Role::Admin => "admin",
             Role::Member => "member",
         }
     }
-    fn parse(s: &str) -> Result<Self> {
+    pub fn parse(s: &str) -> Result<Self> {
         match s {
             "admin" => Ok(Role::Admin),
             "member" => Ok(Role::Member),
@@ -55,6 +55,21 @@ pub struct AppCredential {
     pub secret_key: String,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+}
+
+const USER_COLUMNS: &str = "enterprise_id, userid, username, email, phone, role, created_at";
+const CREDENTIAL_COLUMNS: &str = "secret_id, enterprise_id, app_id, sdk_id, secret_key, created_at, revoked_at";
+
+fn credential_from(row: &AnyRow) -> Result<AppCredential> {
+    Ok(AppCredential {
+        enterprise_id: get(row, "enterprise_id")?,
+        app_id: get(row, "app_id")?,
+        sdk_id: get(row, "sdk_id")?,
+        secret_id: get(row, "secret_id")?,
+        secret_key: get(row, "secret_key")?,
+        created_at: get(row, "created_at")?,
+        revoked_at: get(row, "revoked_at")?,
+    })
 }
 
 fn user_from(row: &AnyRow) -> Result<User> {
@@ -109,17 +124,130 @@ impl Store {
         .execute(self.pool())
         .await;
         match r {
+            Err(e) if is_unique_violation(&e) && e.to_string().contains("email") => Err(StoreError::Conflict("email already in use")),
             Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict("userid already exists")),
             Err(e) => Err(e.into()),
             Ok(_) => Ok(()),
         }
     }
 
+    /// The account an email signs in to, with its password hash (`None`: cannot sign in).
+    pub async fn user_by_email(&self, email: &str) -> Result<(User, Option<String>)> {
+        let row = sqlx::query(&format!("SELECT {USER_COLUMNS}, password_hash FROM users WHERE email = $1 AND email <> ''"))
+            .bind(email)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        Ok((user_from(&row)?, get(&row, "password_hash")?))
+    }
+
+    /// An enterprise's users in userid order: one page, and the total.
+    pub async fn list_users(&self, enterprise_id: &str, page: i64, page_size: i64) -> Result<(Vec<User>, i64)> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM users WHERE enterprise_id = $1").bind(enterprise_id).fetch_one(self.pool()).await?;
+        let total: i64 = get(&row, "n")?;
+        let rows = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE enterprise_id = $1 ORDER BY userid LIMIT $2 OFFSET $3"))
+            .bind(enterprise_id)
+            .bind(page_size)
+            .bind((page.max(1) - 1) * page_size)
+            .fetch_all(self.pool())
+            .await?;
+        Ok((rows.iter().map(user_from).collect::<Result<Vec<_>>>()?, total))
+    }
+
+    /// Rewrites a user's profile and role (not their password).
+    pub async fn update_user(&self, user: &User) -> Result<()> {
+        let r = sqlx::query("UPDATE users SET username = $1, email = $2, phone = $3, role = $4 WHERE enterprise_id = $5 AND userid = $6")
+            .bind(&user.username)
+            .bind(&user.email)
+            .bind(&user.phone)
+            .bind(user.role.as_str())
+            .bind(&user.enterprise_id)
+            .bind(&user.userid)
+            .execute(self.pool())
+            .await;
+        match r {
+            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict("email already in use")),
+            Err(e) => Err(e.into()),
+            Ok(r) if r.rows_affected() == 0 => Err(StoreError::NotFound),
+            Ok(_) => Ok(()),
+        }
+    }
+
+    /// Sets a new password hash and signs the user out everywhere.
+    pub async fn set_password_hash(&self, enterprise_id: &str, userid: &str, hash: &str) -> Result<()> {
+        let r = sqlx::query("UPDATE users SET password_hash = $1 WHERE enterprise_id = $2 AND userid = $3")
+            .bind(hash)
+            .bind(enterprise_id)
+            .bind(userid)
+            .execute(self.pool())
+            .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.delete_web_sessions_of(enterprise_id, userid).await
+    }
+
+    /// Removes a user and their web sessions. Their meetings and attendance stay.
+    pub async fn delete_user(&self, enterprise_id: &str, userid: &str) -> Result<()> {
+        self.delete_web_sessions_of(enterprise_id, userid).await?;
+        let r = sqlx::query("DELETE FROM users WHERE enterprise_id = $1 AND userid = $2").bind(enterprise_id).bind(userid).execute(self.pool()).await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    pub async fn count_admins(&self, enterprise_id: &str) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM users WHERE enterprise_id = $1 AND role = 'admin'").bind(enterprise_id).fetch_one(self.pool()).await?;
+        get(&row, "n")
+    }
+
+    /// Records a signed-in browser by the hash of its cookie.
+    pub async fn create_web_session(&self, token_hash: &str, enterprise_id: &str, userid: &str, now: i64, expires_at: i64) -> Result<()> {
+        sqlx::query("DELETE FROM web_sessions WHERE expires_at < $1").bind(now).execute(self.pool()).await?;
+        sqlx::query("INSERT INTO web_sessions (token_hash, enterprise_id, userid, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(token_hash)
+            .bind(enterprise_id)
+            .bind(userid)
+            .bind(now)
+            .bind(expires_at)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// The user behind a session that has not expired.
+    pub async fn web_session_user(&self, token_hash: &str, now: i64) -> Result<User> {
+        let row = sqlx::query("SELECT enterprise_id, userid FROM web_sessions WHERE token_hash = $1 AND expires_at >= $2")
+            .bind(token_hash)
+            .bind(now)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        self.user(&get::<String>(&row, "enterprise_id")?, &get::<String>(&row, "userid")?).await
+    }
+
+    pub async fn delete_web_session(&self, token_hash: &str) -> Result<()> {
+        sqlx::query("DELETE FROM web_sessions WHERE token_hash = $1").bind(token_hash).execute(self.pool()).await?;
+        Ok(())
+    }
+
+    async fn delete_web_sessions_of(&self, enterprise_id: &str, userid: &str) -> Result<()> {
+        sqlx::query("DELETE FROM web_sessions WHERE enterprise_id = $1 AND userid = $2").bind(enterprise_id).bind(userid).execute(self.pool()).await?;
+        Ok(())
+    }
+
+    /// An enterprise's credentials, newest first, revoked ones included.
+    pub async fn list_credentials(&self, enterprise_id: &str) -> Result<Vec<AppCredential>> {
+        let rows = sqlx::query(&format!("SELECT {CREDENTIAL_COLUMNS} FROM app_credentials WHERE enterprise_id = $1 ORDER BY created_at DESC, secret_id"))
+            .bind(enterprise_id)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(credential_from).collect()
+    }
+
     pub async fn user(&self, enterprise_id: &str, userid: &str) -> Result<User> {
-        let row = sqlx::query(
-            "SELECT enterprise_id, userid, username, email, phone, role, created_at FROM users \
-             WHERE enterprise_id = $1 AND userid = $2",
-        )
+        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE enterprise_id = $1 AND userid = $2"))
         .bind(enterprise_id)
         .bind(userid)
         .fetch_optional(self.pool())
@@ -166,23 +294,12 @@ impl Store {
 
     /// A credential that has not been revoked.
     pub async fn active_credential(&self, secret_id: &str) -> Result<AppCredential> {
-        let row = sqlx::query(
-            "SELECT secret_id, enterprise_id, app_id, sdk_id, secret_key, created_at, revoked_at \
-             FROM app_credentials WHERE secret_id = $1 AND revoked_at IS NULL",
-        )
-        .bind(secret_id)
-        .fetch_optional(self.pool())
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        Ok(AppCredential {
-            enterprise_id: get(&row, "enterprise_id")?,
-            app_id: get(&row, "app_id")?,
-            sdk_id: get(&row, "sdk_id")?,
-            secret_id: get(&row, "secret_id")?,
-            secret_key: get(&row, "secret_key")?,
-            created_at: get(&row, "created_at")?,
-            revoked_at: get(&row, "revoked_at")?,
-        })
+        let row = sqlx::query(&format!("SELECT {CREDENTIAL_COLUMNS} FROM app_credentials WHERE secret_id = $1 AND revoked_at IS NULL"))
+            .bind(secret_id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        credential_from(&row)
     }
 
     pub async fn revoke_credential(&self, enterprise_id: &str, secret_id: &str, now: i64) -> Result<()> {
@@ -270,6 +387,43 @@ mod tests {
         assert!(s.use_nonce("other", "n1", 1100, 300).await.unwrap(), "nonces are per key");
         // After the window the old record is forgotten (the timestamp check rejects it anyway).
         assert!(s.use_nonce("k", "n1", 1401, 300).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn email_sign_in_sessions_and_user_management() {
+        let s = store().await;
+        s.seed_dev(1).await.unwrap();
+        let ann = super::User {
+            enterprise_id: "dev-app".into(),
+            userid: "ann".into(),
+            username: "Ann".into(),
+            email: "ann@example.com".into(),
+            phone: String::new(),
+            role: super::Role::Member,
+            created_at: 2,
+        };
+        s.create_user(&ann, Some("hash-1")).await.unwrap();
+        let dup = super::User { userid: "ann2".into(), ..ann.clone() };
+        assert!(matches!(s.create_user(&dup, None).await, Err(crate::StoreError::Conflict("email already in use"))));
+        let (found, hash) = s.user_by_email("ann@example.com").await.unwrap();
+        assert_eq!((found.userid.as_str(), hash.as_deref()), ("ann", Some("hash-1")));
+        // Users without an email (dev-user) cannot be found by the empty string.
+        assert!(s.user_by_email("").await.is_err());
+
+        s.create_web_session("h1", "dev-app", "ann", 10, 100).await.unwrap();
+        assert_eq!(s.web_session_user("h1", 50).await.unwrap().userid, "ann");
+        assert!(s.web_session_user("h1", 101).await.is_err(), "expired");
+        // A new password signs the user out everywhere.
+        s.set_password_hash("dev-app", "ann", "hash-2").await.unwrap();
+        assert!(s.web_session_user("h1", 50).await.is_err());
+
+        let (page, total) = s.list_users("dev-app", 1, 1).await.unwrap();
+        assert_eq!((page.len(), total), (1, 2));
+        assert_eq!(s.count_admins("dev-app").await.unwrap(), 1);
+        s.update_user(&super::User { role: super::Role::Admin, ..ann.clone() }).await.unwrap();
+        assert_eq!(s.count_admins("dev-app").await.unwrap(), 2);
+        s.delete_user("dev-app", "ann").await.unwrap();
+        assert!(matches!(s.delete_user("dev-app", "ann").await, Err(crate::StoreError::NotFound)));
     }
 
     #[tokio::test]

@@ -15,9 +15,19 @@ pub struct ParticipantSession {
     /// From the access token's metadata: `guest`, `user`, `host`.
     pub role: String,
     pub client_addr: String,
+    /// The person: their userid when signed in, else the guest's browser id (or the identity).
+    pub person: String,
+    /// The device (instance) they joined from.
+    pub device: String,
     pub joined_at: i64,
     pub left_at: Option<i64>,
 }
+
+const SESSION_COLUMNS: &str = "participant_sid, meeting_id, identity, display_name, role, client_addr, person, device, joined_at, left_at";
+
+/// The most sessions one report reads; a meeting larger than this is reported on its first
+/// `MAX_REPORT_SESSIONS`.
+pub const MAX_REPORT_SESSIONS: i64 = 100_000;
 
 fn from_row(row: &AnyRow) -> Result<ParticipantSession> {
     Ok(ParticipantSession {
@@ -27,6 +37,8 @@ fn from_row(row: &AnyRow) -> Result<ParticipantSession> {
         display_name: get(row, "display_name")?,
         role: get(row, "role")?,
         client_addr: get(row, "client_addr")?,
+        person: get(row, "person")?,
+        device: get(row, "device")?,
         joined_at: get(row, "joined_at")?,
         left_at: get(row, "left_at")?,
     })
@@ -35,8 +47,8 @@ fn from_row(row: &AnyRow) -> Result<ParticipantSession> {
 impl Store {
     pub async fn record_join(&self, s: &ParticipantSession) -> Result<()> {
         let r = sqlx::query(
-            "INSERT INTO participant_sessions (participant_sid, meeting_id, identity, display_name, role, client_addr, joined_at, left_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)",
+            "INSERT INTO participant_sessions (participant_sid, meeting_id, identity, display_name, role, client_addr, person, device, joined_at, left_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)",
         )
         .bind(&s.participant_sid)
         .bind(&s.meeting_id)
@@ -44,6 +56,8 @@ impl Store {
         .bind(&s.display_name)
         .bind(&s.role)
         .bind(&s.client_addr)
+        .bind(&s.person)
+        .bind(&s.device)
         .bind(s.joined_at)
         .execute(self.pool())
         .await;
@@ -81,16 +95,49 @@ impl Store {
     pub async fn attendance(&self, meeting_id: &str, page: i64, page_size: i64) -> Result<(Vec<ParticipantSession>, i64)> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM participant_sessions WHERE meeting_id = $1").bind(meeting_id).fetch_one(self.pool()).await?;
         let total: i64 = get(&row, "n")?;
-        let rows = sqlx::query(
-            "SELECT participant_sid, meeting_id, identity, display_name, role, client_addr, joined_at, left_at \
-             FROM participant_sessions WHERE meeting_id = $1 ORDER BY joined_at, participant_sid LIMIT $2 OFFSET $3",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM participant_sessions WHERE meeting_id = $1 ORDER BY joined_at, participant_sid LIMIT $2 OFFSET $3"
+        ))
         .bind(meeting_id)
         .bind(page_size)
         .bind((page.max(1) - 1) * page_size)
         .fetch_all(self.pool())
         .await?;
         Ok((rows.iter().map(from_row).collect::<Result<Vec<_>>>()?, total))
+    }
+
+    /// Every session of a meeting, in join order (for statistics and the CSV export).
+    pub async fn all_sessions(&self, meeting_id: &str) -> Result<Vec<ParticipantSession>> {
+        let rows = sqlx::query(&format!("SELECT {SESSION_COLUMNS} FROM participant_sessions WHERE meeting_id = $1 ORDER BY joined_at, participant_sid LIMIT $2"))
+            .bind(meeting_id)
+            .bind(MAX_REPORT_SESSIONS)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// Whether someone joined this meeting as a host at any time.
+    pub async fn host_has_joined(&self, meeting_id: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM participant_sessions WHERE meeting_id = $1 AND role = 'host'").bind(meeting_id).fetch_one(self.pool()).await?;
+        Ok(get::<i64>(&row, "n")? > 0)
+    }
+
+    /// The sessions of an enterprise's meetings whose first session began in `[from, to)`,
+    /// for enterprise statistics.
+    pub async fn sessions_of_meetings_started_between(&self, enterprise_id: &str, from: i64, to: i64) -> Result<Vec<ParticipantSession>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM participant_sessions WHERE meeting_id IN ( \
+               SELECT s.meeting_id FROM participant_sessions s JOIN meetings m ON m.meeting_id = s.meeting_id \
+               WHERE m.enterprise_id = $1 GROUP BY s.meeting_id HAVING MIN(s.joined_at) >= $2 AND MIN(s.joined_at) < $3) \
+             ORDER BY meeting_id, joined_at LIMIT $4"
+        ))
+        .bind(enterprise_id)
+        .bind(from)
+        .bind(to)
+        .bind(MAX_REPORT_SESSIONS)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(from_row).collect()
     }
 
     /// The meeting whose room this is (rooms are named by meeting id), in any enterprise.
@@ -144,6 +191,8 @@ mod tests {
             display_name: "Ann".into(),
             role: "guest".into(),
             client_addr: "10.0.0.1".into(),
+            person: "ann".into(),
+            device: String::new(),
             joined_at: at,
             left_at: None,
         };

@@ -1,5 +1,5 @@
-//! Durable storage for Huiyi: enterprises, users, API credentials, request nonces and
-//! meetings, in SQLite (the default: one file in the data folder) or PostgreSQL.
+//! Durable storage for Huiyi: enterprises, users, web sessions, API credentials, request
+//! nonces, meetings, attendance, and webhook subscriptions with their outbox, in SQLite (the default: one file in the data folder) or PostgreSQL.
 //!
 //! Every query is written once in SQL that both databases accept, run through sqlx's `Any`
 //! driver; the migrations in `migrations/` are shared the same way.
@@ -12,6 +12,7 @@
 mod accounts;
 mod attendance;
 mod meetings;
+mod webhooks;
 
 use std::path::Path;
 
@@ -19,8 +20,9 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::AnyPool;
 
 pub use accounts::{AppCredential, Enterprise, Role, User};
-pub use attendance::ParticipantSession;
+pub use attendance::{ParticipantSession, MAX_REPORT_SESSIONS};
 pub use meetings::{Meeting, MeetingStatus, NewMeeting};
+pub use webhooks::{AttemptOutcome, Delivery, DeliveryStatus, Webhook};
 
 /// A failure of the store. `Conflict` and `NotFound` are the client's; `Database` is ours.
 #[derive(Debug, thiserror::Error)]

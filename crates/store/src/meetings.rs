@@ -248,6 +248,25 @@ impl Store {
     }
 }
 
+impl Store {
+    /// A user's ended meetings (created by them, or attended as that person), most recently
+    /// ended first: one page, and the total count.
+    pub async fn history_meetings(&self, enterprise_id: &str, userid: &str, page: i64, page_size: i64) -> Result<(Vec<Meeting>, i64)> {
+        let filter = "enterprise_id = $1 AND status = 'MEETING_STATE_ENDED' AND (creator_userid = $2 OR meeting_id IN \
+                      (SELECT meeting_id FROM participant_sessions WHERE person = $2))";
+        let row = sqlx::query(&format!("SELECT COUNT(*) AS n FROM meetings WHERE {filter}")).bind(enterprise_id).bind(userid).fetch_one(self.pool()).await?;
+        let total: i64 = get(&row, "n")?;
+        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM meetings WHERE {filter} ORDER BY updated_at DESC, meeting_id LIMIT $3 OFFSET $4"))
+            .bind(enterprise_id)
+            .bind(userid)
+            .bind(page_size)
+            .bind((page.max(1) - 1) * page_size)
+            .fetch_all(self.pool())
+            .await?;
+        Ok((rows.iter().map(meeting_from).collect::<Result<Vec<_>>>()?, total))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,105 +2,155 @@
 //! `/v1/meetings/{id}/real-time-participants` (who is in the room now) and
 //! `/v1/meetings/{id}/dismiss` (end the meeting for everyone).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::{Extension, Json};
-use huiyi_store::{Meeting, MeetingStatus, StoreError};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use huiyi_store::MeetingStatus;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
-use super::error::ApiError;
-use super::signing::Caller;
+use super::access::Caller;
+use super::error::{ApiError, ErrorBody};
+use super::meetings::{load, Empty};
+use super::{paging, parse_body, unix_now, Q};
+use crate::webhook::Event;
 use crate::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
-    userid: Option<String>,
-    page: Option<i64>,
-    page_size: Option<i64>,
+    /// The acting user. A signed-in user may leave it out.
+    pub userid: Option<String>,
+    /// From 1.
+    pub page: Option<i64>,
+    /// 1 to 100.
+    pub page_size: Option<i64>,
 }
 
-async fn meeting_of(state: &AppState, caller: &Caller, userid: Option<&str>, id: &str) -> Result<Meeting, ApiError> {
-    let userid = userid.ok_or_else(|| ApiError::invalid("userid is required"))?;
-    match state.store.user(&caller.enterprise_id, userid).await {
-        Ok(_) => {}
-        Err(StoreError::NotFound) => return Err(ApiError::not_found(&format!("user {userid}"))),
-        Err(e) => return Err(e.into()),
-    }
-    state.store.meeting(&caller.enterprise_id, id).await.map_err(|e| match e {
-        StoreError::NotFound => ApiError::not_found("meeting"),
-        e => e.into(),
-    })
+/// One participant session.
+#[derive(Serialize, ToSchema)]
+pub struct Attendee {
+    /// The participant's identity in the room: their userid, or a guest id.
+    pub userid: String,
+    pub user_name: String,
+    /// `host`, `user` or `guest`.
+    pub role: String,
+    /// The device (instance) they joined from.
+    pub instanceid: String,
+    pub ip: String,
+    /// Unix seconds.
+    pub join_time: String,
+    /// Unix seconds; empty while still in the meeting.
+    pub left_time: String,
 }
 
-/// Attendance: every session, with join and leave times (unix seconds as strings; an empty
-/// `left_time` means still in the meeting), paged with `page` and `page_size` (1 to 100).
-pub async fn participants(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, Query(q): Query<PageQuery>) -> Result<Json<Value>, ApiError> {
-    let m = meeting_of(&state, &caller, q.userid.as_deref(), &id).await?;
-    let (page, size) = (q.page.unwrap_or(1), q.page_size.unwrap_or(20));
-    if page < 1 || !(1..=100).contains(&size) {
-        return Err(ApiError::invalid("page starts at 1; page_size is 1 to 100"));
-    }
+#[derive(Serialize, ToSchema)]
+pub struct Attendance {
+    pub meeting_id: String,
+    pub meeting_code: String,
+    pub subject: String,
+    pub total_count: i64,
+    pub current_page: i64,
+    pub current_size: usize,
+    pub total_page: i64,
+    pub participants: Vec<Attendee>,
+}
+
+#[utoipa::path(get, path = "/v1/meetings/{meeting_id}/participants", tag = "attendance", params(("meeting_id" = String, Path), PageQuery),
+    responses((status = 200, body = Attendance), (status = "4XX", body = ErrorBody)))]
+/// Attendance: every session, in join order, with join and leave times.
+pub async fn participants(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, Q(q): Q<PageQuery>) -> Result<Json<Attendance>, ApiError> {
+    let user = caller.acting_user(&state, q.userid.as_deref()).await?;
+    let m = load(&state, &caller, &user, &id, false).await?;
+    let (page, size) = paging(q.page, q.page_size, 20, 100)?;
     let (rows, total) = state.store.attendance(&m.meeting_id, page, size).await?;
-    let list: Vec<Value> = rows
-        .iter()
-        .map(|r| {
-            json!({
-                "userid": r.identity,
-                "user_name": r.display_name,
-                "role": r.role,
-                "ip": r.client_addr,
-                "join_time": r.joined_at.to_string(),
-                "left_time": r.left_at.map(|t| t.to_string()).unwrap_or_default(),
-            })
+    let participants: Vec<Attendee> = rows
+        .into_iter()
+        .map(|r| Attendee {
+            userid: r.identity,
+            user_name: r.display_name,
+            role: r.role,
+            instanceid: r.device,
+            ip: r.client_addr,
+            join_time: r.joined_at.to_string(),
+            left_time: r.left_at.map(|t| t.to_string()).unwrap_or_default(),
         })
         .collect();
-    Ok(Json(json!({
-        "meeting_id": m.meeting_id,
-        "meeting_code": m.meeting_code,
-        "subject": m.data.subject,
-        "total_count": total,
-        "current_page": page,
-        "current_size": list.len(),
-        "total_page": (total + size - 1) / size,
-        "participants": list,
-    })))
+    Ok(Json(Attendance {
+        meeting_id: m.meeting_id,
+        meeting_code: m.meeting_code,
+        subject: m.data.subject,
+        total_count: total,
+        current_page: page,
+        current_size: participants.len(),
+        total_page: (total + size - 1) / size,
+        participants,
+    }))
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct LiveParticipant {
+    pub userid: String,
+    pub user_name: String,
+    /// Unix seconds.
+    pub join_time: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RealTimeParticipants {
+    pub meeting_id: String,
+    pub meeting_code: String,
+    pub status: String,
+    pub total_count: usize,
+    pub participants: Vec<LiveParticipant>,
+}
+
+#[utoipa::path(get, path = "/v1/meetings/{meeting_id}/real-time-participants", tag = "attendance", params(("meeting_id" = String, Path), PageQuery),
+    responses((status = 200, body = RealTimeParticipants), (status = "4XX", body = ErrorBody)))]
 /// Who is connected right now, from the media engine.
-pub async fn real_time(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, Query(q): Query<PageQuery>) -> Result<Json<Value>, ApiError> {
-    let m = meeting_of(&state, &caller, q.userid.as_deref(), &id).await?;
+pub async fn real_time(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, Q(q): Q<PageQuery>) -> Result<Json<RealTimeParticipants>, ApiError> {
+    let user = caller.acting_user(&state, q.userid.as_deref()).await?;
+    let m = load(&state, &caller, &user, &id, false).await?;
     let room = m.meeting_id.clone();
     let now_in = state.sfu.with_engine(move |e, _| e.list_participants(&room).unwrap_or_default()).await.map_err(|_| ApiError::internal())?;
-    let list: Vec<Value> = now_in
+    let participants: Vec<LiveParticipant> = now_in
         .iter()
         .filter(|p| !p.permission.as_ref().is_some_and(|x| x.hidden))
-        .map(|p| json!({ "userid": p.identity, "user_name": p.name, "join_time": (p.joined_at).to_string() }))
+        .map(|p| LiveParticipant { userid: p.identity.clone(), user_name: p.name.clone(), join_time: p.joined_at.to_string() })
         .collect();
-    Ok(Json(json!({
-        "meeting_id": m.meeting_id,
-        "meeting_code": m.meeting_code,
-        "status": m.status.as_str(),
-        "total_count": list.len(),
-        "participants": list,
-    })))
+    Ok(Json(RealTimeParticipants {
+        meeting_id: m.meeting_id,
+        meeting_code: m.meeting_code,
+        status: m.status.as_str().to_owned(),
+        total_count: participants.len(),
+        participants,
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct DismissBody {
-    userid: String,
+    #[serde(default)]
+    userid: Option<String>,
+    #[serde(default)]
+    instanceid: Option<i64>,
 }
 
+#[utoipa::path(post, path = "/v1/meetings/{meeting_id}/dismiss", tag = "attendance", params(("meeting_id" = String, Path)), request_body = DismissBody,
+    responses((status = 200, body = Empty), (status = "4XX", body = ErrorBody)))]
 /// Ends the meeting for everyone: every participant is removed, and the meeting is ended.
-pub async fn dismiss(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Json<Value>, ApiError> {
-    let b: DismissBody = serde_json::from_slice(&body).map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))?;
-    let m = meeting_of(&state, &caller, Some(&b.userid), &id).await?;
+pub async fn dismiss(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Json<Empty>, ApiError> {
+    let b: DismissBody = parse_body(&body)?;
+    let _ = b.instanceid;
+    let user = caller.acting_user(&state, b.userid.as_deref()).await?;
+    let m = load(&state, &caller, &user, &id, true).await?;
     if !m.status.is_live() {
         return Err(ApiError::conflict("the meeting has already ended or was cancelled"));
     }
+    // Ended first, so the leaves that follow do not end it a second time.
+    let now = unix_now();
+    let ended = state.store.transition(&caller.enterprise_id, &m.meeting_id, &[MeetingStatus::Init, MeetingStatus::Started], MeetingStatus::Ended, now).await?;
     let room = m.meeting_id.clone();
     // The room may not exist (nobody joined yet); ending the meeting still applies.
     let _ = state.sfu.with_engine(move |e, now| e.delete_room(now, &room)).await.map_err(|_| ApiError::internal())?;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-    state.store.transition(&caller.enterprise_id, &m.meeting_id, &[MeetingStatus::Init, MeetingStatus::Started], MeetingStatus::Ended, now).await?;
-    Ok(Json(json!({})))
+    state.webhooks.meeting_event(Event::MeetingEnd, &ended, Some(&user), now).await;
+    Ok(Json(Empty {}))
 }

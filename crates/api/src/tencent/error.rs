@@ -6,7 +6,20 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use huiyi_store::StoreError;
-use serde_json::json;
+
+/// The body of every error response.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error_info: ErrorInfo,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorInfo {
+    /// A stable code from docs/tencent-api.md.
+    pub error_code: u32,
+    /// What went wrong, for a person to read.
+    pub message: String,
+}
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -43,6 +56,9 @@ impl ApiError {
     pub fn too_large() -> Self {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, 10008, "request body is larger than 1 MiB")
     }
+    pub fn too_many(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, 10010, message)
+    }
     pub fn internal() -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, 10000, "internal error")
     }
@@ -63,7 +79,6 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "error_info": { "error_code": self.code, "message": self.message } });
-        (self.status, Json(body)).into_response()
+        (self.status, Json(ErrorBody { error_info: ErrorInfo { error_code: self.code, message: self.message } })).into_response()
     }
 }

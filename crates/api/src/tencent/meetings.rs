@@ -1,89 +1,192 @@
-//! `/v1/meetings`: schedule, read, query by code, list upcoming, modify and cancel, with
-//! Tencent Meeting's paths, snake_case fields and `meeting_info_list` wrapper.
+//! `/v1/meetings`: schedule, read, query by code, list upcoming, modify, cancel, and a user's
+//! history, with Tencent Meeting's paths, snake_case fields and `meeting_info_list` wrapper.
+//! Changes are announced to webhooks (`meeting.created`, `meeting.updated`, `meeting.canceled`).
 
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::extract::{Path, State};
 use axum::{Extension, Json};
-use huiyi_store::{Meeting, MeetingStatus, NewMeeting, StoreError};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use huiyi_store::{Meeting, MeetingStatus, NewMeeting, StoreError, User};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
-use super::error::ApiError;
+use super::access::{may_read, may_write, Caller};
+use super::error::{ApiError, ErrorBody};
 use super::recurrence::RecurringRule;
-use super::signing::Caller;
+use super::{paging, parse_body, unix_now, Q};
+use crate::webhook::Event;
 use crate::AppState;
 
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+/// A person named in `hosts` or `invitees`.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct UserRef {
+    pub userid: String,
 }
 
-/// The body, parsed: malformed JSON and wrong types are a 400 with serde's reason.
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))
+/// Meeting settings, with Tencent's names. Unknown keys are refused, so a typo is not
+/// silently ignored.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mute_enable_join: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mute_enable_type_join: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_unmute_self: Option<bool>,
+    /// Whether others may join before a host has (default true).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_in_before_host: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_in_waiting_room: Option<bool>,
+    /// Who may join: 1 everyone (default), 2 invitees only, 3 members of the enterprise only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 3)]
+    pub only_user_join_type: Option<i64>,
+    /// Whether one person may be connected from several devices at once (default false).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_multi_device: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_record_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change_nickname: Option<i64>,
 }
 
-/// Tencent sends times as strings of unix seconds; numbers are accepted too.
-fn unix_seconds(v: &Value, field: &str) -> Result<Option<i64>, ApiError> {
-    match v {
-        Value::Null => Ok(None),
-        Value::String(s) => s.parse().map(Some).map_err(|_| ApiError::invalid(format!("{field} must be unix seconds"))),
-        Value::Number(n) => n.as_i64().map(Some).ok_or_else(|| ApiError::invalid(format!("{field} must be unix seconds"))),
-        _ => Err(ApiError::invalid(format!("{field} must be unix seconds as a string"))),
+impl Settings {
+    /// The stored settings of a meeting (unknown or malformed keys read as unset).
+    pub fn of(meeting: &Meeting) -> Settings {
+        serde_json::from_value(meeting.data.settings.clone()).unwrap_or_default()
     }
 }
 
-#[derive(Deserialize)]
-struct MeetingBody {
-    userid: String,
+/// The body of `POST /v1/meetings` and `PUT /v1/meetings/{meeting_id}`.
+#[derive(Deserialize, ToSchema)]
+pub struct MeetingBody {
+    /// The acting user. A signed-in user may leave it out.
     #[serde(default)]
-    instanceid: Option<i64>,
+    pub userid: Option<String>,
     #[serde(default)]
-    subject: Option<String>,
+    pub instanceid: Option<i64>,
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// 0 scheduled, 1 instant.
     #[serde(default, rename = "type")]
-    kind: Option<i64>,
+    #[schema(minimum = 0, maximum = 1)]
+    pub kind: Option<i64>,
+    /// Unix seconds, as a string (a number is accepted too).
     #[serde(default)]
-    start_time: Value,
+    #[schema(value_type = Option<String>, pattern = "^[0-9]{1,12}$")]
+    pub start_time: Value,
     #[serde(default)]
-    end_time: Value,
+    #[schema(value_type = Option<String>, pattern = "^[0-9]{1,12}$")]
+    pub end_time: Value,
+    /// 4 to 6 digits; empty for none.
     #[serde(default)]
-    password: Option<String>,
+    pub password: Option<String>,
     #[serde(default)]
-    hosts: Option<Value>,
+    pub hosts: Option<Vec<UserRef>>,
     #[serde(default)]
-    invitees: Option<Value>,
+    pub invitees: Option<Vec<UserRef>>,
     #[serde(default)]
-    settings: Option<Value>,
+    pub settings: Option<Settings>,
+    /// An IANA time zone, e.g. `Asia/Shanghai`; recurrences are computed in it.
     #[serde(default)]
-    time_zone: Option<String>,
+    pub time_zone: Option<String>,
     #[serde(default)]
-    location: Option<String>,
+    pub location: Option<String>,
+    /// 0 a single meeting, 1 recurring (needs `recurring_rule`).
     #[serde(default)]
-    meeting_type: Option<i64>,
+    #[schema(minimum = 0, maximum = 1)]
+    pub meeting_type: Option<i64>,
     #[serde(default)]
-    recurring_rule: Option<RecurringRule>,
+    pub recurring_rule: Option<RecurringRule>,
 }
 
-/// The settings Huiyi understands, with Tencent's names; unknown keys are refused so a typo
-/// is not silently ignored.
-const SETTINGS: &[&str] = &[
-    "mute_enable_join",
-    "allow_unmute_self",
-    "allow_in_before_host",
-    "auto_in_waiting_room",
-    "only_user_join_type",
-    "allow_multi_device",
-    "auto_record_type",
-    "change_nickname",
-    "mute_enable_type_join",
-];
+/// One occurrence of a recurring meeting.
+#[derive(Serialize, ToSchema)]
+pub struct SubMeeting {
+    pub sub_meeting_id: String,
+    pub status: i64,
+    pub start_time: String,
+    pub end_time: String,
+}
 
-fn check_settings(v: &Value) -> Result<(), ApiError> {
-    let Value::Object(map) = v else { return Err(ApiError::invalid("settings must be an object")) };
-    if let Some(k) = map.keys().find(|k| !SETTINGS.contains(&k.as_str())) {
-        return Err(ApiError::invalid(format!("unknown setting {k}")));
+/// One entry of `meeting_info_list`.
+#[derive(Serialize, ToSchema)]
+pub struct MeetingInfo {
+    pub subject: String,
+    pub meeting_id: String,
+    pub meeting_code: String,
+    #[serde(rename = "type")]
+    pub kind: i64,
+    pub meeting_type: i64,
+    pub join_url: String,
+    pub hosts: Vec<UserRef>,
+    pub invitees: Vec<UserRef>,
+    pub start_time: String,
+    pub end_time: String,
+    pub settings: Settings,
+    pub time_zone: String,
+    pub location: String,
+    pub need_password: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// `MEETING_STATE_INIT`, `MEETING_STATE_STARTED`, `MEETING_STATE_ENDED` or
+    /// `MEETING_STATE_CANCELLED`; absent in the answer to a create.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recurring_rule: Option<RecurringRule>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_sub_meeting_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub_meetings: Option<Vec<SubMeeting>>,
+}
+
+/// The `{meeting_number, meeting_info_list}` wrapper; the paging fields appear on lists.
+#[derive(Serialize, ToSchema)]
+pub struct MeetingList {
+    pub meeting_number: usize,
+    pub meeting_info_list: Vec<MeetingInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_count: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_page: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_size: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_page: Option<i64>,
+}
+
+/// The answer to a modify: the meeting's id and code.
+#[derive(Serialize, ToSchema)]
+pub struct MeetingRef {
+    pub meeting_id: String,
+    pub meeting_code: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MeetingRefList {
+    pub meeting_number: usize,
+    pub meeting_info_list: Vec<MeetingRef>,
+}
+
+/// An empty JSON object, the answer of actions that return nothing.
+#[derive(Serialize, ToSchema)]
+pub struct Empty {}
+
+fn unix_seconds(v: &Value, field: &str) -> Result<Option<i64>, ApiError> {
+    let bad = || ApiError::invalid(format!("{field} must be unix seconds"));
+    let t = match v {
+        Value::Null => return Ok(None),
+        Value::String(s) => s.parse::<i64>().map_err(|_| bad())?,
+        Value::Number(n) => n.as_i64().ok_or_else(bad)?,
+        _ => return Err(ApiError::invalid(format!("{field} must be unix seconds as a string"))),
+    };
+    // Year 1970 to 9999: beyond that, calendars and time zones have nothing to say.
+    if !(0..=253_402_300_799).contains(&t) {
+        return Err(bad());
     }
-    Ok(())
+    Ok(Some(t))
 }
 
 fn check_password(p: &Option<String>) -> Result<(), ApiError> {
@@ -94,178 +197,245 @@ fn check_password(p: &Option<String>) -> Result<(), ApiError> {
     }
 }
 
-async fn require_user(state: &AppState, caller: &Caller, userid: &str) -> Result<(), ApiError> {
-    match state.store.user(&caller.enterprise_id, userid).await {
-        Ok(_) => Ok(()),
-        Err(StoreError::NotFound) => Err(ApiError::not_found(&format!("user {userid}"))),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// One entry of `meeting_info_list`.
-fn info(state: &AppState, m: &Meeting, with_status: bool) -> Value {
-    let d = &m.data;
-    let mut v = json!({
-        "subject": d.subject,
-        "meeting_id": m.meeting_id,
-        "meeting_code": m.meeting_code,
-        "type": d.meeting_kind,
-        "meeting_type": d.meeting_type,
-        "join_url": format!("{}/j/{}", state.public_url, m.meeting_code),
-        "hosts": d.hosts,
-        "invitees": d.invitees,
-        "start_time": d.start_time.to_string(),
-        "end_time": d.end_time.to_string(),
-        "settings": d.settings,
-        "time_zone": d.time_zone,
-        "location": d.location,
-        "need_password": d.password.as_deref().is_some_and(|p| !p.is_empty()),
-    });
-    if let Some(p) = d.password.as_deref().filter(|p| !p.is_empty()) {
-        v["password"] = json!(p);
-    }
-    if with_status {
-        v["status"] = json!(m.status.as_str());
-    }
-    if let Some(rule) = d.recurring_rule.as_ref().and_then(|r| serde_json::from_value::<RecurringRule>(r.clone()).ok()) {
-        let length = d.end_time - d.start_time;
-        let subs: Vec<Value> = rule
-            .occurrences(d.start_time)
-            .into_iter()
-            .map(|start| json!({ "sub_meeting_id": start.to_string(), "status": 0, "start_time": start.to_string(), "end_time": (start + length).to_string() }))
-            .collect();
-        v["recurring_rule"] = serde_json::to_value(&rule).unwrap_or(Value::Null);
-        v["current_sub_meeting_id"] = subs.first().map(|s| s["sub_meeting_id"].clone()).unwrap_or(Value::Null);
-        v["sub_meetings"] = json!(subs);
-    }
-    v
-}
-
-fn list(state: &AppState, meetings: &[Meeting], with_status: bool) -> Value {
-    json!({
-        "meeting_number": meetings.len(),
-        "meeting_info_list": meetings.iter().map(|m| info(state, m, with_status)).collect::<Vec<_>>(),
-    })
-}
-
-/// `POST /v1/meetings`: schedule (type 0) or start an instant meeting (type 1).
-pub async fn create(State(state): State<AppState>, Extension(caller): Extension<Caller>, body: axum::body::Bytes) -> Result<Response, ApiError> {
-    let b: MeetingBody = parse(&body)?;
-    require_user(&state, &caller, &b.userid).await?;
-    let _ = b.instanceid;
-    let subject = b.subject.unwrap_or_default();
-    if subject.trim().is_empty() || subject.chars().count() > 255 {
+fn check_subject(s: &str) -> Result<(), ApiError> {
+    if s.trim().is_empty() || s.chars().count() > 255 {
         return Err(ApiError::invalid("subject is required, at most 255 characters"));
     }
+    Ok(())
+}
+
+fn check_time_zone(tz: &str) -> Result<(), ApiError> {
+    if !tz.is_empty() && tz.parse::<chrono_tz::Tz>().is_err() {
+        return Err(ApiError::invalid(format!("time_zone {tz:?} is not an IANA time zone")));
+    }
+    Ok(())
+}
+
+fn check_text(field: &str, s: &str, max: usize) -> Result<(), ApiError> {
+    if s.chars().count() > max {
+        return Err(ApiError::invalid(format!("{field} is at most {max} characters")));
+    }
+    Ok(())
+}
+
+fn to_value<T: Serialize>(v: &T) -> Result<Value, ApiError> {
+    serde_json::to_value(v).map_err(|_| ApiError::internal())
+}
+
+fn refs(v: &Value) -> Vec<UserRef> {
+    serde_json::from_value(v.clone()).unwrap_or_default()
+}
+
+/// The meeting's recurrence rule, if it has one.
+pub fn rule_of(m: &Meeting) -> Option<RecurringRule> {
+    m.data.recurring_rule.as_ref().and_then(|r| serde_json::from_value(r.clone()).ok())
+}
+
+/// The public form of a stored meeting.
+pub fn info(state: &AppState, m: &Meeting, with_status: bool) -> MeetingInfo {
+    let d = &m.data;
+    let password = d.password.clone().filter(|p| !p.is_empty());
+    let rule = rule_of(m);
+    let sub_meetings = rule.as_ref().map(|rule| {
+        let length = d.end_time - d.start_time;
+        rule.occurrences(d.start_time, &d.time_zone)
+            .into_iter()
+            .map(|start| SubMeeting { sub_meeting_id: start.to_string(), status: 0, start_time: start.to_string(), end_time: (start + length).to_string() })
+            .collect::<Vec<_>>()
+    });
+    MeetingInfo {
+        subject: d.subject.clone(),
+        meeting_id: m.meeting_id.clone(),
+        meeting_code: m.meeting_code.clone(),
+        kind: d.meeting_kind,
+        meeting_type: d.meeting_type,
+        join_url: format!("{}/j/{}", state.public_url, m.meeting_code),
+        hosts: refs(&d.hosts),
+        invitees: refs(&d.invitees),
+        start_time: d.start_time.to_string(),
+        end_time: d.end_time.to_string(),
+        settings: Settings::of(m),
+        time_zone: d.time_zone.clone(),
+        location: d.location.clone(),
+        need_password: password.is_some(),
+        password,
+        status: with_status.then(|| m.status.as_str().to_owned()),
+        current_sub_meeting_id: sub_meetings.as_ref().and_then(|s| s.first()).map(|s| s.sub_meeting_id.clone()),
+        sub_meetings,
+        recurring_rule: rule,
+    }
+}
+
+fn list(state: &AppState, meetings: &[Meeting], with_status: bool) -> MeetingList {
+    MeetingList {
+        meeting_number: meetings.len(),
+        meeting_info_list: meetings.iter().map(|m| info(state, m, with_status)).collect(),
+        total_count: None,
+        current_page: None,
+        current_size: None,
+        total_page: None,
+    }
+}
+
+/// A meeting of the caller's enterprise that `user` may read (or, with `write`, change).
+pub async fn load(state: &AppState, caller: &Caller, user: &User, id: &str, write: bool) -> Result<Meeting, ApiError> {
+    let m = match state.store.meeting(&caller.enterprise_id, id).await {
+        Ok(m) => m,
+        Err(StoreError::NotFound) => return Err(ApiError::not_found("meeting")),
+        Err(e) => return Err(e.into()),
+    };
+    if !may_read(caller, user, &m) {
+        // Not revealing whether it exists.
+        return Err(ApiError::not_found("meeting"));
+    }
+    if write && !may_write(caller, user, &m) {
+        return Err(ApiError::forbidden("only the meeting's hosts or an admin may change it"));
+    }
+    Ok(m)
+}
+
+#[utoipa::path(post, path = "/v1/meetings", tag = "meetings", request_body = MeetingBody,
+    responses((status = 200, body = MeetingList), (status = "4XX", body = ErrorBody)))]
+/// Schedule (type 0) or start an instant meeting (type 1).
+pub async fn create(State(state): State<AppState>, Extension(caller): Extension<Caller>, body: axum::body::Bytes) -> Result<Json<MeetingList>, ApiError> {
+    let b: MeetingBody = parse_body(&body)?;
+    let user = caller.acting_user(&state, b.userid.as_deref()).await?;
+    let subject = b.subject.unwrap_or_default();
+    check_subject(&subject)?;
     let kind = b.kind.unwrap_or(0);
     if !matches!(kind, 0 | 1) {
         return Err(ApiError::invalid("type must be 0 (scheduled) or 1 (instant)"));
     }
+    let now = unix_now();
     let (start, end) = match (unix_seconds(&b.start_time, "start_time")?, unix_seconds(&b.end_time, "end_time")?) {
         (Some(s), Some(e)) => (s, e),
-        (None, None) if kind == 1 => (now(), now() + 3600),
+        (None, None) if kind == 1 => (now, now + 3600),
         _ => return Err(ApiError::invalid("start_time and end_time are required for a scheduled meeting")),
     };
     if end <= start {
         return Err(ApiError::invalid("end_time must be after start_time"));
     }
     check_password(&b.password)?;
-    let settings = b.settings.unwrap_or_else(|| json!({}));
-    check_settings(&settings)?;
+    let time_zone = b.time_zone.unwrap_or_default();
+    check_time_zone(&time_zone)?;
+    let location = b.location.unwrap_or_default();
+    check_text("location", &location, 255)?;
     let meeting_type = b.meeting_type.unwrap_or(0);
     let rule = match (meeting_type, b.recurring_rule) {
         (0, _) => None,
         (1, Some(rule)) => {
             rule.validate().map_err(ApiError::invalid)?;
-            Some(serde_json::to_value(rule).map_err(|_| ApiError::internal())?)
+            Some(to_value(&rule)?)
         }
         (1, None) => return Err(ApiError::invalid("meeting_type 1 needs a recurring_rule")),
         _ => return Err(ApiError::invalid("meeting_type must be 0 or 1")),
     };
     let new = NewMeeting {
         enterprise_id: caller.enterprise_id.clone(),
-        creator_userid: b.userid,
+        creator_userid: user.userid.clone(),
         subject,
         meeting_kind: kind,
         meeting_type,
         start_time: start,
         end_time: end,
         password: b.password.filter(|p| !p.is_empty()),
-        time_zone: b.time_zone.unwrap_or_default(),
-        location: b.location.unwrap_or_default(),
-        settings,
-        hosts: b.hosts.unwrap_or_else(|| json!([])),
-        invitees: b.invitees.unwrap_or_else(|| json!([])),
+        time_zone,
+        location,
+        settings: to_value(&b.settings.unwrap_or_default())?,
+        hosts: to_value(&b.hosts.unwrap_or_default())?,
+        invitees: to_value(&b.invitees.unwrap_or_default())?,
         recurring_rule: rule,
     };
-    let m = state.store.create_meeting(&new, now()).await?;
+    let m = state.store.create_meeting(&new, now).await?;
     tracing::info!(meeting_id = %m.meeting_id, code = %m.meeting_code, "meeting created");
-    Ok(Json(list(&state, &[m], false)).into_response())
+    state.webhooks.meeting_event(Event::MeetingCreated, &m, Some(&user), now).await;
+    Ok(Json(list(&state, &[m], false)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UserQuery {
+    /// The acting user. A signed-in user may leave it out.
     userid: Option<String>,
+    instanceid: Option<i64>,
     meeting_code: Option<String>,
+    /// From 1.
     page: Option<i64>,
+    /// 1 to 20.
     page_size: Option<i64>,
 }
 
-/// `GET /v1/meetings/{meeting_id}?userid=…&instanceid=…`
-pub async fn get(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, Query(q): Query<UserQuery>) -> Result<Response, ApiError> {
-    let userid = q.userid.ok_or_else(|| ApiError::invalid("userid is required"))?;
-    require_user(&state, &caller, &userid).await?;
-    let m = state.store.meeting(&caller.enterprise_id, &id).await.map_err(|e| match e {
-        StoreError::NotFound => ApiError::not_found("meeting"),
-        e => e.into(),
-    })?;
-    Ok(Json(list(&state, &[m], true)).into_response())
+#[utoipa::path(get, path = "/v1/meetings/{meeting_id}", tag = "meetings", params(("meeting_id" = String, Path), UserQuery),
+    responses((status = 200, body = MeetingList), (status = "4XX", body = ErrorBody)))]
+/// One meeting, with its status.
+pub async fn get(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, Q(q): Q<UserQuery>) -> Result<Json<MeetingList>, ApiError> {
+    let _ = q.instanceid;
+    let user = caller.acting_user(&state, q.userid.as_deref()).await?;
+    let m = load(&state, &caller, &user, &id, false).await?;
+    Ok(Json(list(&state, &[m], true)))
 }
 
-/// `GET /v1/meetings?meeting_code=…&userid=…`, or without a code the user's upcoming
-/// meetings, paged with `page` (from 1) and `page_size` (1 to 20, default 20).
-pub async fn query(State(state): State<AppState>, Extension(caller): Extension<Caller>, Query(q): Query<UserQuery>) -> Result<Response, ApiError> {
-    let userid = q.userid.ok_or_else(|| ApiError::invalid("userid is required"))?;
-    require_user(&state, &caller, &userid).await?;
+#[utoipa::path(get, path = "/v1/meetings", tag = "meetings", params(UserQuery),
+    responses((status = 200, body = MeetingList), (status = "4XX", body = ErrorBody)))]
+/// With `meeting_code`: the live meeting with that code. Without: the user's upcoming
+/// meetings, soonest first, paged with `page` (from 1) and `page_size` (1 to 20, default 20).
+pub async fn query(State(state): State<AppState>, Extension(caller): Extension<Caller>, Q(q): Q<UserQuery>) -> Result<Json<MeetingList>, ApiError> {
+    let user = caller.acting_user(&state, q.userid.as_deref()).await?;
     if let Some(code) = q.meeting_code {
         let m = match state.store.live_meeting_by_code(&code).await {
-            Ok(m) if m.data.enterprise_id == caller.enterprise_id => m,
+            Ok(m) if m.data.enterprise_id == caller.enterprise_id && may_read(&caller, &user, &m) => m,
             Ok(_) | Err(StoreError::NotFound) => return Err(ApiError::not_found("meeting")),
             Err(e) => return Err(e.into()),
         };
-        return Ok(Json(list(&state, &[m], true)).into_response());
+        return Ok(Json(list(&state, &[m], true)));
     }
-    let page = q.page.unwrap_or(1);
-    let size = q.page_size.unwrap_or(20);
-    if page < 1 || !(1..=20).contains(&size) {
-        return Err(ApiError::invalid("page starts at 1; page_size is 1 to 20"));
-    }
-    let (meetings, total) = state.store.upcoming_meetings(&caller.enterprise_id, &userid, now(), page, size).await?;
+    let (page, size) = paging(q.page, q.page_size, 20, 20)?;
+    let (meetings, total) = state.store.upcoming_meetings(&caller.enterprise_id, &user.userid, unix_now(), page, size).await?;
     let mut v = list(&state, &meetings, true);
-    v["total_count"] = json!(total);
-    v["current_page"] = json!(page);
-    v["current_size"] = json!(meetings.len());
-    v["total_page"] = json!((total + size - 1) / size);
-    Ok(Json(v).into_response())
+    v.total_count = Some(total);
+    v.current_page = Some(page);
+    v.current_size = Some(meetings.len());
+    v.total_page = Some((total + size - 1) / size);
+    Ok(Json(v))
 }
 
-/// `PUT /v1/meetings/{meeting_id}`: changes the fields given; ended or cancelled meetings
-/// cannot be changed.
-pub async fn update(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Response, ApiError> {
-    let b: MeetingBody = parse(&body)?;
-    require_user(&state, &caller, &b.userid).await?;
-    let current = state.store.meeting(&caller.enterprise_id, &id).await.map_err(|e| match e {
-        StoreError::NotFound => ApiError::not_found("meeting"),
-        e => e.into(),
-    })?;
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// From 1.
+    page: Option<i64>,
+    /// 1 to 20.
+    page_size: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/v1/history/meetings/{userid}", tag = "meetings", params(("userid" = String, Path), PageQuery),
+    responses((status = 200, body = MeetingList), (status = "4XX", body = ErrorBody)))]
+/// A user's ended meetings (created or attended), most recent first.
+pub async fn history(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(userid): Path<String>, Q(q): Q<PageQuery>) -> Result<Json<MeetingList>, ApiError> {
+    let user = caller.acting_user(&state, Some(&userid)).await?;
+    let (page, size) = paging(q.page, q.page_size, 20, 20)?;
+    let (meetings, total) = state.store.history_meetings(&caller.enterprise_id, &user.userid, page, size).await?;
+    let mut v = list(&state, &meetings, true);
+    v.total_count = Some(total);
+    v.current_page = Some(page);
+    v.current_size = Some(meetings.len());
+    v.total_page = Some((total + size - 1) / size);
+    Ok(Json(v))
+}
+
+#[utoipa::path(put, path = "/v1/meetings/{meeting_id}", tag = "meetings", params(("meeting_id" = String, Path)), request_body = MeetingBody,
+    responses((status = 200, body = MeetingRefList), (status = "4XX", body = ErrorBody)))]
+/// Changes the fields given; settings merge. Ended or cancelled meetings cannot be changed.
+pub async fn update(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Json<MeetingRefList>, ApiError> {
+    let b: MeetingBody = parse_body(&body)?;
+    let user = caller.acting_user(&state, b.userid.as_deref()).await?;
+    let current = load(&state, &caller, &user, &id, true).await?;
     if !current.status.is_live() {
         return Err(ApiError::conflict("an ended or cancelled meeting cannot be modified"));
     }
     let mut d = current.data.clone();
     if let Some(s) = b.subject {
-        if s.trim().is_empty() || s.chars().count() > 255 {
-            return Err(ApiError::invalid("subject must be 1 to 255 characters"));
-        }
+        check_subject(&s)?;
         d.subject = s;
     }
     if let Some(s) = unix_seconds(&b.start_time, "start_time")? {
@@ -282,48 +452,69 @@ pub async fn update(State(state): State<AppState>, Extension(caller): Extension<
         d.password = b.password.filter(|p| !p.is_empty());
     }
     if let Some(s) = b.settings {
-        check_settings(&s)?;
         // Settings merge: the ones given replace, the others stay.
-        if let (Value::Object(old), Value::Object(new)) = (&mut d.settings, s) {
+        if let (Value::Object(old), Value::Object(new)) = (&mut d.settings, to_value(&s)?) {
             old.extend(new);
         }
     }
     if let Some(h) = b.hosts {
-        d.hosts = h;
+        d.hosts = to_value(&h)?;
     }
     if let Some(i) = b.invitees {
-        d.invitees = i;
+        d.invitees = to_value(&i)?;
     }
     if let Some(t) = b.time_zone {
+        check_time_zone(&t)?;
         d.time_zone = t;
     }
     if let Some(l) = b.location {
+        check_text("location", &l, 255)?;
         d.location = l;
     }
-    if let Some(rule) = b.recurring_rule {
-        rule.validate().map_err(ApiError::invalid)?;
-        d.meeting_type = 1;
-        d.recurring_rule = Some(serde_json::to_value(rule).map_err(|_| ApiError::internal())?);
+    match (b.meeting_type, b.recurring_rule) {
+        (Some(0), _) => {
+            d.meeting_type = 0;
+            d.recurring_rule = None;
+        }
+        (Some(1) | None, Some(rule)) => {
+            rule.validate().map_err(ApiError::invalid)?;
+            d.meeting_type = 1;
+            d.recurring_rule = Some(to_value(&rule)?);
+        }
+        (Some(1), None) if d.recurring_rule.is_none() => return Err(ApiError::invalid("meeting_type 1 needs a recurring_rule")),
+        (Some(1) | None, None) => {}
+        (Some(_), _) => return Err(ApiError::invalid("meeting_type must be 0 or 1")),
     }
-    let m = state.store.update_meeting(&id, &d, now()).await?;
-    Ok(Json(json!({ "meeting_number": 1, "meeting_info_list": [{ "meeting_id": m.meeting_id, "meeting_code": m.meeting_code }] })).into_response())
+    let now = unix_now();
+    let m = state.store.update_meeting(&id, &d, now).await?;
+    state.webhooks.meeting_event(Event::MeetingUpdated, &m, Some(&user), now).await;
+    Ok(Json(MeetingRefList { meeting_number: 1, meeting_info_list: vec![MeetingRef { meeting_id: m.meeting_id, meeting_code: m.meeting_code }] }))
 }
 
-#[derive(Deserialize)]
-struct CancelBody {
-    userid: String,
+#[derive(Deserialize, ToSchema)]
+pub struct CancelBody {
+    #[serde(default)]
+    userid: Option<String>,
+    #[serde(default)]
+    instanceid: Option<i64>,
     #[serde(default)]
     reason_code: Option<i64>,
 }
 
-/// `POST /v1/meetings/{meeting_id}/cancel`: only a meeting that has not started; Tencent
-/// refuses to cancel a started one (dismiss it instead).
-pub async fn cancel(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Response, ApiError> {
-    let b: CancelBody = parse(&body)?;
-    require_user(&state, &caller, &b.userid).await?;
-    let _ = b.reason_code;
-    match state.store.transition(&caller.enterprise_id, &id, &[MeetingStatus::Init], MeetingStatus::Cancelled, now()).await {
-        Ok(_) => Ok((StatusCode::OK, Json(json!({}))).into_response()),
+#[utoipa::path(post, path = "/v1/meetings/{meeting_id}/cancel", tag = "meetings", params(("meeting_id" = String, Path)), request_body = CancelBody,
+    responses((status = 200, body = Empty), (status = "4XX", body = ErrorBody)))]
+/// Cancels a meeting that has not started; a started one is refused (dismiss it instead).
+pub async fn cancel(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Json<Empty>, ApiError> {
+    let b: CancelBody = parse_body(&body)?;
+    let _ = (b.reason_code, b.instanceid);
+    let user = caller.acting_user(&state, b.userid.as_deref()).await?;
+    load(&state, &caller, &user, &id, true).await?;
+    let now = unix_now();
+    match state.store.transition(&caller.enterprise_id, &id, &[MeetingStatus::Init], MeetingStatus::Cancelled, now).await {
+        Ok(m) => {
+            state.webhooks.meeting_event(Event::MeetingCanceled, &m, Some(&user), now).await;
+            Ok(Json(Empty {}))
+        }
         Err(StoreError::NotFound) => Err(ApiError::not_found("meeting")),
         Err(StoreError::Conflict(_)) => Err(ApiError::conflict("only a meeting that has not started (and is not cancelled) can be cancelled")),
         Err(e) => Err(e.into()),

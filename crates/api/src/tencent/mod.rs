@@ -1,28 +1,90 @@
-//! Huiyi's Tencent-Meeting-compatible management API at `/v1`: request signing, errors, and
-//! the endpoints, in Tencent's paths and field names (see docs/tencent-api.md).
+//! Huiyi's Tencent-Meeting-compatible management API at `/v1`: authentication (request
+//! signing or the portal's session cookie), errors, and the endpoints, in Tencent's paths and
+//! field names (docs/tencent-api.md, docs/accounts-and-portal-api.md). The OpenAPI document
+//! at `/v1/openapi.json` is generated from these handlers and types ([`openapi`]).
 
+pub mod access;
+pub mod account;
 pub mod attendance;
+pub mod credentials;
 pub mod error;
 pub mod join;
 pub mod meetings;
+pub mod openapi;
 pub mod recurrence;
 pub mod signing;
+pub mod stats;
+pub mod users;
+pub mod webhooks;
 
 use axum::routing::{get, post};
 use axum::Router;
+use serde::de::DeserializeOwned;
 
 use crate::AppState;
+use error::ApiError;
 
-/// The `/v1` routes, every one behind signature verification.
+/// The `/v1` routes and the portal's `/api/auth` routes.
 pub fn routes(state: AppState) -> Router<AppState> {
-    let signed = Router::new()
+    let authenticated = Router::new()
         .route("/v1/meetings", post(meetings::create).get(meetings::query))
         .route("/v1/meetings/{meeting_id}", get(meetings::get).put(meetings::update))
         .route("/v1/meetings/{meeting_id}/cancel", post(meetings::cancel))
         .route("/v1/meetings/{meeting_id}/dismiss", post(attendance::dismiss))
         .route("/v1/meetings/{meeting_id}/participants", get(attendance::participants))
         .route("/v1/meetings/{meeting_id}/real-time-participants", get(attendance::real_time))
-        .route_layer(axum::middleware::from_fn_with_state(state, signing::verify));
-    // Joining by code is what a browser does from a link: not signed, rate-limited instead.
-    Router::new().route("/v1/meetings/join", post(join::join)).merge(signed)
+        .route("/v1/meetings/{meeting_id}/statistics", get(stats::meeting_statistics))
+        .route("/v1/meetings/{meeting_id}/attendance.csv", get(stats::attendance_csv))
+        .route("/v1/meetings/{meeting_id}/invitation.ics", get(stats::invitation_ics))
+        .route("/v1/history/meetings/{userid}", get(meetings::history))
+        .route("/v1/users", post(users::create))
+        .route("/v1/users/list", get(users::list))
+        .route("/v1/users/{userid}", get(users::get).put(users::update).delete(users::delete))
+        .route("/v1/credentials", get(credentials::list).post(credentials::create))
+        .route("/v1/credentials/{secret_id}", axum::routing::delete(credentials::revoke))
+        .route("/v1/webhooks", get(webhooks::list).post(webhooks::create))
+        .route("/v1/webhooks/{webhook_id}", axum::routing::delete(webhooks::delete))
+        .route("/v1/webhooks/{webhook_id}/deliveries", get(webhooks::deliveries))
+        .route("/v1/enterprise/statistics", get(stats::enterprise_statistics))
+        .route_layer(axum::middleware::from_fn_with_state(state, access::authenticate));
+    Router::new()
+        // Joining by code is what a browser does from a link: not signed, rate-limited instead.
+        .route("/v1/meetings/join", post(join::join))
+        .route("/v1/openapi.json", get(openapi::document))
+        .route("/api/auth/signup", post(account::signup))
+        .route("/api/auth/signin", post(account::signin))
+        .route("/api/auth/signout", post(account::signout))
+        .route("/api/auth/me", get(account::me_handler))
+        .merge(authenticated)
+}
+
+/// The server's clock in unix seconds.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// A JSON body, parsed: malformed JSON and wrong types are a 400 with serde's reason.
+pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))
+}
+
+/// `page` (from 1) and `page_size` (1 to `max`, default `default`), checked.
+pub fn paging(page: Option<i64>, page_size: Option<i64>, default: i64, max: i64) -> Result<(i64, i64), ApiError> {
+    let (page, size) = (page.unwrap_or(1), page_size.unwrap_or(default));
+    if page < 1 || page > 1_000_000 || !(1..=max).contains(&size) {
+        return Err(ApiError::invalid(format!("page starts at 1; page_size is 1 to {max}")));
+    }
+    Ok((page, size))
+}
+
+/// `Query<T>` whose rejection is a `/v1` error (JSON, code 10001) rather than axum's text.
+pub struct Q<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for Q<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or("");
+        serde_urlencoded::from_str(query).map(Q).map_err(|e| ApiError::invalid(format!("invalid query string: {e}")))
+    }
 }

@@ -5,10 +5,11 @@
 //! `METHOD\nX-TC-Key=<id>&X-TC-Nonce=<nonce>&X-TC-Timestamp=<ts>\n<URI with query>\n<body>`
 //! and the signature is `base64(hex(HMAC-SHA256(SecretKey, string)))`: base64 of the lowercase
 //! hex text. A request is accepted once: the timestamp must be within ±300 s and the nonce
-//! unused with that key in that window.
+//! unused with that key in that window. A valid signature makes the caller the key's
+//! application, which acts for its whole enterprise (see [`super::access`]).
 
 use axum::body::{to_bytes, Body};
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
 use base64::Engine as _;
@@ -23,13 +24,7 @@ pub const WINDOW_SECS: i64 = 300;
 /// The largest request body the API reads.
 pub const MAX_BODY: usize = 1024 * 1024;
 
-/// Who signed the request: their enterprise and application.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub enterprise_id: String,
-    pub app_id: String,
-    pub sdk_id: String,
-}
+use super::access::{Caller, Principal};
 
 /// The signature for a request, exactly as the algorithm above defines it.
 pub fn sign(secret_key: &str, method: &str, key: &str, nonce: &str, timestamp: &str, uri: &str, body: &[u8]) -> String {
@@ -53,7 +48,7 @@ fn now() -> i64 {
 }
 
 /// Verifies the signature, then hands the handler the body and the [`Caller`].
-pub async fn verify(State(state): State<AppState>, req: Request, next: Next) -> Result<Response, ApiError> {
+pub async fn verify(state: &AppState, req: Request, next: Next) -> Result<Response, ApiError> {
     let key = header(&req, "X-TC-Key")?.to_owned();
     let ts_text = header(&req, "X-TC-Timestamp")?.to_owned();
     let nonce = header(&req, "X-TC-Nonce")?.to_owned();
@@ -87,7 +82,7 @@ pub async fn verify(State(state): State<AppState>, req: Request, next: Next) -> 
         return Err(ApiError::replayed());
     }
     let mut req = Request::from_parts(parts, Body::from(bytes));
-    req.extensions_mut().insert(Caller { enterprise_id: cred.enterprise_id, app_id: cred.app_id, sdk_id: cred.sdk_id });
+    req.extensions_mut().insert(Caller { enterprise_id: cred.enterprise_id, principal: Principal::App { app_id: cred.app_id, sdk_id: cred.sdk_id } });
     Ok(next.run(req).await)
 }
 

@@ -1,0 +1,382 @@
+//! Attendance reports: per-meeting statistics, the CSV export and the `.ics` invitation, and
+//! enterprise statistics over a date range. Everything is computed from the durable
+//! participant sessions; a session still open counts until now.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use huiyi_store::{Meeting, ParticipantSession};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::access::Caller;
+use super::attendance::PageQuery;
+use super::error::{ApiError, ErrorBody};
+use super::meetings::{load, rule_of};
+use super::{unix_now, Q};
+use crate::AppState;
+
+/// Longest range enterprise statistics cover.
+const MAX_DAYS: i64 = 366;
+
+#[derive(Serialize, ToSchema, Debug, PartialEq)]
+pub struct MeetingStatistics {
+    pub meeting_id: String,
+    /// People, each counted once however often they joined: by userid, or a guest's browser.
+    pub unique_attendees: usize,
+    /// The most people connected at the same moment.
+    pub peak_concurrency: usize,
+    /// The sum of every session's length, in minutes (one decimal).
+    pub total_minutes: f64,
+    /// `total_minutes / unique_attendees`.
+    pub average_minutes: f64,
+    pub sessions: usize,
+}
+
+fn person(s: &ParticipantSession) -> &str {
+    if s.person.is_empty() {
+        &s.identity
+    } else {
+        &s.person
+    }
+}
+
+fn minutes(secs: i64) -> f64 {
+    (secs as f64 / 6.0).round() / 10.0
+}
+
+fn session_secs(s: &ParticipantSession, now: i64) -> i64 {
+    (s.left_at.unwrap_or(now) - s.joined_at).max(0)
+}
+
+/// The statistics of one meeting's sessions.
+pub fn summarize(meeting_id: &str, sessions: &[ParticipantSession], now: i64) -> MeetingStatistics {
+    let unique: HashSet<&str> = sessions.iter().map(person).collect();
+    // Sweep joins and leaves in time order; at the same second a leave comes first, so a
+    // reconnect does not count someone twice.
+    let mut edges: Vec<(i64, i32)> = sessions.iter().flat_map(|s| [(s.joined_at, 1), (s.left_at.unwrap_or(now).max(s.joined_at), -1)]).collect();
+    edges.sort_unstable();
+    let (mut current, mut peak) = (0i64, 0i64);
+    for (_, delta) in edges {
+        current += delta as i64;
+        peak = peak.max(current);
+    }
+    let total: i64 = sessions.iter().map(|s| session_secs(s, now)).sum();
+    let total_minutes = minutes(total);
+    MeetingStatistics {
+        meeting_id: meeting_id.to_owned(),
+        unique_attendees: unique.len(),
+        peak_concurrency: peak.max(0) as usize,
+        total_minutes,
+        average_minutes: if unique.is_empty() { 0.0 } else { (total_minutes / unique.len() as f64 * 10.0).round() / 10.0 },
+        sessions: sessions.len(),
+    }
+}
+
+async fn meeting_and_sessions(state: &AppState, caller: &Caller, userid: Option<&str>, id: &str) -> Result<(Meeting, Vec<ParticipantSession>), ApiError> {
+    let user = caller.acting_user(state, userid).await?;
+    let m = load(state, caller, &user, id, false).await?;
+    let sessions = state.store.all_sessions(&m.meeting_id).await?;
+    Ok((m, sessions))
+}
+
+#[utoipa::path(get, path = "/v1/meetings/{meeting_id}/statistics", tag = "attendance", params(("meeting_id" = String, Path), PageQuery),
+    responses((status = 200, body = MeetingStatistics), (status = "4XX", body = ErrorBody)))]
+/// Unique attendees, peak concurrency, total and average minutes.
+pub async fn meeting_statistics(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, Q(q): Q<PageQuery>) -> Result<Json<MeetingStatistics>, ApiError> {
+    let (m, sessions) = meeting_and_sessions(&state, &caller, q.userid.as_deref(), &id).await?;
+    Ok(Json(summarize(&m.meeting_id, &sessions, unix_now())))
+}
+
+fn iso(t: i64) -> String {
+    DateTime::<Utc>::from_timestamp(t, 0).map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_default()
+}
+
+/// The CSV text of an attendance report.
+pub fn attendance_csv_text(sessions: &[ParticipantSession], now: i64) -> Result<String, ApiError> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let fail = |_| ApiError::internal();
+    w.write_record(["userid", "user_name", "role", "device", "ip", "join_time", "left_time", "minutes"]).map_err(fail)?;
+    for s in sessions {
+        // A leading =, +, - or @ would make a spreadsheet run the name as a formula.
+        let name = if s.display_name.starts_with(['=', '+', '-', '@']) { format!("'{}", s.display_name) } else { s.display_name.clone() };
+        let left = s.left_at.map(iso).unwrap_or_default();
+        w.write_record([person(s), &name, &s.role, &s.device, &s.client_addr, &iso(s.joined_at), &left, &minutes(session_secs(s, now)).to_string()]).map_err(fail)?;
+    }
+    String::from_utf8(w.into_inner().map_err(|_| ApiError::internal())?).map_err(|_| ApiError::internal())
+}
+
+#[utoipa::path(get, path = "/v1/meetings/{meeting_id}/attendance.csv", tag = "attendance", params(("meeting_id" = String, Path), PageQuery),
+    responses((status = 200, content_type = "text/csv", body = String), (status = "4XX", body = ErrorBody)))]
+/// The attendance report as CSV, one row per session.
+pub async fn attendance_csv(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, Q(q): Q<PageQuery>) -> Result<Response, ApiError> {
+    let (m, sessions) = meeting_and_sessions(&state, &caller, q.userid.as_deref(), &id).await?;
+    let text = attendance_csv_text(&sessions, unix_now())?;
+    let disposition = format!("attachment; filename=\"attendance-{}.csv\"", m.meeting_code);
+    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, disposition)], text).into_response())
+}
+
+/// iCalendar TEXT escaping.
+fn ics_text(s: &str) -> String {
+    s.replace('\\', "\\\\").replace(';', "\\;").replace(',', "\\,").replace('\r', "").replace('\n', "\\n")
+}
+
+/// Folds a content line at 75 octets, as RFC 5545 asks, without splitting a character.
+fn fold(line: &str) -> String {
+    let mut out = String::new();
+    let mut width = 0;
+    for c in line.chars() {
+        if width + c.len_utf8() > 75 {
+            out.push_str("\r\n ");
+            width = 1;
+        }
+        out.push(c);
+        width += c.len_utf8();
+    }
+    out.push_str("\r\n");
+    out
+}
+
+fn ics_utc(t: i64) -> String {
+    DateTime::<Utc>::from_timestamp(t, 0).map(|d| d.format("%Y%m%dT%H%M%SZ").to_string()).unwrap_or_default()
+}
+
+/// The invitation for a meeting: one VEVENT, with an RRULE when it recurs. With a time zone
+/// the times carry its IANA name, so the series keeps its local time across daylight saving.
+pub fn invitation(m: &Meeting, join_url: &str, now: i64) -> String {
+    let d = &m.data;
+    let tz: Option<chrono_tz::Tz> = d.time_zone.parse().ok();
+    let when = |t: i64| match tz {
+        Some(tz) => match tz.timestamp_opt(t, 0).single() {
+            Some(local) => format!(";TZID={}:{}", tz.name(), local.format("%Y%m%dT%H%M%S")),
+            None => format!(":{}", ics_utc(t)),
+        },
+        None => format!(":{}", ics_utc(t)),
+    };
+    let mut lines = vec![
+        "BEGIN:VCALENDAR".to_owned(),
+        "VERSION:2.0".to_owned(),
+        "PRODID:-//Huiyi//Meetings//EN".to_owned(),
+        "METHOD:PUBLISH".to_owned(),
+        "BEGIN:VEVENT".to_owned(),
+        format!("UID:{}@huiyi", m.meeting_id),
+        format!("DTSTAMP:{}", ics_utc(now)),
+        format!("DTSTART{}", when(d.start_time)),
+        format!("DTEND{}", when(d.end_time)),
+        format!("SUMMARY:{}", ics_text(&d.subject)),
+        format!("URL:{join_url}"),
+        format!("DESCRIPTION:{}", ics_text(&format!("{join_url}\nMeeting code: {}", m.meeting_code))),
+    ];
+    if !d.location.is_empty() {
+        lines.push(format!("LOCATION:{}", ics_text(&d.location)));
+    }
+    if let Some(rule) = rule_of(m) {
+        let freq = match rule.recurring_type {
+            0 => "FREQ=DAILY",
+            1 => "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR",
+            2 => "FREQ=WEEKLY",
+            3 => "FREQ=WEEKLY;INTERVAL=2",
+            _ => "FREQ=MONTHLY",
+        };
+        let end = if rule.until_type == 1 { format!("COUNT={}", rule.until_count) } else { format!("UNTIL={}", ics_utc(rule.until_date)) };
+        lines.push(format!("RRULE:{freq};{end}"));
+    }
+    if m.status == huiyi_store::MeetingStatus::Cancelled {
+        lines.push("STATUS:CANCELLED".into());
+    }
+    lines.extend(["END:VEVENT".to_owned(), "END:VCALENDAR".to_owned()]);
+    lines.iter().map(|l| fold(l)).collect()
+}
+
+#[utoipa::path(get, path = "/v1/meetings/{meeting_id}/invitation.ics", tag = "meetings", params(("meeting_id" = String, Path), PageQuery),
+    responses((status = 200, content_type = "text/calendar", body = String), (status = "4XX", body = ErrorBody)))]
+/// An iCalendar invitation with the join link and code.
+pub async fn invitation_ics(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, Q(q): Q<PageQuery>) -> Result<Response, ApiError> {
+    let user = caller.acting_user(&state, q.userid.as_deref()).await?;
+    let m = load(&state, &caller, &user, &id, false).await?;
+    let url = format!("{}/j/{}", state.public_url, m.meeting_code);
+    let disposition = format!("attachment; filename=\"meeting-{}.ics\"", m.meeting_code);
+    Ok(([(header::CONTENT_TYPE, "text/calendar; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, disposition)], invitation(&m, &url, unix_now())).into_response())
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RangeQuery {
+    /// First day, `YYYY-MM-DD`.
+    start_date: String,
+    /// Last day (included), `YYYY-MM-DD`; at most 366 days after `start_date`.
+    end_date: String,
+    /// IANA time zone the days are counted in; UTC by default.
+    time_zone: Option<String>,
+}
+
+#[derive(Serialize, ToSchema, Debug, PartialEq, Clone)]
+pub struct DayStatistics {
+    /// `YYYY-MM-DD` (the day totals have the range's first day).
+    pub date: String,
+    /// Meetings that started that day.
+    pub meetings: usize,
+    /// The sum of every session's minutes in those meetings.
+    pub participant_minutes: f64,
+    /// Unique attendees per meeting, on average.
+    pub average_size: f64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EnterpriseStatistics {
+    pub start_date: String,
+    pub end_date: String,
+    pub time_zone: String,
+    pub days: Vec<DayStatistics>,
+    pub total: DayStatistics,
+}
+
+/// Day-by-day figures for the sessions of meetings that started in the range.
+pub fn by_day<Z: TimeZone>(sessions: &[ParticipantSession], tz: &Z, first: NaiveDate, last: NaiveDate, now: i64) -> (Vec<DayStatistics>, DayStatistics) {
+    let mut meetings: HashMap<&str, Vec<&ParticipantSession>> = HashMap::new();
+    for s in sessions {
+        meetings.entry(&s.meeting_id).or_default().push(s);
+    }
+    // Per day: (meetings, seconds, sum of sizes).
+    let mut days: BTreeMap<NaiveDate, (usize, i64, usize)> = BTreeMap::new();
+    let mut day = first;
+    while day <= last {
+        days.insert(day, (0, 0, 0));
+        day = day.succ_opt().unwrap_or(last + chrono::Days::new(1));
+    }
+    for list in meetings.values() {
+        let start = list.iter().map(|s| s.joined_at).min().unwrap_or(0);
+        let Some(date) = DateTime::<Utc>::from_timestamp(start, 0).map(|d| d.with_timezone(tz).date_naive()) else { continue };
+        let Some(entry) = days.get_mut(&date) else { continue };
+        let people: HashSet<&str> = list.iter().map(|s| person(s)).collect();
+        entry.0 += 1;
+        entry.1 += list.iter().map(|s| session_secs(s, now)).sum::<i64>();
+        entry.2 += people.len();
+    }
+    let stat = |date: NaiveDate, (n, secs, sizes): (usize, i64, usize)| DayStatistics {
+        date: date.format("%Y-%m-%d").to_string(),
+        meetings: n,
+        participant_minutes: minutes(secs),
+        average_size: if n == 0 { 0.0 } else { (sizes as f64 / n as f64 * 10.0).round() / 10.0 },
+    };
+    let total = days.values().fold((0, 0, 0), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2));
+    (days.into_iter().map(|(d, v)| stat(d, v)).collect(), stat(first, total))
+}
+
+#[utoipa::path(get, path = "/v1/enterprise/statistics", tag = "attendance", params(RangeQuery),
+    responses((status = 200, body = EnterpriseStatistics), (status = "4XX", body = ErrorBody)))]
+/// Meetings per day, participant-minutes and average size over a date range (admins only).
+pub async fn enterprise_statistics(State(state): State<AppState>, Extension(caller): Extension<Caller>, Q(q): Q<RangeQuery>) -> Result<Json<EnterpriseStatistics>, ApiError> {
+    caller.require_admin()?;
+    let date = |s: &str, f: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| ApiError::invalid(format!("{f} must be a date, YYYY-MM-DD")));
+    let (first, last) = (date(&q.start_date, "start_date")?, date(&q.end_date, "end_date")?);
+    if last < first || (last - first).num_days() >= MAX_DAYS {
+        return Err(ApiError::invalid(format!("end_date must be on or after start_date, at most {MAX_DAYS} days")));
+    }
+    let tz_name = q.time_zone.filter(|t| !t.is_empty()).unwrap_or_else(|| "UTC".into());
+    let tz: chrono_tz::Tz = tz_name.parse().map_err(|_| ApiError::invalid(format!("time_zone {tz_name:?} is not an IANA time zone")))?;
+    let midnight = |d: NaiveDate| d.and_hms_opt(0, 0, 0).and_then(|n| tz.from_local_datetime(&n).earliest()).map(|t| t.timestamp());
+    let (Some(from), Some(to)) = (midnight(first), last.succ_opt().and_then(midnight)) else {
+        return Err(ApiError::invalid("the date range is outside the calendar"));
+    };
+    let sessions = state.store.sessions_of_meetings_started_between(&caller.enterprise_id, from, to).await?;
+    let (days, total) = by_day(&sessions, &tz, first, last, unix_now());
+    Ok(Json(EnterpriseStatistics { start_date: q.start_date, end_date: q.end_date, time_zone: tz_name, days, total }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(meeting: &str, person: &str, join: i64, left: Option<i64>) -> ParticipantSession {
+        ParticipantSession {
+            participant_sid: format!("{person}-{join}"),
+            meeting_id: meeting.into(),
+            identity: person.into(),
+            display_name: person.into(),
+            role: "guest".into(),
+            client_addr: String::new(),
+            person: person.into(),
+            device: String::new(),
+            joined_at: join,
+            left_at: left,
+        }
+    }
+
+    #[test]
+    fn a_meeting_is_summarised() {
+        // Ann 0–600 and again 600–1200 (a reconnect), Bob 300–900, Cat still in since 1000.
+        let sessions = [s("m", "ann", 0, Some(600)), s("m", "ann", 600, Some(1200)), s("m", "bob", 300, Some(900)), s("m", "cat", 1000, None)];
+        let st = summarize("m", &sessions, 1300);
+        assert_eq!(st.unique_attendees, 3);
+        assert_eq!(st.peak_concurrency, 2, "Ann's reconnect at 600 is not a third person");
+        assert_eq!(st.total_minutes, 35.0); // 600 + 600 + 600 + 300 seconds
+        assert_eq!(st.average_minutes, 11.7);
+        assert_eq!(st.sessions, 4);
+        assert_eq!(summarize("m", &[], 0).average_minutes, 0.0);
+    }
+
+    #[test]
+    fn csv_has_a_header_and_defuses_formulas() {
+        let mut x = s("m", "ann", 0, Some(90));
+        x.display_name = "=HYPERLINK(\"evil\")".into();
+        let text = attendance_csv_text(&[x, s("m", "bob, jr", 60, None)], 120).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "userid,user_name,role,device,ip,join_time,left_time,minutes");
+        assert!(lines[1].contains("\"'=HYPERLINK(\"\"evil\"\")\""), "{}", lines[1]);
+        assert!(lines[1].ends_with("1970-01-01T00:00:00Z,1970-01-01T00:01:30Z,1.5"));
+        assert!(lines[2].starts_with("\"bob, jr\""));
+    }
+
+    #[test]
+    fn days_are_counted_in_the_time_zone() {
+        // 2026-11-20T17:00Z is 21 November in Shanghai.
+        let t = 1_795_194_000;
+        let sessions = [s("m1", "ann", t, Some(t + 600)), s("m1", "bob", t + 60, Some(t + 660)), s("m2", "ann", t - 86_400, Some(t - 86_400 + 120))];
+        let first = NaiveDate::from_ymd_opt(2026, 11, 19).unwrap();
+        let last = NaiveDate::from_ymd_opt(2026, 11, 21).unwrap();
+        let (days, total) = by_day(&sessions, &chrono_tz::Asia::Shanghai, first, last, t + 1000);
+        assert_eq!(days.iter().map(|d| d.meetings).collect::<Vec<_>>(), vec![0, 1, 1]);
+        assert_eq!((days[2].participant_minutes, days[2].average_size), (20.0, 2.0));
+        assert_eq!((total.meetings, total.participant_minutes, total.average_size), (2, 22.0, 1.5));
+        let (utc_days, _) = by_day(&sessions, &Utc, first, last, t + 1000);
+        assert_eq!(utc_days.iter().map(|d| d.meetings).collect::<Vec<_>>(), vec![1, 1, 0]);
+    }
+
+    #[test]
+    fn invitations_are_valid_icalendar() {
+        let m = Meeting {
+            meeting_id: "mid".into(),
+            meeting_code: "123456789".into(),
+            status: huiyi_store::MeetingStatus::Init,
+            created_at: 0,
+            updated_at: 0,
+            data: huiyi_store::NewMeeting {
+                enterprise_id: "e".into(),
+                creator_userid: "u".into(),
+                subject: "Review; part 1, 评审".into(),
+                meeting_kind: 0,
+                meeting_type: 1,
+                start_time: 1_795_194_000,
+                end_time: 1_795_197_600,
+                password: None,
+                time_zone: "Asia/Shanghai".into(),
+                location: String::new(),
+                settings: serde_json::json!({}),
+                hosts: serde_json::json!([]),
+                invitees: serde_json::json!([]),
+                recurring_rule: Some(serde_json::json!({"recurring_type": 2, "until_type": 1, "until_count": 4})),
+            },
+        };
+        let ics = invitation(&m, "http://h/j/123456789", 0);
+        assert!(ics.starts_with("BEGIN:VCALENDAR\r\n") && ics.ends_with("END:VCALENDAR\r\n"));
+        assert!(ics.contains("DTSTART;TZID=Asia/Shanghai:20261121T010000\r\n"));
+        assert!(ics.contains("SUMMARY:Review\\; part 1\\, 评审\r\n"));
+        assert!(ics.contains("RRULE:FREQ=WEEKLY;COUNT=4\r\n"));
+        assert!(ics.split("\r\n").all(|l| l.len() <= 75));
+    }
+}

@@ -1,0 +1,140 @@
+//! Webhooks as Tencent Meeting delivers them (docs/webhooks.md).
+//!
+//! When something happens to a meeting, [`Webhooks::meeting_event`] (or
+//! [`Webhooks::participant_event`]) builds the event's envelope,
+//! `{event, trace_id, payload: [{operate_time, operator, meeting_info}]}`, and writes it to the
+//! durable outbox, one row per subscription, then wakes the [`worker`]. The worker posts
+//! `{"data": base64(envelope)}` signed with the subscription's token, retries with exponential
+//! backoff, and logs every attempt. Writing to the outbox never fails the request that caused
+//! the event: a failure is logged.
+
+pub mod signing;
+pub mod worker;
+
+use std::sync::Arc;
+
+use huiyi_store::{Meeting, Store, User};
+use rand::Rng;
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+
+/// The events a subscription can ask for, with Tencent's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    MeetingCreated,
+    MeetingUpdated,
+    MeetingCanceled,
+    MeetingStarted,
+    MeetingEnd,
+    ParticipantJoined,
+    ParticipantLeft,
+}
+
+impl Event {
+    pub const ALL: [Event; 7] = [
+        Event::MeetingCreated,
+        Event::MeetingUpdated,
+        Event::MeetingCanceled,
+        Event::MeetingStarted,
+        Event::MeetingEnd,
+        Event::ParticipantJoined,
+        Event::ParticipantLeft,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Event::MeetingCreated => "meeting.created",
+            Event::MeetingUpdated => "meeting.updated",
+            Event::MeetingCanceled => "meeting.canceled",
+            Event::MeetingStarted => "meeting.started",
+            Event::MeetingEnd => "meeting.end",
+            Event::ParticipantJoined => "meeting.participant-joined",
+            Event::ParticipantLeft => "meeting.participant-left",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Event> {
+        Event::ALL.into_iter().find(|e| e.name() == name)
+    }
+}
+
+/// Who did it: a user of the enterprise, or a participant (possibly a guest).
+#[derive(Debug, Clone)]
+pub struct Operator {
+    pub userid: String,
+    pub user_name: String,
+    pub instance_id: String,
+}
+
+impl From<&User> for Operator {
+    fn from(u: &User) -> Self {
+        Operator { userid: u.userid.clone(), user_name: u.username.clone(), instance_id: "1".into() }
+    }
+}
+
+/// The handle every event source holds: the store and the worker's wake-up.
+#[derive(Clone)]
+pub struct Webhooks {
+    store: Store,
+    /// Notified after events are queued, so the worker delivers without waiting for its poll.
+    wake: Arc<Notify>,
+}
+
+impl Webhooks {
+    pub fn new(store: Store) -> Self {
+        Self { store, wake: Arc::new(Notify::new()) }
+    }
+
+    pub fn wake(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// Queues a meeting event done by `operator` (the creator when `None`).
+    pub async fn meeting_event(&self, event: Event, meeting: &Meeting, operator: Option<&User>, now: i64) {
+        let operator = match operator {
+            Some(u) => Operator::from(u),
+            None => Operator { userid: meeting.data.creator_userid.clone(), user_name: String::new(), instance_id: "1".into() },
+        };
+        self.queue(event, meeting, &operator, now * 1000).await;
+    }
+
+    /// Queues a participant's join or leave; `at_ms` is when it happened.
+    pub async fn participant_event(&self, event: Event, meeting: &Meeting, participant: &Operator, at_ms: i64) {
+        self.queue(event, meeting, participant, at_ms).await;
+    }
+
+    async fn queue(&self, event: Event, meeting: &Meeting, operator: &Operator, at_ms: i64) {
+        let body = envelope(event, meeting, operator, at_ms).to_string();
+        match self.store.enqueue_event(&meeting.data.enterprise_id, event.name(), &body, at_ms / 1000).await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::debug!(event = event.name(), deliveries = n, "webhook event queued");
+                self.wake.notify_one();
+            }
+            Err(e) => tracing::error!(error = %e, event = event.name(), meeting_id = %meeting.meeting_id, "could not queue a webhook event"),
+        }
+    }
+}
+
+/// The event as Tencent Meeting shapes it.
+pub fn envelope(event: Event, meeting: &Meeting, operator: &Operator, at_ms: i64) -> Value {
+    let d = &meeting.data;
+    json!({
+        "event": event.name(),
+        "trace_id": format!("{:032x}", rand::rng().random::<u128>()),
+        "payload": [{
+            "operate_time": at_ms,
+            "operator": { "userid": operator.userid, "user_name": operator.user_name, "instance_id": operator.instance_id },
+            "meeting_info": {
+                "meeting_id": meeting.meeting_id,
+                "meeting_code": meeting.meeting_code,
+                "subject": d.subject,
+                "creator": { "userid": d.creator_userid },
+                "meeting_type": d.meeting_type,
+                "start_time": d.start_time,
+                "end_time": d.end_time,
+                "status": meeting.status.as_str(),
+            },
+        }],
+    })
+}
