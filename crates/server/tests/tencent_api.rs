@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{error_code, fresh_database_url, start, start_in, unix_now, Api};
+use common::{error_code, eventually, fresh_database_url, join_room, start, start_in, unix_now, Api};
 use huiyi_store::MeetingStatus;
 use rand::Rng;
 use serde_json::{json, Value};
@@ -202,17 +202,6 @@ async fn joining_by_code_checks_the_password_with_rate_limits() {
 }
 
 /// Joins the meeting's room over LiveKit signalling with a token from /v1/meetings/join.
-async fn join_room(api: &Api, code: &str, name: &str) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
-    use futures_util::StreamExt;
-    let r = api.raw("POST", "/v1/meetings/join", &[], json!({ "meeting_code": code, "display_name": name }).to_string().as_bytes()).await;
-    assert_eq!(r.status, 200, "{:?}", r.body);
-    let url = format!("ws://{}/rtc?access_token={}", api.addr, r.body["token"].as_str().unwrap());
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-    let first = ws.next().await.unwrap().unwrap();
-    assert!(matches!(huiyi_proto::decode_response(&first.into_data()), Ok(huiyi_proto::lk::signal_response::Message::Join(_))));
-    ws
-}
-
 async fn attendance(api: &Api, id: &str) -> Value {
     let r = api.call("GET", &format!("/v1/meetings/{id}/participants?userid=dev-user"), Value::Null).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
@@ -221,17 +210,6 @@ async fn attendance(api: &Api, id: &str) -> Value {
 
 async fn status(api: &Api, id: &str) -> String {
     api.call("GET", &format!("/v1/meetings/{id}?userid=dev-user"), Value::Null).await.body["meeting_info_list"][0]["status"].as_str().unwrap().to_string()
-}
-
-/// Polls (bounded) until `f` holds: events reach the store asynchronously.
-async fn eventually<F: std::future::Future<Output = bool>>(what: &str, mut f: impl FnMut() -> F) {
-    for _ in 0..100 {
-        if f().await {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 #[tokio::test]
@@ -270,6 +248,12 @@ async fn joins_start_the_meeting_attendance_is_durable_and_dismiss_ends_it() {
         assert_ne!(p["left_time"], "", "no session is left open after a restart: {p:?}");
         assert_eq!(p["ip"], "127.0.0.1");
     }
+    // The report: two people, two sessions, and a CSV with a row for each.
+    let st = api.call("GET", &format!("/v1/meetings/{id}/statistics?userid=dev-user"), Value::Null).await;
+    assert_eq!((st.body["unique_attendees"].as_i64(), st.body["sessions"].as_i64(), st.body["peak_concurrency"].as_i64()), (Some(2), Some(2), Some(2)), "{:?}", st.body);
+    let csv = api.call("GET", &format!("/v1/meetings/{id}/attendance.csv?userid=dev-user"), Value::Null).await;
+    assert_eq!(csv.status, 200);
+    assert!(csv.head.to_ascii_lowercase().contains("content-type: text/csv"), "{}", csv.head);
     let mut names: Vec<&str> = a["participants"].as_array().unwrap().iter().map(|p| p["user_name"].as_str().unwrap()).collect();
     names.sort();
     assert_eq!(names, vec!["Ann", "Bob"]);

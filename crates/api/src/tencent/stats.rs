@@ -56,21 +56,34 @@ fn session_secs(s: &ParticipantSession, now: i64) -> i64 {
 /// The statistics of one meeting's sessions.
 pub fn summarize(meeting_id: &str, sessions: &[ParticipantSession], now: i64) -> MeetingStatistics {
     let unique: HashSet<&str> = sessions.iter().map(person).collect();
-    // Sweep joins and leaves in time order; at the same second a leave comes first, so a
-    // reconnect does not count someone twice.
-    let mut edges: Vec<(i64, i32)> = sessions.iter().flat_map(|s| [(s.joined_at, 1), (s.left_at.unwrap_or(now).max(s.joined_at), -1)]).collect();
+    // Sweep joins and leaves in time order, counting people rather than connections: someone
+    // with two devices, or reconnecting (a leave and a join in the same second), is one.
+    // At the same second joins come first, so a session shorter than a second still counts.
+    let mut edges: Vec<(i64, u8, &str)> = sessions.iter().flat_map(|s| [(s.joined_at, 0, person(s)), (s.left_at.unwrap_or(now).max(s.joined_at), 1, person(s))]).collect();
     edges.sort_unstable();
-    let (mut current, mut peak) = (0i64, 0i64);
-    for (_, delta) in edges {
-        current += delta as i64;
-        peak = peak.max(current);
+    let mut connections: HashMap<&str, usize> = HashMap::new();
+    let (mut present, mut peak) = (0usize, 0usize);
+    for (_, kind, who) in edges {
+        let n = connections.entry(who).or_default();
+        if kind == 0 {
+            *n += 1;
+            if *n == 1 {
+                present += 1;
+                peak = peak.max(present);
+            }
+        } else if *n > 0 {
+            *n -= 1;
+            if *n == 0 {
+                present -= 1;
+            }
+        }
     }
     let total: i64 = sessions.iter().map(|s| session_secs(s, now)).sum();
     let total_minutes = minutes(total);
     MeetingStatistics {
         meeting_id: meeting_id.to_owned(),
         unique_attendees: unique.len(),
-        peak_concurrency: peak.max(0) as usize,
+        peak_concurrency: peak,
         total_minutes,
         average_minutes: if unique.is_empty() { 0.0 } else { (total_minutes / unique.len() as f64 * 10.0).round() / 10.0 },
         sessions: sessions.len(),
@@ -318,6 +331,8 @@ mod tests {
         assert_eq!(st.average_minutes, 11.7);
         assert_eq!(st.sessions, 4);
         assert_eq!(summarize("m", &[], 0).average_minutes, 0.0);
+        // Two people who were each in for less than a second were still there together.
+        assert_eq!(summarize("m", &[s("m", "ann", 5, Some(5)), s("m", "bob", 5, Some(5))], 9).peak_concurrency, 2);
     }
 
     #[test]

@@ -173,3 +173,27 @@ impl Session<'_> {
         self.api.raw(method, uri, &[("Cookie", self.cookie.clone()), ("X-Huiyi-Csrf", "1".into())], body.as_bytes()).await
     }
 }
+
+/// Joins a meeting by code as a guest and waits for the JoinResponse.
+pub async fn join_room(api: &Api, code: &str, name: &str) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    use futures_util::StreamExt;
+    let r = api.raw("POST", "/v1/meetings/join", &[], serde_json::json!({ "meeting_code": code, "display_name": name }).to_string().as_bytes()).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let url = format!("ws://{}/rtc?access_token={}", api.addr, r.body["token"].as_str().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let first = ws.next().await.unwrap().unwrap();
+    assert!(matches!(huiyi_proto::decode_response(&first.into_data()), Ok(huiyi_proto::lk::signal_response::Message::Join(_))));
+    ws
+}
+
+/// Polls (bounded) until `f` holds: events reach the store asynchronously.
+pub async fn eventually<F: std::future::Future<Output = bool>>(what: &str, mut f: impl FnMut() -> F) {
+    for _ in 0..100 {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
