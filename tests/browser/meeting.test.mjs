@@ -17,6 +17,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { joinViaForm, launchChromium, tileOf } from './lib/browser.mjs';
 import { startServer, tail } from './lib/server.mjs';
+import { signedFetch } from './lib/signed.mjs';
 import { inboundStats, waitForAudibleAudio, waitForDecodedVideo } from './lib/stats.mjs';
 import { poll } from './lib/wait.mjs';
 
@@ -226,22 +227,10 @@ describe('joining a scheduled meeting from its link', () => {
   });
 });
 
-/** A request to the /v1 API signed as Tencent Meeting specifies, with the dev credentials. */
+/** A request to the /v1 API signed with the dev credentials; it must answer 200. */
 async function signedRequest(base, method, uri, body) {
-  const { createHmac, randomInt } = await import('node:crypto');
-  const text = body === undefined ? '' : JSON.stringify(body);
-  const ts = String(Math.floor(Date.now() / 1000));
-  const nonce = String(randomInt(1, 2 ** 40));
-  const toSign = `${method}\nX-TC-Key=devkey&X-TC-Nonce=${nonce}&X-TC-Timestamp=${ts}\n${uri}\n${text}`;
-  const signature = Buffer.from(createHmac('sha256', 'secret').update(toSign).digest('hex')).toString('base64');
-  const res = await fetch(`${base}${uri}`, {
-    method,
-    headers: { 'content-type': 'application/json', 'X-TC-Key': 'devkey', 'X-TC-Timestamp': ts, 'X-TC-Nonce': nonce,
-      'X-TC-Signature': signature, AppId: 'dev-app', SdkId: 'dev-sdk' },
-    body: body === undefined ? undefined : text,
-  });
-  const answer = await res.json();
-  assert.equal(res.status, 200, JSON.stringify(answer));
+  const { status, answer } = await signedFetch(base, method, uri, body);
+  assert.equal(status, 200, JSON.stringify(answer));
   return answer;
 }
 

@@ -1,20 +1,18 @@
-// Entry point: picks the language, fills the join form from the URL, and swaps between the join
-// view and a Meeting.
+// Entry point: picks the language, then hands the page to the portal (/signin, /meetings…,
+// /admin; see portal/router.ts) or to the join view (/, /j/<code>; see join.ts).
 //
-// URL parameters: `room`, `name` (prefill the form), `token` (join with this access token instead
-// of asking the dev token endpoint), `lang=zh|en` (override the browser language).
+// URL parameters: `lang=zh|en` overrides the saved and the browser language; the join view
+// reads more (see join.ts).
 
 import './style.css';
-import { pickLang, setLang, t, translateDom } from './i18n';
-import { Meeting } from './meeting';
-import { showStatus } from './status';
-import { devToken, joinByCode, sameOriginWsUrl, type Credentials } from './token';
+import { pickLang, savedLang, setLang, t, translateDom } from './i18n';
+import { startJoinView } from './join';
+import { isPortalPath, startPortal } from './portal/router';
 
 const params = new URLSearchParams(location.search);
-setLang(pickLang(params, navigator.language));
+setLang(pickLang(params, navigator.language, savedLang()));
 translateDom(document);
 document.title = t('app.title');
-showStatus('idle');
 
 function byId<T extends HTMLElement>(id: string): T {
   const el = document.getElementById(id);
@@ -22,89 +20,12 @@ function byId<T extends HTMLElement>(id: string): T {
   return el as T;
 }
 
-const joinView = byId('join-view');
-const meetingView = byId('meeting-view');
-const form = byId<HTMLFormElement>('join-form');
-const nameInput = byId<HTMLInputElement>('join-name');
-const roomInput = byId<HTMLInputElement>('join-room');
-const joinButton = byId<HTMLButtonElement>('join-button');
-const joinError = byId('join-error');
-const urlToken = params.get('token');
-// A join link: /j/<9-digit meeting code>. The room field becomes the code, and a password
-// field appears (left empty when the meeting has none).
-const meetingCode = /^\/j\/(\d{9})\/?$/.exec(location.pathname)?.[1];
-const passwordInput = byId<HTMLInputElement>('join-password');
-if (meetingCode) {
-  roomInput.value = meetingCode;
-  roomInput.readOnly = true;
-  byId('join-room-label').textContent = t('join.code');
-  passwordInput.closest('label')!.hidden = false;
-}
-
-nameInput.value = params.get('name') ?? localStorage.getItem('huiyi.name') ?? '';
-if (!meetingCode) roomInput.value = params.get('room') ?? '';
-if (urlToken) {
-  // The token already names the room and the participant, so the fields would only mislead.
-  const hint = byId('join-hint');
-  hint.textContent = t('join.withToken');
-  hint.hidden = false;
-  nameInput.closest('label')!.hidden = true;
-  roomInput.closest('label')!.hidden = true;
-}
-
-form.addEventListener('submit', (e) => {
-  e.preventDefault();
-  void join();
-});
-
-async function join(): Promise<void> {
-  const name = nameInput.value.trim();
-  const room = roomInput.value.trim();
-  if (!urlToken && (!name || !room)) {
-    showJoinError(t('join.missingField'));
-    return;
-  }
-  showJoinError(undefined);
-  joinButton.disabled = true;
-  showStatus('connecting');
-
-  let creds: Credentials;
-  try {
-    creds = urlToken
-      ? { url: sameOriginWsUrl(), token: urlToken }
-      : meetingCode
-        ? await joinByCode(meetingCode, name, passwordInput.value)
-        : await devToken(room, name);
-  } catch (e) {
-    const msg = `${t('error.token')}: ${e instanceof Error ? e.message : String(e)}`;
-    showStatus('disconnected', msg);
-    showJoinError(msg);
-    joinButton.disabled = false;
-    return;
-  }
-  if (name) localStorage.setItem('huiyi.name', name);
-
-  const meeting = new Meeting(
-    {
-      grid: byId('grid'),
-      audioSink: byId('audio-sink'),
-      mic: byId('toggle-mic'),
-      camera: byId('toggle-camera'),
-      screen: byId('toggle-screen'),
-      leave: byId('leave'),
-    },
-    () => {
-      meetingView.hidden = true;
-      joinView.hidden = false;
-      joinButton.disabled = false;
-    },
-  );
-  joinView.hidden = true;
-  meetingView.hidden = false;
-  await meeting.start(creds);
-}
-
-function showJoinError(msg: string | undefined): void {
-  joinError.textContent = msg ?? '';
-  joinError.hidden = !msg;
+if (isPortalPath(location.pathname)) {
+  byId('join-view').hidden = true;
+  byId('status').hidden = true;
+  byId('portal-view').hidden = false;
+  document.body.classList.add('portal');
+  void startPortal(byId('portal-nav'), byId('portal-view'));
+} else {
+  startJoinView(params);
 }

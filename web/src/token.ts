@@ -1,7 +1,8 @@
 // How the app obtains what `room.connect(url, token)` needs.
 //
-// A link may carry `?token=` (minted by an integrator's backend); otherwise a server started with
-// `--dev` hands out tokens at POST /api/dev/token. Without `--dev` that endpoint does not exist,
+// A link may carry `?token=` (minted by an integrator's backend); a `/j/<code>` link joins
+// through POST /v1/meetings/join; otherwise a server started with `--dev` hands out tokens at
+// POST /api/dev/token. Without `--dev` that endpoint does not exist,
 // and the error is shown to the user as is.
 
 export interface Credentials {
@@ -43,6 +44,19 @@ export async function devToken(room: string, name: string): Promise<Credentials>
   return { url: answer.url || sameOriginWsUrl(), token: answer.token };
 }
 
+/**
+ * A random id this browser keeps (localStorage `huiyi.clientId`), so a guest who rejoins counts
+ * as the same attendee. getRandomValues, unlike randomUUID, works on plain-http LAN addresses.
+ */
+export function clientId(): string {
+  const saved = localStorage.getItem('huiyi.clientId');
+  if (saved) return saved;
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  const id = Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+  localStorage.setItem('huiyi.clientId', id);
+  return id;
+}
+
 interface JoinAnswer {
   token?: string;
   url?: string;
@@ -57,8 +71,11 @@ export async function joinByCode(code: string, name: string, password: string): 
   try {
     res = await fetch('/v1/meetings/join', {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ meeting_code: code, display_name: name, password: password || undefined }),
+      // Signed in, the session cookie makes the participant the user (and host of their own
+      // meetings); the CSRF header is what every cookie-authenticated write carries.
+      credentials: 'same-origin',
+      headers: { 'content-type': 'application/json', 'X-Huiyi-Csrf': '1' },
+      body: JSON.stringify({ meeting_code: code, display_name: name, password: password || undefined, client_id: clientId() }),
     });
   } catch (e) {
     throw new TokenError(e instanceof Error ? e.message : String(e));

@@ -36,6 +36,21 @@ struct Security;
 
 impl Modify for Security {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        // Handlers in different modules share names (`create`, `list`); operation ids must be
+        // unique, so each is named by its method and path instead: `post_v1_meetings`.
+        for (path, item) in doc.paths.paths.iter_mut() {
+            let slug: String = path.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect::<String>().split('_').filter(|p| !p.is_empty()).collect::<Vec<_>>().join("_");
+            for (method, op) in [
+                ("get", item.get.as_mut()),
+                ("post", item.post.as_mut()),
+                ("put", item.put.as_mut()),
+                ("delete", item.delete.as_mut()),
+            ] {
+                if let Some(op) = op {
+                    op.operation_id = Some(format!("{method}_{slug}"));
+                }
+            }
+        }
         let components = doc.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "signature",
@@ -69,5 +84,11 @@ mod tests {
             assert!(paths.contains_key(p), "{p} missing");
         }
         assert!(doc["components"]["schemas"]["MeetingInfo"].is_object());
+        assert_eq!(doc["paths"]["/v1/webhooks"]["post"]["operationId"], "post_v1_webhooks");
+        let mut ids: Vec<&str> = paths.values().flat_map(|p| p.as_object().unwrap().values()).filter_map(|op| op["operationId"].as_str()).collect();
+        let n = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), n, "operation ids are unique");
     }
 }

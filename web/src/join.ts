@@ -1,0 +1,119 @@
+// The join view: the form at `/` (a room name, through the dev token endpoint) and at
+// `/j/<9-digit code>` (a scheduled meeting, through POST /v1/meetings/join), and the swap to a
+// Meeting once joined.
+//
+// URL parameters: `room`, `name` (prefill the form), `token` (join with this access token instead
+// of asking the dev token endpoint). Signed in to the portal, the name defaults to the username.
+
+import { t } from './i18n';
+import { Meeting } from './meeting';
+import { currentUser } from './portal/api';
+import { showStatus } from './status';
+import { devToken, joinByCode, sameOriginWsUrl, type Credentials } from './token';
+
+function byId<T extends HTMLElement>(id: string): T {
+  const el = document.getElementById(id);
+  if (!el) throw new Error(`index.html lacks #${id}`);
+  return el as T;
+}
+
+export function startJoinView(params: URLSearchParams): void {
+  showStatus('idle');
+  const joinView = byId('join-view');
+  const meetingView = byId('meeting-view');
+  const form = byId<HTMLFormElement>('join-form');
+  const nameInput = byId<HTMLInputElement>('join-name');
+  const roomInput = byId<HTMLInputElement>('join-room');
+  const joinButton = byId<HTMLButtonElement>('join-button');
+  const joinError = byId('join-error');
+  const urlToken = params.get('token');
+  // A join link: /j/<9-digit meeting code>. The room field becomes the code, and a password
+  // field appears (left empty when the meeting has none).
+  const meetingCode = /^\/j\/(\d{9})\/?$/.exec(location.pathname)?.[1];
+  const passwordInput = byId<HTMLInputElement>('join-password');
+  if (meetingCode) {
+    roomInput.value = meetingCode;
+    roomInput.readOnly = true;
+    byId('join-room-label').textContent = t('join.code');
+    passwordInput.closest('label')!.hidden = false;
+  }
+
+  nameInput.value = params.get('name') ?? localStorage.getItem('huiyi.name') ?? '';
+  let nameTyped = false;
+  nameInput.addEventListener('input', () => (nameTyped = true));
+  // Signed in to the portal: the name defaults to the username, and the card links to the
+  // user's meetings; signed out, it offers to sign in and come back here.
+  void currentUser().then((user) => {
+    const link = byId<HTMLAnchorElement>('join-portal-link');
+    link.href = user ? '/meetings' : `/signin?next=${encodeURIComponent(location.pathname + location.search)}`;
+    link.textContent = t(user ? 'join.myMeetings' : 'join.signin');
+    link.hidden = false;
+    if (user && !params.get('name') && !nameTyped) nameInput.value = user.username;
+  });
+  if (!meetingCode) roomInput.value = params.get('room') ?? '';
+  if (urlToken) {
+    // The token already names the room and the participant, so the fields would only mislead.
+    const hint = byId('join-hint');
+    hint.textContent = t('join.withToken');
+    hint.hidden = false;
+    nameInput.closest('label')!.hidden = true;
+    roomInput.closest('label')!.hidden = true;
+  }
+
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    void join();
+  });
+
+  async function join(): Promise<void> {
+    const name = nameInput.value.trim();
+    const room = roomInput.value.trim();
+    if (!urlToken && (!name || !room)) {
+      showJoinError(t('join.missingField'));
+      return;
+    }
+    showJoinError(undefined);
+    joinButton.disabled = true;
+    showStatus('connecting');
+
+    let creds: Credentials;
+    try {
+      creds = urlToken
+        ? { url: sameOriginWsUrl(), token: urlToken }
+        : meetingCode
+          ? await joinByCode(meetingCode, name, passwordInput.value)
+          : await devToken(room, name);
+    } catch (e) {
+      const msg = `${t('error.token')}: ${e instanceof Error ? e.message : String(e)}`;
+      showStatus('disconnected', msg);
+      showJoinError(msg);
+      joinButton.disabled = false;
+      return;
+    }
+    if (name) localStorage.setItem('huiyi.name', name);
+
+    const meeting = new Meeting(
+      {
+        grid: byId('grid'),
+        audioSink: byId('audio-sink'),
+        mic: byId('toggle-mic'),
+        camera: byId('toggle-camera'),
+        screen: byId('toggle-screen'),
+        leave: byId('leave'),
+      },
+      () => {
+        meetingView.hidden = true;
+        joinView.hidden = false;
+        joinButton.disabled = false;
+      },
+    );
+    joinView.hidden = true;
+    meetingView.hidden = false;
+    await meeting.start(creds);
+  }
+
+  function showJoinError(msg: string | undefined): void {
+    joinError.textContent = msg ?? '';
+    joinError.hidden = !msg;
+  }
+}
