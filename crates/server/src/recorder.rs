@@ -80,7 +80,11 @@ async fn record(store: &Store, webhooks: &Webhooks, event: RoomEvent) -> Result<
                 Err(e) => return Err(e),
             };
             let someone_left_in = store.record_leave(&sid, at_ms / 1000).await?;
-            let operator = Operator { userid: identity, user_name: String::new(), instance_id: String::new() };
+            let (user_name, instance_id) = match store.session(&sid).await {
+                Ok(s) => (s.display_name, s.device),
+                Err(_) => (String::new(), String::new()),
+            };
+            let operator = Operator { userid: identity, user_name, instance_id };
             webhooks.participant_event(Event::ParticipantLeft, &meeting, &operator, at_ms).await;
             if !someone_left_in && meeting.status == MeetingStatus::Started && unix_now() >= meeting.data.end_time {
                 let ended = store.transition(&meeting.data.enterprise_id, &meeting.meeting_id, &[MeetingStatus::Started], MeetingStatus::Ended, at_ms / 1000).await?;

@@ -120,6 +120,8 @@ async fn bad_bodies_get_a_clear_4xx() {
         (json!({ "userid": "dev-user", "subject": "x", "type": 1, "password": "12ab" }).to_string(), "password"),
         (json!({ "userid": "dev-user", "subject": "x", "type": 1, "settings": { "mute_al": true } }).to_string(), "unknown field `mute_al`"),
         (json!({ "userid": "dev-user", "subject": "x", "type": 7 }).to_string(), "type"),
+        (json!({ "userid": "dev-user", "subject": "x", "type": 1, "settings": { "only_user_join_type": 9 } }).to_string(), "only_user_join_type"),
+        (json!({ "userid": "dev-user", "subject": "x", "type": 1, "time_zone": "Mars/Olympus" }).to_string(), "IANA"),
     ] {
         let nonce = rand::rng().random_range(1..u64::MAX).to_string();
         let h = api.signed_headers("POST", "/v1/meetings", &body, unix_now(), &nonce);
@@ -212,6 +214,12 @@ async fn status(api: &Api, id: &str) -> String {
     api.call("GET", &format!("/v1/meetings/{id}?userid=dev-user"), Value::Null).await.body["meeting_info_list"][0]["status"].as_str().unwrap().to_string()
 }
 
+/// A participant's display name: Tencent sends `user_name` as base64 of its UTF-8.
+fn name_of(p: &Value) -> String {
+    use base64::Engine as _;
+    String::from_utf8(base64::engine::general_purpose::STANDARD.decode(p["user_name"].as_str().unwrap()).unwrap()).unwrap()
+}
+
 #[tokio::test]
 async fn joins_start_the_meeting_attendance_is_durable_and_dismiss_ends_it() {
     use futures_util::SinkExt;
@@ -234,7 +242,7 @@ async fn joins_start_the_meeting_attendance_is_durable_and_dismiss_ends_it() {
     ann.send(tokio_tungstenite::tungstenite::Message::Binary(leave.into())).await.unwrap();
     eventually("Ann's leave to be recorded", || async {
         let a = attendance(&api, &id).await;
-        a["participants"].as_array().unwrap().iter().any(|p| p["user_name"] == "Ann" && p["left_time"] != "")
+        a["participants"].as_array().unwrap().iter().any(|p| name_of(p) == "Ann" && p["left_time"] != "")
     })
     .await;
 
@@ -249,12 +257,17 @@ async fn joins_start_the_meeting_attendance_is_durable_and_dismiss_ends_it() {
         assert_eq!(p["ip"], "127.0.0.1");
     }
     // The report: two people, two sessions, and a CSV with a row for each.
+    // Tencent's cursor paging: from position 1, one at a time.
+    let tail = api.call("GET", &format!("/v1/meetings/{id}/participants?userid=dev-user&pos=1&size=1"), Value::Null).await;
+    assert_eq!((tail.body["participants"].as_array().unwrap().len(), tail.body["has_remaining"].as_bool(), tail.body["next_pos"].as_i64()), (1, Some(false), Some(2)));
+    let head = api.call("GET", &format!("/v1/meetings/{id}/participants?userid=dev-user&pos=0&size=1"), Value::Null).await;
+    assert_eq!((head.body["has_remaining"].as_bool(), head.body["next_pos"].as_i64()), (Some(true), Some(1)));
     let st = api.call("GET", &format!("/v1/meetings/{id}/statistics?userid=dev-user"), Value::Null).await;
     assert_eq!((st.body["unique_attendees"].as_i64(), st.body["sessions"].as_i64(), st.body["peak_concurrency"].as_i64()), (Some(2), Some(2), Some(2)), "{:?}", st.body);
     let csv = api.call("GET", &format!("/v1/meetings/{id}/attendance.csv?userid=dev-user"), Value::Null).await;
     assert_eq!(csv.status, 200);
     assert!(csv.head.to_ascii_lowercase().contains("content-type: text/csv"), "{}", csv.head);
-    let mut names: Vec<&str> = a["participants"].as_array().unwrap().iter().map(|p| p["user_name"].as_str().unwrap()).collect();
+    let mut names: Vec<String> = a["participants"].as_array().unwrap().iter().map(name_of).collect();
     names.sort();
     assert_eq!(names, vec!["Ann", "Bob"]);
 

@@ -243,4 +243,6 @@ async fn participant_events_come_from_real_joins_and_the_outbox_survives_a_resta
     let mut late: Vec<&str> = got[3..].iter().map(|e| e["event"].as_str().unwrap()).collect();
     late.sort();
     assert_eq!(late, ["meeting.end", "meeting.participant-left"]);
+    let left = got[3..].iter().find(|e| e["event"] == "meeting.participant-left").unwrap();
+    assert_eq!(left["payload"][0]["operator"]["user_name"], "Ann");
 }

@@ -85,6 +85,16 @@ impl Store {
         Ok(get::<i64>(&row, "n")? > 0)
     }
 
+    /// One session by its participant sid.
+    pub async fn session(&self, participant_sid: &str) -> Result<ParticipantSession> {
+        let row = sqlx::query(&format!("SELECT {SESSION_COLUMNS} FROM participant_sessions WHERE participant_sid = $1"))
+            .bind(participant_sid)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        from_row(&row)
+    }
+
     /// After a restart no one is connected: every open session ends at `at`.
     pub async fn close_open_sessions(&self, at: i64) -> Result<u64> {
         let r = sqlx::query("UPDATE participant_sessions SET left_at = $1 WHERE left_at IS NULL").bind(at).execute(self.pool()).await?;
@@ -93,14 +103,19 @@ impl Store {
 
     /// A meeting's sessions in join order: one page and the total.
     pub async fn attendance(&self, meeting_id: &str, page: i64, page_size: i64) -> Result<(Vec<ParticipantSession>, i64)> {
+        self.attendance_from(meeting_id, (page.max(1) - 1) * page_size, page_size).await
+    }
+
+    /// A meeting's sessions in join order from `offset`, at most `limit`, and the total.
+    pub async fn attendance_from(&self, meeting_id: &str, offset: i64, limit: i64) -> Result<(Vec<ParticipantSession>, i64)> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM participant_sessions WHERE meeting_id = $1").bind(meeting_id).fetch_one(self.pool()).await?;
         let total: i64 = get(&row, "n")?;
         let rows = sqlx::query(&format!(
             "SELECT {SESSION_COLUMNS} FROM participant_sessions WHERE meeting_id = $1 ORDER BY joined_at, participant_sid LIMIT $2 OFFSET $3"
         ))
         .bind(meeting_id)
-        .bind(page_size)
-        .bind((page.max(1) - 1) * page_size)
+        .bind(limit)
+        .bind(offset.max(0))
         .fetch_all(self.pool())
         .await?;
         Ok((rows.iter().map(from_row).collect::<Result<Vec<_>>>()?, total))
@@ -204,5 +219,6 @@ mod tests {
         assert_eq!(total, 2);
         assert_eq!((rows[0].left_at, rows[1].left_at), (Some(30), Some(50)));
         assert_eq!(s.meeting_for_room(&m.meeting_id).await.unwrap().meeting_id, m.meeting_id);
+        assert_eq!(s.session("PA_2").await.unwrap().left_at, Some(50));
     }
 }

@@ -221,24 +221,27 @@ impl Store {
         self.meeting(enterprise_id, meeting_id).await
     }
 
-    /// A user's live meetings that have not ended by `now`, soonest first: one page, and the
-    /// total count.
+    /// A user's live meetings that have not ended by `now` (created by them, or naming them
+    /// among the hosts or invitees), soonest first: one page, and the total count.
     pub async fn upcoming_meetings(&self, enterprise_id: &str, userid: &str, now: i64, page: i64, page_size: i64) -> Result<(Vec<Meeting>, i64)> {
-        let filter = "enterprise_id = $1 AND creator_userid = $2 AND end_time >= $3 \
-                      AND status IN ('MEETING_STATE_INIT', 'MEETING_STATE_STARTED')";
+        let filter = "enterprise_id = $1 AND end_time >= $3 AND status IN ('MEETING_STATE_INIT', 'MEETING_STATE_STARTED') \
+                      AND (creator_userid = $2 OR hosts LIKE $4 ESCAPE '\\' OR invitees LIKE $4 ESCAPE '\\')";
+        let named = user_ref_pattern(userid);
         let total: i64 = {
             let row = sqlx::query(&format!("SELECT COUNT(*) AS n FROM meetings WHERE {filter}"))
                 .bind(enterprise_id)
                 .bind(userid)
                 .bind(now)
+                .bind(&named)
                 .fetch_one(self.pool())
                 .await?;
             get(&row, "n")?
         };
-        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM meetings WHERE {filter} ORDER BY start_time, meeting_id LIMIT $4 OFFSET $5"))
+        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM meetings WHERE {filter} ORDER BY start_time, meeting_id LIMIT $5 OFFSET $6"))
             .bind(enterprise_id)
             .bind(userid)
             .bind(now)
+            .bind(&named)
             .bind(page_size)
             .bind((page.max(1) - 1) * page_size)
             .fetch_all(self.pool())
@@ -246,6 +249,14 @@ impl Store {
         let meetings = rows.iter().map(meeting_from).collect::<Result<Vec<_>>>()?;
         Ok((meetings, total))
     }
+}
+
+/// A LIKE pattern that finds `{"userid":"<userid>"}` in a stored hosts or invitees list
+/// (compact JSON, as `serde_json` writes it), with LIKE's wildcards escaped.
+fn user_ref_pattern(userid: &str) -> String {
+    let json = serde_json::to_string(userid).unwrap_or_default();
+    let escaped: String = json.chars().flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] }).collect();
+    format!("%\"userid\":{escaped}%")
 }
 
 impl Store {
@@ -332,5 +343,11 @@ mod tests {
         assert_eq!(page3.len(), 1);
         assert!(page1[0].data.start_time < page1[1].data.start_time);
         assert!(page1.iter().chain(&page3).all(|m| m.meeting_id != past.meeting_id));
+        // Invitees see the meeting too; a userid that merely looks alike (LIKE's `_`) does not.
+        let mut invited = new(90_000);
+        invited.invitees = serde_json::json!([{ "userid": "li_lei" }]);
+        s.create_meeting(&invited, 1).await.unwrap();
+        assert_eq!(s.upcoming_meetings("dev-app", "li_lei", 50_000, 1, 10).await.unwrap().1, 1);
+        assert_eq!(s.upcoming_meetings("dev-app", "lixlei", 50_000, 1, 10).await.unwrap().1, 0);
     }
 }

@@ -172,6 +172,8 @@ impl Store {
             .bind(format!("%,{event},%"))
             .fetch_all(self.pool())
             .await?;
+        // All of an event's deliveries are queued, or none.
+        let mut tx = self.pool().begin().await?;
         for row in &hooks {
             let webhook_id: String = get(row, "webhook_id")?;
             sqlx::query(
@@ -183,9 +185,10 @@ impl Store {
             .bind(event)
             .bind(body)
             .bind(now)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
         }
+        tx.commit().await?;
         Ok(hooks.len())
     }
 
@@ -230,7 +233,7 @@ impl Store {
         };
         sqlx::query(
             "UPDATE webhook_deliveries SET attempts = $1, status = $2, next_attempt_at = $3, last_status_code = $4, last_error = $5, delivered_at = $6 \
-             WHERE delivery_id = $7",
+             WHERE delivery_id = $7 AND status = 'pending'",
         )
         .bind(attempt)
         .bind(status.as_str())
@@ -289,6 +292,9 @@ mod tests {
         assert_eq!(s.webhooks("dev-app").await.unwrap().len(), 1);
         let (log, _) = s.deliveries(&other.webhook_id, 1, 10).await.unwrap();
         assert_eq!(log[0].status, DeliveryStatus::Failed);
+        // An attempt that was in flight during the delete does not bring it back.
+        s.record_attempt(&log[0].delivery_id, 21, Some(500), "HTTP 500", AttemptOutcome::RetryAt(30)).await.unwrap();
+        assert_eq!(s.deliveries(&other.webhook_id, 1, 10).await.unwrap().0[0].status, DeliveryStatus::Failed);
         assert!(s.due_deliveries(100, 10).await.unwrap().iter().all(|x| x.webhook_id == all.webhook_id));
     }
 }

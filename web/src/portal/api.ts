@@ -168,6 +168,7 @@ export interface MeetingList {
 
 export interface Participant {
   userid: string;
+  /** Base64 of the UTF-8 display name, as Tencent sends it. */
   user_name: string;
   role?: string;
   join_time: string;

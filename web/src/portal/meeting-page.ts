@@ -121,7 +121,7 @@ async function fillAttendance(box: HTMLElement, m: MeetingInfo, me: string, zone
         const left = unix(p.left_time);
         const minutes = ((Number.isNaN(left) ? now : left) - joined) / 60;
         return row({ testid: 'participant-row' }, [
-          h('span', { title: p.userid }, p.user_name || p.userid),
+          h('span', { title: p.userid }, fromBase64(p.user_name) || p.userid),
           p.role ? (tryT(`role.${p.role}`) ?? p.role) : '',
           formatShort(joined, zone, locale),
           Number.isNaN(left) ? h('span', { class: 'badge badge-started' }, t('meeting.stillIn')) : formatShort(left, zone, locale),
@@ -131,4 +131,15 @@ async function fillAttendance(box: HTMLElement, m: MeetingInfo, me: string, zone
       'meeting.noAttendance',
     ),
   ]);
+}
+
+/** Tencent's attendance reports send names as base64 of their UTF-8. */
+function fromBase64(text: string | undefined): string {
+  if (!text) return '';
+  try {
+    const bytes = Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+    return new TextDecoder().decode(bytes);
+  } catch {
+    return text;
+  }
 }

@@ -24,6 +24,16 @@ pub struct PageQuery {
     pub page: Option<i64>,
     /// 1 to 100.
     pub page_size: Option<i64>,
+    /// Tencent's cursor paging: the offset to start at (from `next_pos`); used with `size`.
+    pub pos: Option<i64>,
+    /// With `pos`: how many, 1 to 100.
+    pub size: Option<i64>,
+}
+
+/// Tencent sends names and subjects in these reports base64-encoded (UTF-8).
+fn b64(s: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(s.as_bytes())
 }
 
 /// One participant session.
@@ -31,11 +41,12 @@ pub struct PageQuery {
 pub struct Attendee {
     /// The participant's identity in the room: their userid, or a guest id.
     pub userid: String,
+    /// The display name, base64 of its UTF-8, as Tencent sends it.
     pub user_name: String,
     /// `host`, `user` or `guest`.
     pub role: String,
-    /// The device (instance) they joined from.
-    pub instanceid: String,
+    /// Which of the person's devices this session came from (Huiyi's addition).
+    pub device: String,
     pub ip: String,
     /// Unix seconds.
     pub join_time: String,
@@ -47,8 +58,15 @@ pub struct Attendee {
 pub struct Attendance {
     pub meeting_id: String,
     pub meeting_code: String,
+    /// Base64 of the subject's UTF-8, as Tencent sends it.
     pub subject: String,
+    /// Unix seconds, as strings.
+    pub schedule_start_time: String,
+    pub schedule_end_time: String,
     pub total_count: i64,
+    /// Whether sessions remain after this page, and the `pos` that fetches them.
+    pub has_remaining: bool,
+    pub next_pos: i64,
     pub current_page: i64,
     pub current_size: usize,
     pub total_page: i64,
@@ -61,15 +79,27 @@ pub struct Attendance {
 pub async fn participants(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, Q(q): Q<PageQuery>) -> Result<Json<Attendance>, ApiError> {
     let user = caller.acting_user(&state, q.userid.as_deref()).await?;
     let m = load(&state, &caller, &user, &id, false).await?;
-    let (page, size) = paging(q.page, q.page_size, 20, 100)?;
-    let (rows, total) = state.store.attendance(&m.meeting_id, page, size).await?;
+    // Either Tencent's `pos`/`size` cursor or `page`/`page_size`.
+    let (offset, size, page) = match q.pos {
+        Some(pos) if pos >= 0 => {
+            let (_, size) = paging(Some(1), q.size, 20, 100)?;
+            (pos, size, pos / size + 1)
+        }
+        Some(_) => return Err(ApiError::invalid("pos starts at 0")),
+        None => {
+            let (page, size) = paging(q.page, q.page_size, 20, 100)?;
+            ((page - 1) * size, size, page)
+        }
+    };
+    let (rows, total) = state.store.attendance_from(&m.meeting_id, offset, size).await?;
+    let next_pos = offset + rows.len() as i64;
     let participants: Vec<Attendee> = rows
         .into_iter()
         .map(|r| Attendee {
             userid: r.identity,
-            user_name: r.display_name,
+            user_name: b64(&r.display_name),
             role: r.role,
-            instanceid: r.device,
+            device: r.device,
             ip: r.client_addr,
             join_time: r.joined_at.to_string(),
             left_time: r.left_at.map(|t| t.to_string()).unwrap_or_default(),
@@ -78,8 +108,12 @@ pub async fn participants(State(state): State<AppState>, Extension(caller): Exte
     Ok(Json(Attendance {
         meeting_id: m.meeting_id,
         meeting_code: m.meeting_code,
-        subject: m.data.subject,
+        subject: b64(&m.data.subject),
+        schedule_start_time: m.data.start_time.to_string(),
+        schedule_end_time: m.data.end_time.to_string(),
         total_count: total,
+        has_remaining: next_pos < total,
+        next_pos,
         current_page: page,
         current_size: participants.len(),
         total_page: (total + size - 1) / size,
@@ -90,6 +124,7 @@ pub async fn participants(State(state): State<AppState>, Extension(caller): Exte
 #[derive(Serialize, ToSchema)]
 pub struct LiveParticipant {
     pub userid: String,
+    /// Base64 of the display name's UTF-8, as Tencent sends it.
     pub user_name: String,
     /// Unix seconds.
     pub join_time: String,
@@ -99,6 +134,8 @@ pub struct LiveParticipant {
 pub struct RealTimeParticipants {
     pub meeting_id: String,
     pub meeting_code: String,
+    /// Base64 of the subject's UTF-8.
+    pub subject: String,
     pub status: String,
     pub total_count: usize,
     pub participants: Vec<LiveParticipant>,
@@ -115,11 +152,12 @@ pub async fn real_time(State(state): State<AppState>, Extension(caller): Extensi
     let participants: Vec<LiveParticipant> = now_in
         .iter()
         .filter(|p| !p.permission.as_ref().is_some_and(|x| x.hidden))
-        .map(|p| LiveParticipant { userid: p.identity.clone(), user_name: p.name.clone(), join_time: p.joined_at.to_string() })
+        .map(|p| LiveParticipant { userid: p.identity.clone(), user_name: b64(&p.name), join_time: p.joined_at.to_string() })
         .collect();
     Ok(Json(RealTimeParticipants {
         meeting_id: m.meeting_id,
         meeting_code: m.meeting_code,
+        subject: b64(&m.data.subject),
         status: m.status.as_str().to_owned(),
         total_count: participants.len(),
         participants,

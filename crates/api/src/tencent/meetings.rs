@@ -211,6 +211,13 @@ fn check_time_zone(tz: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+fn check_settings(s: &Settings) -> Result<(), ApiError> {
+    if s.only_user_join_type.is_some_and(|t| !(1..=3).contains(&t)) {
+        return Err(ApiError::invalid("settings.only_user_join_type must be 1 (everyone), 2 (invitees) or 3 (enterprise members)"));
+    }
+    Ok(())
+}
+
 fn check_text(field: &str, s: &str, max: usize) -> Result<(), ApiError> {
     if s.chars().count() > max {
         return Err(ApiError::invalid(format!("{field} is at most {max} characters")));
@@ -341,7 +348,11 @@ pub async fn create(State(state): State<AppState>, Extension(caller): Extension<
         password: b.password.filter(|p| !p.is_empty()),
         time_zone,
         location,
-        settings: to_value(&b.settings.unwrap_or_default())?,
+        settings: {
+            let settings = b.settings.unwrap_or_default();
+            check_settings(&settings)?;
+            to_value(&settings)?
+        },
         hosts: to_value(&b.hosts.unwrap_or_default())?,
         invitees: to_value(&b.invitees.unwrap_or_default())?,
         recurring_rule: rule,
@@ -452,6 +463,7 @@ pub async fn update(State(state): State<AppState>, Extension(caller): Extension<
         d.password = b.password.filter(|p| !p.is_empty());
     }
     if let Some(s) = b.settings {
+        check_settings(&s)?;
         // Settings merge: the ones given replace, the others stay.
         if let (Value::Object(old), Value::Object(new)) = (&mut d.settings, to_value(&s)?) {
             old.extend(new);

@@ -14,11 +14,17 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::access::Caller;
-use super::attendance::PageQuery;
 use super::error::{ApiError, ErrorBody};
 use super::meetings::{load, rule_of};
 use super::{unix_now, Q};
 use crate::AppState;
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UserQuery {
+    /// The acting user. A signed-in user may leave it out.
+    userid: Option<String>,
+}
 
 /// Longest range enterprise statistics cover.
 const MAX_DAYS: i64 = 366;
@@ -97,10 +103,10 @@ async fn meeting_and_sessions(state: &AppState, caller: &Caller, userid: Option<
     Ok((m, sessions))
 }
 
-#[utoipa::path(get, path = "/v1/meetings/{meeting_id}/statistics", tag = "attendance", params(("meeting_id" = String, Path), PageQuery),
+#[utoipa::path(get, path = "/v1/meetings/{meeting_id}/statistics", tag = "attendance", params(("meeting_id" = String, Path), UserQuery),
     responses((status = 200, body = MeetingStatistics), (status = "4XX", body = ErrorBody)))]
 /// Unique attendees, peak concurrency, total and average minutes.
-pub async fn meeting_statistics(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, Q(q): Q<PageQuery>) -> Result<Json<MeetingStatistics>, ApiError> {
+pub async fn meeting_statistics(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, Q(q): Q<UserQuery>) -> Result<Json<MeetingStatistics>, ApiError> {
     let (m, sessions) = meeting_and_sessions(&state, &caller, q.userid.as_deref(), &id).await?;
     Ok(Json(summarize(&m.meeting_id, &sessions, unix_now())))
 }
@@ -123,10 +129,10 @@ pub fn attendance_csv_text(sessions: &[ParticipantSession], now: i64) -> Result<
     String::from_utf8(w.into_inner().map_err(|_| ApiError::internal())?).map_err(|_| ApiError::internal())
 }
 
-#[utoipa::path(get, path = "/v1/meetings/{meeting_id}/attendance.csv", tag = "attendance", params(("meeting_id" = String, Path), PageQuery),
+#[utoipa::path(get, path = "/v1/meetings/{meeting_id}/attendance.csv", tag = "attendance", params(("meeting_id" = String, Path), UserQuery),
     responses((status = 200, content_type = "text/csv", body = String), (status = "4XX", body = ErrorBody)))]
 /// The attendance report as CSV, one row per session.
-pub async fn attendance_csv(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, Q(q): Q<PageQuery>) -> Result<Response, ApiError> {
+pub async fn attendance_csv(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, Q(q): Q<UserQuery>) -> Result<Response, ApiError> {
     let (m, sessions) = meeting_and_sessions(&state, &caller, q.userid.as_deref(), &id).await?;
     let text = attendance_csv_text(&sessions, unix_now())?;
     let disposition = format!("attachment; filename=\"attendance-{}.csv\"", m.meeting_code);
@@ -205,10 +211,10 @@ pub fn invitation(m: &Meeting, join_url: &str, now: i64) -> String {
     lines.iter().map(|l| fold(l)).collect()
 }
 
-#[utoipa::path(get, path = "/v1/meetings/{meeting_id}/invitation.ics", tag = "meetings", params(("meeting_id" = String, Path), PageQuery),
+#[utoipa::path(get, path = "/v1/meetings/{meeting_id}/invitation.ics", tag = "meetings", params(("meeting_id" = String, Path), UserQuery),
     responses((status = 200, content_type = "text/calendar", body = String), (status = "4XX", body = ErrorBody)))]
 /// An iCalendar invitation with the join link and code.
-pub async fn invitation_ics(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, Q(q): Q<PageQuery>) -> Result<Response, ApiError> {
+pub async fn invitation_ics(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, Q(q): Q<UserQuery>) -> Result<Response, ApiError> {
     let user = caller.acting_user(&state, q.userid.as_deref()).await?;
     let m = load(&state, &caller, &user, &id, false).await?;
     let url = format!("{}/j/{}", state.public_url, m.meeting_code);

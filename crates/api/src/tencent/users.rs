@@ -189,6 +189,9 @@ pub async fn update(State(state): State<AppState>, Extension(caller): Extension<
     }
     if let Some(p) = &b.password {
         check_password_rules(p)?;
+        if user.email.is_empty() {
+            return Err(ApiError::invalid("a user with a password needs an email to sign in with"));
+        }
     }
     state.store.update_user(&user).await?;
     if let Some(p) = b.password {
