@@ -66,6 +66,7 @@ impl Application {
         let mut sfu = sfu;
         let (_, events) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(recorder::run(store.clone(), webhooks.clone(), std::mem::replace(&mut sfu.events, events)));
+        tokio::spawn(recorder::sweep(store.clone(), webhooks.clone(), shutdown_rx.clone()));
         let web_dir = config.web_dir.clone().filter(|d| {
             let ok = d.join("index.html").exists();
             if !ok {

@@ -1,7 +1,8 @@
 //! Turns the media engine's room events into durable records and webhook events: attendance
 //! rows, and the meeting lifecycle (the first participant starts a meeting; the last one
 //! leaving after its end time ends it). Rooms that are not meetings (plain LiveKit rooms) are
-//! not recorded.
+//! not recorded. A sweep ([`sweep`]) ends the started meetings nobody is in once their end
+//! time passes: those everyone left early, and those whose participants a restart dropped.
 
 use huiyi_api::webhook::{Event, Operator, Webhooks};
 use huiyi_sfu_core::RoomEvent;
@@ -36,6 +37,37 @@ fn metadata(text: &str, identity: &str) -> Metadata {
         role: field("role").unwrap_or_else(|| "guest".into()),
         person: field("person").unwrap_or_else(|| identity.to_owned()),
         device: field("device").unwrap_or_default(),
+    }
+}
+
+/// How often [`sweep`] looks for started meetings that nobody is in.
+pub const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Ends started meetings that are over and empty, with a `meeting.end` webhook. Runs once at
+/// start and then every [`SWEEP_EVERY`] until `shutdown`.
+pub async fn sweep(store: Store, webhooks: Webhooks, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        let now = unix_now();
+        match store.idle_started_meetings(now).await {
+            Ok(meetings) => {
+                for m in meetings {
+                    match store.transition(&m.data.enterprise_id, &m.meeting_id, &[MeetingStatus::Started], MeetingStatus::Ended, now).await {
+                        Ok(ended) => {
+                            info!(meeting_id = %m.meeting_id, "meeting ended: over, and nobody is in it");
+                            webhooks.meeting_event(Event::MeetingEnd, &ended, None, now).await;
+                        }
+                        // Ended meanwhile by a leave or a dismiss.
+                        Err(StoreError::Conflict(_)) => {}
+                        Err(e) => warn!(error = %e, meeting_id = %m.meeting_id, "could not end an idle meeting"),
+                    }
+                }
+            }
+            Err(e) => warn!(error = %e, "could not look for idle meetings"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(SWEEP_EVERY) => {}
+            _ = shutdown.changed() => return,
+        }
     }
 }
 

@@ -287,3 +287,20 @@ async fn joins_start_the_meeting_attendance_is_durable_and_dismiss_ends_it() {
     assert!(told_to_leave, "the dismissed participant is told the room closed");
     assert_eq!(api.call("POST", &format!("/v1/meetings/{id}/dismiss"), json!({ "userid": "dev-user" })).await.status, 409);
 }
+
+#[tokio::test]
+async fn a_started_meeting_nobody_is_in_ends_once_its_end_time_passes() {
+    let dir = std::env::temp_dir().join(format!("huiyi-v1-sweep-{}", rand::rng().random_range(0..u64::MAX)));
+    let database = fresh_database_url().await;
+    let (api, stop, task) = start_in(dir.clone(), database.clone()).await;
+    let past = unix_now() - 7200;
+    let body = json!({ "userid": "dev-user", "subject": "Left early", "type": 0, "start_time": past.to_string(), "end_time": (past + 3600).to_string() });
+    let created = api.call("POST", "/v1/meetings", body).await;
+    let id = created.body["meeting_info_list"][0]["meeting_id"].as_str().unwrap().to_string();
+    // It started, and then the server went down with nobody reconnecting.
+    api.store.transition("dev-app", &id, &[MeetingStatus::Init], MeetingStatus::Started, past + 60).await.unwrap();
+    stop.send(()).unwrap();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), task).await;
+    let (api, _stop, _task) = start_in(dir, database).await;
+    eventually("the sweep to end the empty meeting", || async { status(&api, &id).await == "MEETING_STATE_ENDED" }).await;
+}

@@ -260,6 +260,20 @@ fn user_ref_pattern(userid: &str) -> String {
 }
 
 impl Store {
+    /// Started meetings whose end time has passed and in which no session is open: the
+    /// meetings everyone left before their end time, or whose participants a crash dropped.
+    pub async fn idle_started_meetings(&self, now: i64) -> Result<Vec<Meeting>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM meetings WHERE status = 'MEETING_STATE_STARTED' AND end_time <= $1 \
+             AND NOT EXISTS (SELECT 1 FROM participant_sessions s WHERE s.meeting_id = meetings.meeting_id AND s.left_at IS NULL) \
+             ORDER BY end_time LIMIT 500"
+        ))
+        .bind(now)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(meeting_from).collect()
+    }
+
     /// A user's ended meetings (created by them, or attended as that person), most recently
     /// ended first: one page, and the total count.
     pub async fn history_meetings(&self, enterprise_id: &str, userid: &str, page: i64, page_size: i64) -> Result<(Vec<Meeting>, i64)> {
