@@ -99,6 +99,40 @@ impl Store {
         }
     }
 
+    /// A new enterprise and its first admin, together or not at all (a taken email leaves no
+    /// empty enterprise behind).
+    pub async fn create_enterprise_with_admin(&self, enterprise: &Enterprise, admin: &User, password_hash: &str) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("INSERT INTO enterprises (id, name, created_at) VALUES ($1, $2, $3)")
+            .bind(&enterprise.id)
+            .bind(&enterprise.name)
+            .bind(enterprise.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict("enterprise exists") } else { e.into() })?;
+        let r = sqlx::query(
+            "INSERT INTO users (enterprise_id, userid, username, email, phone, password_hash, role, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&enterprise.id)
+        .bind(&admin.userid)
+        .bind(&admin.username)
+        .bind(&admin.email)
+        .bind(&admin.phone)
+        .bind(password_hash)
+        .bind(Role::Admin.as_str())
+        .bind(admin.created_at)
+        .execute(&mut *tx)
+        .await;
+        match r {
+            Err(e) if is_unique_violation(&e) => return Err(StoreError::Conflict("email already in use")),
+            Err(e) => return Err(e.into()),
+            Ok(_) => {}
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub async fn enterprise(&self, id: &str) -> Result<Enterprise> {
         let row = sqlx::query("SELECT id, name, created_at FROM enterprises WHERE id = $1")
             .bind(id)
@@ -424,6 +458,26 @@ mod tests {
         assert_eq!(s.count_admins("dev-app").await.unwrap(), 2);
         s.delete_user("dev-app", "ann").await.unwrap();
         assert!(matches!(s.delete_user("dev-app", "ann").await, Err(crate::StoreError::NotFound)));
+    }
+
+    #[tokio::test]
+    async fn an_enterprise_and_its_admin_are_created_together() {
+        let s = store().await;
+        let ent = |id: &str| super::Enterprise { id: id.into(), name: "Acme".into(), created_at: 1 };
+        let admin = |e: &str| super::User {
+            enterprise_id: e.into(),
+            userid: "a@x.cn".into(),
+            username: "A".into(),
+            email: "a@x.cn".into(),
+            phone: String::new(),
+            role: super::Role::Admin,
+            created_at: 1,
+        };
+        s.create_enterprise_with_admin(&ent("e1"), &admin("e1"), "h").await.unwrap();
+        assert_eq!(s.user_by_email("a@x.cn").await.unwrap().0.role, super::Role::Admin);
+        // The same email again: refused, and no second enterprise is left behind.
+        assert!(matches!(s.create_enterprise_with_admin(&ent("e2"), &admin("e2"), "h").await, Err(crate::StoreError::Conflict(_))));
+        assert!(matches!(s.enterprise("e2").await, Err(crate::StoreError::NotFound)));
     }
 
     #[tokio::test]

@@ -163,9 +163,9 @@ pub async fn signup(State(state): State<AppState>, body: axum::body::Bytes) -> R
     }
     let hash = hash_password(b.password).await?;
     let now = unix_now();
-    let enterprise = state.store.create_enterprise(&format!("ent-{}", &huiyi_token()[..12]), b.enterprise_name.trim(), now).await?;
+    let enterprise = huiyi_store::Enterprise { id: format!("ent-{}", &huiyi_token()[..12]), name: b.enterprise_name.trim().to_owned(), created_at: now };
     let user = User {
-        enterprise_id: enterprise.id,
+        enterprise_id: enterprise.id.clone(),
         userid: email.clone(),
         username: b.username.trim().to_owned(),
         email,
@@ -173,7 +173,10 @@ pub async fn signup(State(state): State<AppState>, body: axum::body::Bytes) -> R
         role: Role::Admin,
         created_at: now,
     };
-    state.store.create_user(&user, Some(&hash)).await?;
+    state.store.create_enterprise_with_admin(&enterprise, &user, &hash).await.map_err(|e| match e {
+        StoreError::Conflict("email already in use") => ApiError::conflict("an account with this email exists; sign in instead"),
+        e => e.into(),
+    })?;
     tracing::info!(enterprise = %user.enterprise_id, "enterprise signed up");
     signed_in(&state, user).await
 }
