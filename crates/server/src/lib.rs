@@ -38,10 +38,12 @@ impl Application {
         .map_err(|e| std::io::Error::other(format!("cannot open the database: {e}")))?;
         // Nobody is connected to a server that is starting: sessions left open by a crash end now.
         let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-        match store.close_open_sessions(started).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(sessions = n, "closed attendance sessions left open by the last run"),
+        let dropped = match store.close_open_sessions(started).await {
+            Ok(closed) => closed,
             Err(e) => return Err(std::io::Error::other(format!("cannot close open sessions: {e}"))),
+        };
+        if !dropped.is_empty() {
+            tracing::info!(sessions = dropped.len(), "closed attendance sessions left open by the last run");
         }
         if config.dev {
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
@@ -66,6 +68,8 @@ impl Application {
         let mut sfu = sfu;
         let (_, events) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(recorder::run(store.clone(), webhooks.clone(), std::mem::replace(&mut sfu.events, events)));
+        // Their leaves are still announced (the sweep then ends the meetings that are over).
+        recorder::announce_dropped(&store, &webhooks, dropped, started).await;
         tokio::spawn(recorder::sweep(store.clone(), webhooks.clone(), shutdown_rx.clone()));
         let web_dir = config.web_dir.clone().filter(|d| {
             let ok = d.join("index.html").exists();

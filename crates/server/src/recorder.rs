@@ -40,6 +40,22 @@ fn metadata(text: &str, identity: &str) -> Metadata {
     }
 }
 
+/// Sends `meeting.participant-left` for sessions a restart closed (see
+/// `Store::close_open_sessions`), with the restart as the leave time.
+pub async fn announce_dropped(store: &Store, webhooks: &Webhooks, sessions: Vec<ParticipantSession>, at: i64) {
+    for s in sessions {
+        let meeting = match store.meeting_for_room(&s.meeting_id).await {
+            Ok(m) => m,
+            Err(e) => {
+                warn!(error = %e, meeting_id = %s.meeting_id, "could not announce a dropped session");
+                continue;
+            }
+        };
+        let operator = Operator { userid: s.identity, user_name: s.display_name, instance_id: s.device };
+        webhooks.participant_event(Event::ParticipantLeft, &meeting, &operator, at * 1000).await;
+    }
+}
+
 /// How often [`sweep`] looks for started meetings that nobody is in.
 pub const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 

@@ -167,6 +167,19 @@ async fn upcoming_meetings_page_and_recurring_meetings_expand() {
     assert_eq!(subs.len(), 4);
     assert_eq!(subs[3]["start_time"], (base + 3 * 7 * 86_400).to_string());
     assert_eq!(subs[3]["end_time"], (base + 3 * 7 * 86_400 + 3600).to_string());
+    assert_eq!(weekly.body["meeting_info_list"][0]["current_sub_meeting_id"], subs[0]["sub_meeting_id"]);
+
+    // A daily series that began two days ago: the current occurrence is the first not ended.
+    let began = unix_now() - 2 * 86_400 - 600;
+    let daily = api
+        .call("POST", "/v1/meetings", json!({
+            "userid": "dev-user", "subject": "Daily", "type": 0, "meeting_type": 1,
+            "start_time": began.to_string(), "end_time": (began + 3600).to_string(),
+            "recurring_rule": { "recurring_type": 0, "until_type": 1, "until_count": 5 }
+        }))
+        .await;
+    let info = &daily.body["meeting_info_list"][0];
+    assert_eq!(info["current_sub_meeting_id"], info["sub_meetings"][2]["sub_meeting_id"], "{info:?}");
 }
 
 #[tokio::test]

@@ -95,10 +95,26 @@ impl Store {
         from_row(&row)
     }
 
-    /// After a restart no one is connected: every open session ends at `at`.
-    pub async fn close_open_sessions(&self, at: i64) -> Result<u64> {
-        let r = sqlx::query("UPDATE participant_sessions SET left_at = $1 WHERE left_at IS NULL").bind(at).execute(self.pool()).await?;
-        Ok(r.rows_affected())
+    /// After a restart no one is connected: every open session ends at `at`. Returns the
+    /// sessions it closed, so their leaves can still be announced.
+    pub async fn close_open_sessions(&self, at: i64) -> Result<Vec<ParticipantSession>> {
+        let open = sqlx::query(&format!("SELECT {SESSION_COLUMNS} FROM participant_sessions WHERE left_at IS NULL ORDER BY joined_at"))
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(from_row)
+            .collect::<Result<Vec<_>>>()?;
+        let mut closed = Vec::with_capacity(open.len());
+        for mut s in open {
+            sqlx::query("UPDATE participant_sessions SET left_at = $1 WHERE participant_sid = $2 AND left_at IS NULL")
+                .bind(at)
+                .bind(&s.participant_sid)
+                .execute(self.pool())
+                .await?;
+            s.left_at = Some(at);
+            closed.push(s);
+        }
+        Ok(closed)
     }
 
     /// A meeting's sessions in join order: one page and the total.
@@ -214,7 +230,8 @@ mod tests {
         s.record_join(&session("PA_1", 10)).await.unwrap();
         s.record_join(&session("PA_2", 20)).await.unwrap();
         assert!(s.record_leave("PA_1", 30).await.unwrap(), "PA_2 is still in");
-        assert_eq!(s.close_open_sessions(50).await.unwrap(), 1);
+        let closed = s.close_open_sessions(50).await.unwrap();
+        assert_eq!((closed.len(), closed[0].participant_sid.as_str(), closed[0].left_at), (1, "PA_2", Some(50)));
         let (rows, total) = s.attendance(&m.meeting_id, 1, 10).await.unwrap();
         assert_eq!(total, 2);
         assert_eq!((rows[0].left_at, rows[1].left_at), (Some(30), Some(50)));

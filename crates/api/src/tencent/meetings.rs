@@ -267,7 +267,11 @@ pub fn info(state: &AppState, m: &Meeting, with_status: bool) -> MeetingInfo {
         need_password: password.is_some(),
         password,
         status: with_status.then(|| m.status.as_str().to_owned()),
-        current_sub_meeting_id: sub_meetings.as_ref().and_then(|s| s.first()).map(|s| s.sub_meeting_id.clone()),
+        // The occurrence that has not ended yet (the last one once all have).
+        current_sub_meeting_id: sub_meetings.as_ref().and_then(|s| {
+            let now = unix_now();
+            s.iter().find(|o| o.end_time.parse::<i64>().is_ok_and(|end| end > now)).or(s.last()).map(|o| o.sub_meeting_id.clone())
+        }),
         sub_meetings,
         recurring_rule: rule,
     }

@@ -164,8 +164,65 @@ fn ics_utc(t: i64) -> String {
     DateTime::<Utc>::from_timestamp(t, 0).map(|d| d.format("%Y%m%dT%H%M%SZ").to_string()).unwrap_or_default()
 }
 
+/// `±HHMM`, as iCalendar writes UTC offsets.
+fn ics_offset(secs: i32) -> String {
+    let sign = if secs < 0 { '-' } else { '+' };
+    let m = secs.unsigned_abs() / 60;
+    format!("{sign}{:02}{:02}", m / 60, m % 60)
+}
+
+/// A VTIMEZONE for `tz` covering `[from, to]`: its offset at `from`, then one component per
+/// offset change in the range, each found to the second. Explicit instants rather than rules,
+/// so it is exact for the series without modelling a zone's history.
+fn vtimezone(tz: chrono_tz::Tz, from: i64, to: i64) -> Vec<String> {
+    use chrono_tz::{OffsetComponents, OffsetName};
+    let at = |t: i64| {
+        let utc = DateTime::<Utc>::from_timestamp(t, 0).unwrap_or_default().naive_utc();
+        let o = tz.offset_from_utc_datetime(&utc);
+        let total = (o.base_utc_offset() + o.dst_offset()).num_seconds() as i32;
+        (total, !o.dst_offset().is_zero(), o.abbreviation().unwrap_or("").to_owned())
+    };
+    let component = |t: i64, from_offset: i32, (to_offset, dst, name): (i32, bool, String)| {
+        let kind = if dst { "DAYLIGHT" } else { "STANDARD" };
+        let wall = DateTime::<Utc>::from_timestamp(t + from_offset as i64, 0).unwrap_or_default().format("%Y%m%dT%H%M%S");
+        let mut c = vec![format!("BEGIN:{kind}"), format!("DTSTART:{wall}"), format!("TZOFFSETFROM:{}", ics_offset(from_offset)), format!("TZOFFSETTO:{}", ics_offset(to_offset))];
+        if !name.is_empty() {
+            c.push(format!("TZNAME:{name}"));
+        }
+        c.push(format!("END:{kind}"));
+        c
+    };
+    let first = at(from);
+    let mut lines = vec!["BEGIN:VTIMEZONE".to_owned(), format!("TZID:{}", tz.name())];
+    lines.extend(component(from, first.0, first.clone()));
+    // Day by day (bounded by the range, at most a few years), bisecting each change.
+    let (mut t, mut current) = (from, first.0);
+    while t < to {
+        let next = (t + 86_400).min(to);
+        if at(next).0 != current {
+            let (mut lo, mut hi) = (t, next);
+            while hi - lo > 1 {
+                let mid = lo + (hi - lo) / 2;
+                if at(mid).0 == current {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            let changed = at(hi);
+            let to_offset = changed.0;
+            lines.extend(component(hi, current, changed));
+            current = to_offset;
+        }
+        t = next;
+    }
+    lines.push("END:VTIMEZONE".into());
+    lines
+}
+
 /// The invitation for a meeting: one VEVENT, with an RRULE when it recurs. With a time zone
-/// the times carry its IANA name, so the series keeps its local time across daylight saving.
+/// the times carry its IANA name and a VTIMEZONE describes it over the series, so the series
+/// keeps its local time across daylight saving.
 pub fn invitation(m: &Meeting, join_url: &str, now: i64) -> String {
     let d = &m.data;
     let tz: Option<chrono_tz::Tz> = d.time_zone.parse().ok();
@@ -181,6 +238,12 @@ pub fn invitation(m: &Meeting, join_url: &str, now: i64) -> String {
         "VERSION:2.0".to_owned(),
         "PRODID:-//Huiyi//Meetings//EN".to_owned(),
         "METHOD:PUBLISH".to_owned(),
+    ];
+    if let Some(tz) = tz {
+        let last_end = rule_of(m).and_then(|r| r.occurrences(d.start_time, &d.time_zone).last().copied()).map_or(d.end_time, |s| s + d.end_time - d.start_time);
+        lines.extend(vtimezone(tz, d.start_time - 86_400, last_end + 86_400));
+    }
+    lines.extend([
         "BEGIN:VEVENT".to_owned(),
         format!("UID:{}@huiyi", m.meeting_id),
         format!("DTSTAMP:{}", ics_utc(now)),
@@ -189,7 +252,7 @@ pub fn invitation(m: &Meeting, join_url: &str, now: i64) -> String {
         format!("SUMMARY:{}", ics_text(&d.subject)),
         format!("URL:{join_url}"),
         format!("DESCRIPTION:{}", ics_text(&format!("{join_url}\nMeeting code: {}", m.meeting_code))),
-    ];
+    ]);
     if !d.location.is_empty() {
         lines.push(format!("LOCATION:{}", ics_text(&d.location)));
     }
@@ -369,6 +432,18 @@ mod tests {
     }
 
     #[test]
+    fn a_time_zone_with_daylight_saving_lists_its_changes() {
+        // 2026-10-01 to 2027-04-01 in New York: back to EST on 1 November 2026 at 02:00 EDT,
+        // forward to EDT on 14 March 2027 at 02:00 EST.
+        let lines = vtimezone(chrono_tz::America::New_York, 1_790_812_800, 1_806_537_600);
+        let text = lines.join("\n");
+        assert!(text.contains("BEGIN:DAYLIGHT\nDTSTART:20260930T200000\nTZOFFSETFROM:-0400\nTZOFFSETTO:-0400\nTZNAME:EDT"), "{text}");
+        assert!(text.contains("BEGIN:STANDARD\nDTSTART:20261101T020000\nTZOFFSETFROM:-0400\nTZOFFSETTO:-0500\nTZNAME:EST"), "{text}");
+        assert!(text.contains("BEGIN:DAYLIGHT\nDTSTART:20270314T020000\nTZOFFSETFROM:-0500\nTZOFFSETTO:-0400\nTZNAME:EDT"), "{text}");
+        assert_eq!(lines.iter().filter(|l| l.starts_with("BEGIN:")).count(), 4);
+    }
+
+    #[test]
     fn invitations_are_valid_icalendar() {
         let m = Meeting {
             meeting_id: "mid".into(),
@@ -398,6 +473,10 @@ mod tests {
         assert!(ics.contains("DTSTART;TZID=Asia/Shanghai:20261121T010000\r\n"));
         assert!(ics.contains("SUMMARY:Review\\; part 1\\, 评审\r\n"));
         assert!(ics.contains("RRULE:FREQ=WEEKLY;COUNT=4\r\n"));
+        // Shanghai has one offset: a VTIMEZONE with a single STANDARD component.
+        assert!(ics.contains("BEGIN:VTIMEZONE\r\nTZID:Asia/Shanghai\r\nBEGIN:STANDARD\r\n"));
+        assert!(ics.contains("TZOFFSETFROM:+0800\r\nTZOFFSETTO:+0800\r\n"));
+        assert_eq!(ics.matches("BEGIN:STANDARD").count() + ics.matches("BEGIN:DAYLIGHT").count(), 1);
         assert!(ics.split("\r\n").all(|l| l.len() <= 75));
     }
 }
