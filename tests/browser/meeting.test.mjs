@@ -223,6 +223,30 @@ describe('joining a scheduled meeting from its link', () => {
     const byCode = await signedRequest(server.url, 'GET', `/v1/meetings?meeting_code=${code}&userid=dev-user`);
     assert.equal(roomName, byCode.meeting_info_list[0].meeting_id, 'the room is the meeting');
     await page.screenshot({ path: join(artifacts, 'link-joined.png') });
+    // Without mute-on-join the microphone is on from the start.
+    await poll('the microphone to be published', () => page.evaluate(() => window.__huiyi.room.localParticipant.isMicrophoneEnabled), (on) => on === true, { timeout: 15_000 });
+    await context.close();
+  });
+
+  it('joins a mute-on-join meeting with the microphone off, and the mic button turns it on', { timeout: 90_000 }, async () => {
+    const created = await signedRequest(server.url, 'POST', '/v1/meetings', {
+      userid: 'dev-user', subject: 'Lecture', type: 1, settings: { mute_enable_join: true },
+    });
+    const code = created.meeting_info_list[0].meeting_code;
+    const context = await browser.newContext({ viewport: { width: 960, height: 600 } });
+    const page = await context.newPage();
+    await page.goto(`${server.url}/j/${code}?lang=en`);
+    await page.getByTestId('join-name').fill('Student');
+    await page.getByTestId('join-button').click();
+    await page.locator('[data-testid="status"][data-state="connected"]').waitFor({ timeout: 30_000 });
+    const lp = () => page.evaluate(() => ({
+      mic: window.__huiyi.room.localParticipant.isMicrophoneEnabled,
+      camera: window.__huiyi.room.localParticipant.isCameraEnabled,
+    }));
+    await poll('the camera to be on', lp, (s) => s.camera === true, { timeout: 15_000 });
+    assert.equal((await lp()).mic, false, 'joined muted');
+    await page.getByTestId('toggle-mic').click();
+    await poll('the mic button to unmute', lp, (s) => s.mic === true, { timeout: 15_000 });
     await context.close();
   });
 });

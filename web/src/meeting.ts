@@ -77,8 +77,10 @@ export class Meeting {
     // Unlocks audio playback on browsers that require a gesture; the join click was one.
     void this.room.startAudio();
     try {
-      // Camera is published with livekit-client's default simulcast layers.
-      await this.room.localParticipant.enableCameraAndMicrophone();
+      // Camera is published with livekit-client's default simulcast layers. A meeting set to
+      // mute on join starts with the microphone off; the mic button turns it on.
+      if (creds.muted) await this.room.localParticipant.setCameraEnabled(true);
+      else await this.room.localParticipant.enableCameraAndMicrophone();
     } catch (e) {
       showStatus('connected', `${t('error.devices')}: ${message(e)}`);
     }

@@ -9,6 +9,8 @@ export interface Credentials {
   /** WebSocket base URL; livekit-client appends `/rtc`. */
   url: string;
   token: string;
+  /** Join with the microphone off: the meeting's `mute_enable_join` setting. */
+  muted?: boolean;
 }
 
 interface DevTokenAnswer {
@@ -61,6 +63,7 @@ interface JoinAnswer {
   token?: string;
   url?: string;
   subject?: string;
+  mute_on_join?: boolean;
   error_info?: { error_code: number; message: string };
 }
 
@@ -84,5 +87,5 @@ export async function joinByCode(code: string, name: string, password: string): 
   if (!res.ok || !answer.token) {
     throw new TokenError(answer.error_info?.message ?? `HTTP ${res.status} ${res.statusText}`.trim());
   }
-  return { url: answer.url || sameOriginWsUrl(), token: answer.token };
+  return { url: answer.url || sameOriginWsUrl(), token: answer.token, muted: answer.mute_on_join === true };
 }

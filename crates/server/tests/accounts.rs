@@ -229,6 +229,11 @@ async fn join_settings_are_enforced() {
     let (a, b) = (join(Some(&inv), &code, Some("1234")).await, join(Some(&inv), &code, Some("1234")).await);
     assert_ne!(a.body["identity"], b.body["identity"]);
     assert!(a.body["identity"].as_str().unwrap().starts_with("inv#"));
+    assert_eq!(a.body["mute_on_join"], false);
+
+    // Mute on join is passed to the client, which starts with the microphone off.
+    let code = create(json!({ "mute_enable_join": true })).await;
+    assert_eq!(join(None, &code, Some("1234")).await.body["mute_on_join"], true);
 }
 
 #[tokio::test]

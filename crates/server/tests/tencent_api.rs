@@ -275,6 +275,9 @@ async fn joins_start_the_meeting_attendance_is_durable_and_dismiss_ends_it() {
     assert_eq!((tail.body["participants"].as_array().unwrap().len(), tail.body["has_remaining"].as_bool(), tail.body["next_pos"].as_i64()), (1, Some(false), Some(2)));
     let head = api.call("GET", &format!("/v1/meetings/{id}/participants?userid=dev-user&pos=0&size=1"), Value::Null).await;
     assert_eq!((head.body["has_remaining"].as_bool(), head.body["next_pos"].as_i64()), (Some(true), Some(1)));
+    // A position beyond any meeting is a clear 400, not an overflow (schemathesis found it).
+    let far = api.call("GET", &format!("/v1/meetings/{id}/participants?userid=dev-user&pos={}&size=100", i64::MAX), Value::Null).await;
+    assert_eq!(far.status, 400, "{:?}", far.body);
     let st = api.call("GET", &format!("/v1/meetings/{id}/statistics?userid=dev-user"), Value::Null).await;
     assert_eq!((st.body["unique_attendees"].as_i64(), st.body["sessions"].as_i64(), st.body["peak_concurrency"].as_i64()), (Some(2), Some(2), Some(2)), "{:?}", st.body);
     let csv = api.call("GET", &format!("/v1/meetings/{id}/attendance.csv?userid=dev-user"), Value::Null).await;

@@ -44,10 +44,14 @@ pub struct MeAnswer {
 
 #[derive(Deserialize, ToSchema)]
 pub struct SignupBody {
+    #[schema(max_length = 254)]
     pub email: String,
     /// 8 to 128 characters.
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
+    #[schema(min_length = 1, max_length = 64)]
     pub username: String,
+    #[schema(min_length = 1, max_length = 64)]
     pub enterprise_name: String,
 }
 

@@ -21,14 +21,21 @@ pub struct PageQuery {
     /// The acting user. A signed-in user may leave it out.
     pub userid: Option<String>,
     /// From 1.
+    #[param(minimum = 1)]
     pub page: Option<i64>,
     /// 1 to 100.
+    #[param(minimum = 1, maximum = 100)]
     pub page_size: Option<i64>,
     /// Tencent's cursor paging: the offset to start at (from `next_pos`); used with `size`.
+    #[param(minimum = 0, maximum = 1099511627776_i64)]
     pub pos: Option<i64>,
     /// With `pos`: how many, 1 to 100.
+    #[param(minimum = 1, maximum = 100)]
     pub size: Option<i64>,
 }
+
+/// The largest `pos` accepted: far beyond any meeting, small enough that no sum overflows.
+const MAX_POS: i64 = 1 << 40;
 
 /// Tencent sends names and subjects in these reports base64-encoded (UTF-8).
 fn b64(s: &str) -> String {
@@ -81,11 +88,11 @@ pub async fn participants(State(state): State<AppState>, Extension(caller): Exte
     let m = load(&state, &caller, &user, &id, false).await?;
     // Either Tencent's `pos`/`size` cursor or `page`/`page_size`.
     let (offset, size, page) = match q.pos {
-        Some(pos) if pos >= 0 => {
+        Some(pos) if (0..=MAX_POS).contains(&pos) => {
             let (_, size) = paging(Some(1), q.size, 20, 100)?;
             (pos, size, pos / size + 1)
         }
-        Some(_) => return Err(ApiError::invalid("pos starts at 0")),
+        Some(_) => return Err(ApiError::invalid(format!("pos is 0 to {MAX_POS}"))),
         None => {
             let (page, size) = paging(q.page, q.page_size, 20, 100)?;
             ((page - 1) * size, size, page)

@@ -83,6 +83,8 @@ pub struct JoinAnswer {
     meeting_id: String,
     meeting_code: String,
     subject: String,
+    /// The meeting asks participants to join with the microphone off (`mute_enable_join`).
+    mute_on_join: bool,
 }
 
 /// Who is joining, as far as the settings care.
@@ -196,5 +198,6 @@ pub async fn join(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<
         meeting_id: meeting.meeting_id,
         meeting_code: meeting.meeting_code,
         subject: meeting.data.subject,
+        mute_on_join: settings.mute_enable_join.unwrap_or(false),
     }))
 }

@@ -67,6 +67,7 @@ pub struct MeetingBody {
     #[serde(default)]
     pub instanceid: Option<i64>,
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 255)]
     pub subject: Option<String>,
     /// 0 scheduled, 1 instant.
     #[serde(default, rename = "type")]
@@ -81,6 +82,7 @@ pub struct MeetingBody {
     pub end_time: Value,
     /// 4 to 6 digits; empty for none.
     #[serde(default)]
+    #[schema(pattern = "^([0-9]{4,6})?$")]
     pub password: Option<String>,
     #[serde(default)]
     pub hosts: Option<Vec<UserRef>>,
@@ -92,6 +94,7 @@ pub struct MeetingBody {
     #[serde(default)]
     pub time_zone: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 255)]
     pub location: Option<String>,
     /// 0 a single meeting, 1 recurring (needs `recurring_rule`).
     #[serde(default)]
@@ -375,8 +378,10 @@ pub struct UserQuery {
     instanceid: Option<i64>,
     meeting_code: Option<String>,
     /// From 1.
+    #[param(minimum = 1)]
     page: Option<i64>,
     /// 1 to 20.
+    #[param(minimum = 1, maximum = 20)]
     page_size: Option<i64>,
 }
 
@@ -418,8 +423,10 @@ pub async fn query(State(state): State<AppState>, Extension(caller): Extension<C
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// From 1.
+    #[param(minimum = 1)]
     page: Option<i64>,
     /// 1 to 20.
+    #[param(minimum = 1, maximum = 20)]
     page_size: Option<i64>,
 }
 

@@ -289,8 +289,10 @@ pub async fn invitation_ics(State(state): State<AppState>, Extension(caller): Ex
 #[into_params(parameter_in = Query)]
 pub struct RangeQuery {
     /// First day, `YYYY-MM-DD`.
+    #[param(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     start_date: String,
     /// Last day (included), `YYYY-MM-DD`; at most 366 days after `start_date`.
+    #[param(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     end_date: String,
     /// IANA time zone the days are counted in; UTC by default.
     time_zone: Option<String>,

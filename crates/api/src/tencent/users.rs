@@ -38,7 +38,9 @@ impl From<User> for UserInfo {
 #[derive(Deserialize, ToSchema)]
 pub struct NewUserBody {
     /// 1 to 64 of letters, digits, `-`, `_`, `.`, `@`.
+    #[schema(pattern = "^[A-Za-z0-9._@-]{1,64}$")]
     pub userid: String,
+    #[schema(min_length = 1, max_length = 64)]
     pub username: String,
     #[serde(default)]
     pub email: Option<String>,
@@ -46,9 +48,11 @@ pub struct NewUserBody {
     pub phone: Option<String>,
     /// 8 to 128 characters; without one the user cannot sign in to the portal.
     #[serde(default)]
+    #[schema(min_length = 8, max_length = 128)]
     pub password: Option<String>,
     /// `admin` or `member` (default).
     #[serde(default)]
+    #[schema(pattern = "^(admin|member)$")]
     pub role: Option<String>,
 }
 
@@ -79,8 +83,10 @@ pub struct UserList {
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// From 1.
+    #[param(minimum = 1)]
     page: Option<i64>,
     /// 1 to 100.
+    #[param(minimum = 1, maximum = 100)]
     page_size: Option<i64>,
 }
 

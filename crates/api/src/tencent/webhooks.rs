@@ -19,6 +19,7 @@ pub struct NewWebhookBody {
     /// http or https.
     pub url: String,
     /// The token deliveries are signed with.
+    #[schema(min_length = 1, max_length = 128)]
     pub token: String,
     /// Event names, e.g. `meeting.created`.
     pub events: Vec<String>,
@@ -66,8 +67,10 @@ pub struct DeliveryLog {
 #[into_params(parameter_in = Query)]
 pub struct LogQuery {
     /// From 1.
+    #[param(minimum = 1)]
     page: Option<i64>,
     /// 1 to 100.
+    #[param(minimum = 1, maximum = 100)]
     page_size: Option<i64>,
 }
 
