@@ -46,6 +46,8 @@ pub struct AppState {
     pub webhooks: webhook::Webhooks,
     /// For the URL check when a webhook is subscribed.
     pub webhook_client: reqwest::Client,
+    /// Whether `/api/auth/signup` is open.
+    pub signup: bool,
 }
 
 /// The whole HTTP surface. `web_dir` is the built web app (`web/dist`), served at `/`.

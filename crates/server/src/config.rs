@@ -70,6 +70,10 @@ pub struct ServeArgs {
     /// Attempts per webhook delivery before it is given up. [default: 12]
     #[arg(long, env = "HUIYI_WEBHOOK_MAX_ATTEMPTS")]
     pub webhook_max_attempts: Option<u32>,
+    /// Whether anyone may sign up on the portal, creating an enterprise. With `false`, accounts
+    /// come only from enterprise admins (POST /v1/users). [default: true]
+    #[arg(long, env = "HUIYI_SIGNUP")]
+    pub signup: Option<bool>,
 }
 
 /// The TOML file's shape. Every field is optional; see docs/configuration.md.
@@ -89,6 +93,7 @@ pub struct FileConfig {
     pub keys: HashMap<String, String>,
     pub webhook_retry_ms: Option<u64>,
     pub webhook_max_attempts: Option<u32>,
+    pub signup: Option<bool>,
 }
 
 /// The resolved configuration the server runs with.
@@ -110,6 +115,8 @@ pub struct Config {
     pub keys: HashMap<String, String>,
     /// How webhook deliveries are retried.
     pub webhooks: huiyi_api::webhook::worker::WorkerConfig,
+    /// Open sign-up on the portal.
+    pub signup: bool,
 }
 
 /// Why the server will not start.
@@ -179,6 +186,7 @@ impl Config {
             public_url: args.public_url.clone().or(file.public_url).map(|u| u.trim_end_matches('/').to_owned()),
             token_refresh: std::time::Duration::from_secs(args.token_refresh_secs.or(file.token_refresh_secs).unwrap_or(300).max(1)),
             keys,
+            signup: args.signup.or(file.signup).unwrap_or(true),
             webhooks: {
                 let defaults = huiyi_api::webhook::worker::WorkerConfig::default();
                 huiyi_api::webhook::worker::WorkerConfig {

@@ -91,6 +91,7 @@ impl Application {
             signin_limiter: Default::default(),
             webhooks,
             webhook_client: huiyi_api::webhook::worker::client(config.webhooks.timeout),
+            signup: config.signup,
         };
         let router = huiyi_api::router(state, web_dir).layer(tower_http::trace::TraceLayer::new_for_http());
         Ok(Self { http_addr, udp_addr: sfu.udp_addr, tcp_addr: sfu.tcp_addr, sfu: sfu.handle, store, listener, router, shutdown })

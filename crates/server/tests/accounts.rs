@@ -37,6 +37,18 @@ async fn sign_up_sign_in_and_sign_out() {
 }
 
 #[tokio::test]
+async fn sign_up_can_be_closed() {
+    let dir = std::env::temp_dir().join(format!("huiyi-closed-{}", rand::random::<u64>()));
+    let args = huiyi_server::config::ServeArgs { data_dir: Some(dir), database: common::fresh_database_url().await, signup: Some(false), ..Default::default() };
+    let (api, _stop, _task) = common::start_with(args).await;
+    let r = api.open_call("POST", "/api/auth/signup", signup("closed@example.com", "Closed")).await;
+    assert_eq!((r.status, error_code(&r)), (403, 10005), "{:?}", r.body);
+    // Admins still create accounts, which can sign in.
+    api.call("POST", "/v1/users", json!({ "userid": "m", "username": "M", "email": "m@example.com", "password": "m password" })).await;
+    api.session("/api/auth/signin", json!({ "email": "m@example.com", "password": "m password" })).await;
+}
+
+#[tokio::test]
 async fn too_many_failed_sign_ins_are_throttled() {
     let api = start().await;
     api.session("/api/auth/signup", signup("t@example.com", "T")).await;

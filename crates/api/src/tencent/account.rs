@@ -156,6 +156,9 @@ fn huiyi_token() -> String {
     responses((status = 200, body = MeAnswer), (status = "4XX", body = ErrorBody)))]
 /// Creates an enterprise with the new user as its admin, and signs them in.
 pub async fn signup(State(state): State<AppState>, body: axum::body::Bytes) -> Result<Response, ApiError> {
+    if !state.signup {
+        return Err(ApiError::forbidden("sign-up is closed on this server; ask your enterprise admin for an account"));
+    }
     let b: SignupBody = parse_body(&body)?;
     let email = b.email.trim().to_lowercase();
     check_email(&email)?;
