@@ -22,6 +22,12 @@ use tower_http::services::{ServeDir, ServeFile};
 
 pub use auth::{AuthError, Claims, KeyRing, VideoGrant};
 
+/// The wall clock in unix seconds, as the API, the store's rows and webhooks count time.
+/// (0 if the clock is before 1970, which only a broken machine reports.)
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {

@@ -37,7 +37,7 @@ impl Application {
         }
         .map_err(|e| std::io::Error::other(format!("cannot open the database: {e}")))?;
         // Nobody is connected to a server that is starting: sessions left open by a crash end now.
-        let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+        let started = huiyi_api::unix_now();
         let dropped = match store.close_open_sessions(started).await {
             Ok(closed) => closed,
             Err(e) => return Err(std::io::Error::other(format!("cannot close open sessions: {e}"))),
@@ -46,7 +46,7 @@ impl Application {
             tracing::info!(sessions = dropped.len(), "closed attendance sessions left open by the last run");
         }
         if config.dev {
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+            let now = huiyi_api::unix_now();
             store.seed_dev(now).await.map_err(|e| std::io::Error::other(format!("cannot seed the dev enterprise: {e}")))?;
         }
         let listener = tokio::net::TcpListener::bind((config.bind, config.port)).await?;

@@ -4,15 +4,12 @@
 //! not recorded. A sweep ([`sweep`]) ends the started meetings nobody is in once their end
 //! time passes: those everyone left early, and those whose participants a restart dropped.
 
+use huiyi_api::unix_now;
 use huiyi_api::webhook::{Event, Operator, Webhooks};
 use huiyi_sfu_core::RoomEvent;
 use huiyi_store::{MeetingStatus, ParticipantSession, Store, StoreError};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
 
 /// Records events until the engine stops.
 pub async fn run(store: Store, webhooks: Webhooks, mut events: mpsc::UnboundedReceiver<RoomEvent>) {

@@ -166,29 +166,9 @@ mod tests {
             created_at: 0,
         };
         let member = |u: &User| Caller { enterprise_id: "e".into(), principal: Principal::User(u.clone()) };
-        let meeting = Meeting {
-            meeting_id: "m".into(),
-            meeting_code: "123456789".into(),
-            status: huiyi_store::MeetingStatus::Init,
-            created_at: 0,
-            updated_at: 0,
-            data: huiyi_store::NewMeeting {
-                enterprise_id: "e".into(),
-                creator_userid: "ann".into(),
-                subject: "s".into(),
-                meeting_kind: 0,
-                meeting_type: 0,
-                start_time: 0,
-                end_time: 1,
-                password: None,
-                time_zone: String::new(),
-                location: String::new(),
-                settings: serde_json::json!({}),
-                hosts: serde_json::json!([{"userid": "bob"}]),
-                invitees: serde_json::json!([{"userid": "cat"}]),
-                recurring_rule: None,
-            },
-        };
+        let mut meeting = super::super::testing::meeting("ann");
+        meeting.data.hosts = serde_json::json!([{"userid": "bob"}]);
+        meeting.data.invitees = serde_json::json!([{"userid": "cat"}]);
         let (ann, bob, cat, dan) = (user("ann", Role::Member), user("bob", Role::Member), user("cat", Role::Member), user("dan", Role::Member));
         assert!(may_write(&member(&ann), &ann, &meeting) && may_write(&member(&bob), &bob, &meeting));
         assert!(may_read(&member(&cat), &cat, &meeting) && !may_write(&member(&cat), &cat, &meeting));

@@ -58,10 +58,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .merge(authenticated)
 }
 
-/// The server's clock in unix seconds.
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
+pub use crate::unix_now;
 
 /// A JSON body, parsed: malformed JSON and wrong types are a 400 with serde's reason.
 pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
@@ -86,5 +83,39 @@ impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for
     async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or("");
         serde_urlencoded::from_str(query).map(Q).map_err(|e| ApiError::invalid(format!("invalid query string: {e}")))
+    }
+}
+
+/// Fixtures for this module's unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use huiyi_store::{Meeting, MeetingStatus, NewMeeting};
+
+    /// A meeting of enterprise `e` created by `creator`, not started, with no hosts, invitees,
+    /// settings or recurrence; tests change the fields they are about.
+    pub fn meeting(creator: &str) -> Meeting {
+        Meeting {
+            meeting_id: "mid".into(),
+            meeting_code: "123456789".into(),
+            status: MeetingStatus::Init,
+            created_at: 0,
+            updated_at: 0,
+            data: NewMeeting {
+                enterprise_id: "e".into(),
+                creator_userid: creator.into(),
+                subject: "s".into(),
+                meeting_kind: 0,
+                meeting_type: 0,
+                start_time: 0,
+                end_time: 1,
+                password: None,
+                time_zone: String::new(),
+                location: String::new(),
+                settings: serde_json::json!({}),
+                hosts: serde_json::json!([]),
+                invitees: serde_json::json!([]),
+                recurring_rule: None,
+            },
+        }
     }
 }

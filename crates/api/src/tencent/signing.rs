@@ -43,10 +43,6 @@ fn header<'a>(req: &'a Request, name: &str) -> Result<&'a str, ApiError> {
         .ok_or_else(|| ApiError::unauthenticated(format!("missing header {name}")))
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
-
 /// Verifies the signature, then hands the handler the body and the [`Caller`].
 pub async fn verify(state: &AppState, req: Request, next: Next) -> Result<Response, ApiError> {
     let key = header(&req, "X-TC-Key")?.to_owned();
@@ -56,7 +52,7 @@ pub async fn verify(state: &AppState, req: Request, next: Next) -> Result<Respon
     let app_id = header(&req, "AppId")?.to_owned();
     let sdk_id = req.headers().get("SdkId").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     let ts: i64 = ts_text.parse().map_err(|_| ApiError::unauthenticated("X-TC-Timestamp is not a number"))?;
-    if (now() - ts).abs() > WINDOW_SECS {
+    if (crate::unix_now() - ts).abs() > WINDOW_SECS {
         return Err(ApiError::stale_timestamp());
     }
     let cred = match state.store.active_credential(&key).await {
@@ -78,7 +74,7 @@ pub async fn verify(state: &AppState, req: Request, next: Next) -> Result<Respon
     if app_id != cred.app_id || (!sdk_id.is_empty() && sdk_id != cred.sdk_id) {
         return Err(ApiError::forbidden("AppId/SdkId do not belong to this X-TC-Key"));
     }
-    if !state.store.use_nonce(&key, &nonce, now(), WINDOW_SECS).await? {
+    if !state.store.use_nonce(&key, &nonce, crate::unix_now(), WINDOW_SECS).await? {
         return Err(ApiError::replayed());
     }
     let mut req = Request::from_parts(parts, Body::from(bytes));

@@ -447,29 +447,13 @@ mod tests {
 
     #[test]
     fn invitations_are_valid_icalendar() {
-        let m = Meeting {
-            meeting_id: "mid".into(),
-            meeting_code: "123456789".into(),
-            status: huiyi_store::MeetingStatus::Init,
-            created_at: 0,
-            updated_at: 0,
-            data: huiyi_store::NewMeeting {
-                enterprise_id: "e".into(),
-                creator_userid: "u".into(),
-                subject: "Review; part 1, 评审".into(),
-                meeting_kind: 0,
-                meeting_type: 1,
-                start_time: 1_795_194_000,
-                end_time: 1_795_197_600,
-                password: None,
-                time_zone: "Asia/Shanghai".into(),
-                location: String::new(),
-                settings: serde_json::json!({}),
-                hosts: serde_json::json!([]),
-                invitees: serde_json::json!([]),
-                recurring_rule: Some(serde_json::json!({"recurring_type": 2, "until_type": 1, "until_count": 4})),
-            },
-        };
+        let mut m = super::super::testing::meeting("u");
+        let d = &mut m.data;
+        d.subject = "Review; part 1, 评审".into();
+        d.meeting_type = 1;
+        (d.start_time, d.end_time) = (1_795_194_000, 1_795_197_600);
+        d.time_zone = "Asia/Shanghai".into();
+        d.recurring_rule = Some(serde_json::json!({"recurring_type": 2, "until_type": 1, "until_count": 4}));
         let ics = invitation(&m, "http://h/j/123456789", 0);
         assert!(ics.starts_with("BEGIN:VCALENDAR\r\n") && ics.ends_with("END:VCALENDAR\r\n"));
         assert!(ics.contains("DTSTART;TZID=Asia/Shanghai:20261121T010000\r\n"));

@@ -15,6 +15,7 @@ use rand::Rng;
 use tokio::sync::{watch, Notify};
 
 use super::signing::{aes_key, encode, signature};
+use crate::unix_now;
 
 /// How the worker retries and how long it waits for a receiver.
 #[derive(Debug, Clone)]
@@ -40,10 +41,6 @@ pub fn client(timeout: Duration) -> reqwest::Client {
         .user_agent(concat!("huiyi-webhooks/", env!("CARGO_PKG_VERSION")))
         .build()
         .unwrap_or_default()
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 fn nonce() -> String {
