@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod dev;
+pub mod limits;
 pub mod rtc;
 pub mod tencent;
 pub mod twirp;
@@ -44,10 +45,12 @@ pub struct AppState {
     pub store: huiyi_store::Store,
     /// The address users reach the web app at, for join links (`<public_url>/j/<code>`).
     pub public_url: String,
-    /// Wrong-password attempts on `/v1/meetings/join`.
-    pub join_limiter: tencent::join::PasswordLimiter,
-    /// Failed portal sign-ins, per client address.
-    pub signin_limiter: tencent::join::PasswordLimiter,
+    /// Rate limits (sign-in, sign-up, join passwords, meeting codes), password-hashing slots,
+    /// and the client address behind a trusted proxy.
+    pub limits: limits::Limits,
+    /// A signalling socket that sends nothing for this long is closed (LiveKit's ping
+    /// timeout, announced in the JoinResponse).
+    pub ping_timeout: std::time::Duration,
     /// Queues webhook events into the outbox and wakes the delivery worker.
     pub webhooks: webhook::Webhooks,
     /// For the URL check when a webhook is subscribed.
@@ -56,16 +59,34 @@ pub struct AppState {
     pub signup: bool,
 }
 
+/// CORS for the token-authenticated endpoints: any origin, no credentials (cookies are never
+/// read there), any request header (`Authorization`, the SDKs' own), preflights cached a day.
+fn cors() -> tower_http::cors::CorsLayer {
+    use axum::http::Method;
+    use tower_http::cors::{Any, CorsLayer};
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers(Any)
+        .max_age(std::time::Duration::from_secs(86_400))
+}
+
 /// The whole HTTP surface. `web_dir` is the built web app (`web/dist`), served at `/`.
 pub fn router(state: AppState, web_dir: Option<PathBuf>) -> Router {
-    let mut app = Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/rtc", get(rtc::connect))
+    // What a LiveKit app on another origin calls: the token (a header or the query) is the
+    // credential, never a cookie, so any origin may call these, as LiveKit's server allows.
+    // The portal's cookie-authenticated `/v1` and `/api/auth` get no CORS headers: same-origin only.
+    let token_authenticated = Router::new()
         .route("/rtc/validate", get(rtc::validate))
         .route("/rtc/v1", get(rtc::v1_not_supported))
         .route("/rtc/v1/validate", get(rtc::v1_not_supported))
         .route("/twirp/livekit.RoomService/{method}", post(twirp::room_service))
         .route("/api/dev/token", post(dev::token))
+        .layer(cors());
+    let mut app = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/rtc", get(rtc::connect))
+        .merge(token_authenticated)
         .merge(tencent::routes(state.clone()));
     if let Some(dir) = web_dir {
         let index = dir.join("index.html");

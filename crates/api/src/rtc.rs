@@ -19,6 +19,7 @@ use huiyi_sfu_core::{CloseReason, JoinParams, ParticipantIdentity, RoomName};
 use tracing::{debug, info, warn};
 
 use crate::auth::{AuthError, Claims};
+use crate::tencent::admission;
 use crate::AppState;
 
 /// Close codes Huiyi uses on the signalling socket (RFC 6455 §7.4.1).
@@ -37,6 +38,8 @@ pub mod close_code {
     pub const GOING_AWAY: u16 = 1001;
     /// The engine failed internally.
     pub const INTERNAL: u16 = 1011;
+    /// The client sent nothing (not even a ping) for the ping timeout.
+    pub const PING_TIMEOUT: u16 = 4000;
 }
 
 fn unix_millis() -> i64 {
@@ -102,11 +105,29 @@ fn unauthorized(e: AuthError) -> Response {
     (StatusCode::UNAUTHORIZED, e.to_string()).into_response()
 }
 
+/// Whether the token's room admits its holder now: a meeting that ended or was cancelled,
+/// or a person the host removed, is refused however valid the token ([`admission`]).
+async fn room_admits(state: &AppState, claims: &Claims) -> Result<(), Response> {
+    let person = admission::person_of(&claims.metadata, &claims.sub);
+    match admission::check_room(&state.store, &claims.video.room, &person, crate::unix_now()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(refusal)) => Err((StatusCode::FORBIDDEN, refusal.to_string()).into_response()),
+        Err(e) => {
+            warn!(%e, "cannot check the meeting of a room");
+            Err((StatusCode::SERVICE_UNAVAILABLE, "cannot check the meeting right now; try again").into_response())
+        }
+    }
+}
+
 /// `GET /rtc/validate`: the client calls this after a failed upgrade to learn why.
 pub async fn validate(State(state): State<AppState>, Query(query): Query<HashMap<String, String>>, headers: HeaderMap) -> Response {
-    match state.keys.verify(token(&query, &headers)).and_then(|c| join_params(&c, &query, None)) {
-        Ok(_) => (StatusCode::OK, "success").into_response(),
-        Err(e) => unauthorized(e),
+    let claims = match state.keys.verify(token(&query, &headers)).and_then(|c| join_params(&c, &query, None).map(|_| c)) {
+        Ok(c) => c,
+        Err(e) => return unauthorized(e),
+    };
+    match room_admits(&state, &claims).await {
+        Ok(()) => (StatusCode::OK, "success").into_response(),
+        Err(refused) => refused,
     }
 }
 
@@ -133,6 +154,10 @@ pub async fn connect(
             return unauthorized(e);
         }
     };
+    if let Err(refused) = room_admits(&state, &claims).await {
+        debug!(room = %claims.video.room, identity = %claims.sub, "signalling connection refused by the meeting");
+        return refused;
+    }
     let resume_sid = query.get("sid").filter(|_| matches!(query.get("reconnect").map(String::as_str), Some("1" | "true")));
     let attach = match resume_sid {
         Some(sid) => Attach::Resume { room: params.room.clone(), sid: sid.clone(), identity: params.identity.clone() },
@@ -211,10 +236,21 @@ async fn session(state: AppState, attach: Attach, claims: Claims, socket: WebSoc
         },
     };
     let mut shutdown = state.shutdown.clone();
+    // LiveKit's ping timeout: a client pings every ping_interval, so a socket that has sent
+    // nothing for ping_timeout belongs to a client that vanished without closing its TCP
+    // connection. Closing it lets the engine hold the session for a resume, then end it.
+    let silence = tokio::time::sleep(state.ping_timeout);
+    tokio::pin!(silence);
     let mut refresh = tokio::time::interval_at(tokio::time::Instant::now() + state.token_refresh, state.token_refresh);
     loop {
         tokio::select! {
+            _ = &mut silence => {
+                info!(%room, %identity, timeout = ?state.ping_timeout, "no ping from the client; closing its signalling socket");
+                close(&mut tx, close_code::PING_TIMEOUT, "ping timeout").await;
+                break;
+            }
             incoming = rx.next() => {
+                silence.as_mut().reset(tokio::time::Instant::now() + state.ping_timeout);
                 let frame = match incoming {
                     Some(Ok(Message::Binary(b))) => b,
                     Some(Ok(Message::Text(_))) => {

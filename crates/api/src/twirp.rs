@@ -36,6 +36,9 @@ impl TwirpError {
     fn malformed(msg: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "malformed", msg)
     }
+    fn internal() -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+    }
 }
 
 impl From<ServiceError> for TwirpError {
@@ -158,7 +161,29 @@ pub async fn room_service(
         "RemoveParticipant" => {
             let req: lk::RoomParticipantIdentity = decode(enc, &body)?;
             require_admin(&c, &req.room)?;
-            sfu.with_engine(move |e, now| e.remove_participant(now, &req.room, &req.identity)).await??;
+            let (room, identity) = (req.room.clone(), req.identity.clone());
+            let removed = sfu
+                .with_engine(move |e, now| {
+                    let metadata = e.get_participant(&req.room, &req.identity).map(|p| p.metadata)?;
+                    e.remove_participant(now, &req.room, &req.identity).map(|_| metadata)
+                })
+                .await??;
+            // In a meeting's room a removal is lasting: that person cannot come back with any
+            // token until a host lets them back (`DELETE /v1/meetings/{id}/removed/{person}`).
+            let person = crate::tencent::admission::person_of(&removed, &identity);
+            match state.store.meeting_for_room(&room).await {
+                Ok(m) => {
+                    if let Err(e) = state.store.remove_from_meeting(&m.meeting_id, &person, crate::unix_now()).await {
+                        tracing::error!(%e, "could not record a removal");
+                        return Err(TwirpError::internal());
+                    }
+                }
+                Err(huiyi_store::StoreError::NotFound) => {}
+                Err(e) => {
+                    tracing::error!(%e, "could not look up the meeting of a room");
+                    return Err(TwirpError::internal());
+                }
+            }
             Ok(encode(enc, &lk::RemoveParticipantResponse {}))
         }
         "MutePublishedTrack" => {

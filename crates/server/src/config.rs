@@ -74,6 +74,17 @@ pub struct ServeArgs {
     /// come only from enterprise admins (POST /v1/users). [default: true]
     #[arg(long, env = "HUIYI_SIGNUP")]
     pub signup: Option<bool>,
+    /// Seconds between a client's pings, as told to clients in the JoinResponse. [default: 5]
+    #[arg(long, env = "HUIYI_PING_INTERVAL_SECS")]
+    pub ping_interval_secs: Option<u64>,
+    /// Seconds without any message after which a client's signalling socket is closed (its
+    /// session is then held for a resume, then ends). [default: 15]
+    #[arg(long, env = "HUIYI_PING_TIMEOUT_SECS")]
+    pub ping_timeout_secs: Option<u64>,
+    /// Reverse proxies whose `X-Forwarded-For` header names the client, as IP addresses
+    /// separated by commas. Rate limits then count the forwarded address. [default: none]
+    #[arg(long, env = "HUIYI_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Option<Vec<IpAddr>>,
 }
 
 /// The TOML file's shape. Every field is optional; see docs/configuration.md.
@@ -94,6 +105,9 @@ pub struct FileConfig {
     pub webhook_retry_ms: Option<u64>,
     pub webhook_max_attempts: Option<u32>,
     pub signup: Option<bool>,
+    pub ping_interval_secs: Option<u64>,
+    pub ping_timeout_secs: Option<u64>,
+    pub trusted_proxies: Option<Vec<IpAddr>>,
 }
 
 /// The resolved configuration the server runs with.
@@ -117,6 +131,11 @@ pub struct Config {
     pub webhooks: huiyi_api::webhook::worker::WorkerConfig,
     /// Open sign-up on the portal.
     pub signup: bool,
+    /// How often clients ping, and after how long without a message their socket is closed.
+    pub ping_interval: std::time::Duration,
+    pub ping_timeout: std::time::Duration,
+    /// Reverse proxies trusted to name the client in `X-Forwarded-For`.
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 /// Why the server will not start.
@@ -130,6 +149,8 @@ pub enum ConfigError {
     Keys,
     #[error("no API keys configured: set --keys, HUIYI_KEYS or `keys` in the config file (or use --dev)")]
     NoKeys,
+    #[error("ping_timeout_secs must be greater than ping_interval_secs")]
+    Ping,
     #[error("refusing to start with an insecure secret for key {0:?}: secrets must be at least 32 characters and not a default (use --dev for local development)")]
     WeakSecret(String),
 }
@@ -173,7 +194,15 @@ impl Config {
                 return Err(ConfigError::WeakSecret(k.clone()));
             }
         }
+        let ping_interval = args.ping_interval_secs.or(file.ping_interval_secs).unwrap_or(5).max(1);
+        let ping_timeout = args.ping_timeout_secs.or(file.ping_timeout_secs).unwrap_or(15);
+        if ping_timeout <= ping_interval {
+            return Err(ConfigError::Ping);
+        }
         Ok(Self {
+            ping_interval: std::time::Duration::from_secs(ping_interval),
+            ping_timeout: std::time::Duration::from_secs(ping_timeout),
+            trusted_proxies: args.trusted_proxies.clone().or(file.trusted_proxies).unwrap_or_default(),
             dev: args.dev,
             bind,
             port: args.port.or(file.port).unwrap_or(7880),

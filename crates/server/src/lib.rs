@@ -48,13 +48,19 @@ impl Application {
         if config.dev {
             let now = huiyi_api::unix_now();
             store.seed_dev(now).await.map_err(|e| std::io::Error::other(format!("cannot seed the dev enterprise: {e}")))?;
+        } else if store.forget_dev_credential().await.map_err(|e| std::io::Error::other(format!("cannot remove the dev credential: {e}")))? {
+            // A data folder that once ran in dev mode must not keep a credential printed in the docs.
+            tracing::warn!("removed the dev credential (devkey) left by an earlier run in dev mode");
         }
         let listener = tokio::net::TcpListener::bind((config.bind, config.port)).await?;
         let http_addr = listener.local_addr()?;
         let sfu = huiyi_sfu::start(SfuConfig {
             udp_bind: SocketAddr::new(config.bind, config.rtc_udp_port),
             tcp_bind: Some(SocketAddr::new(config.bind, config.rtc_tcp_port)),
+            tcp_limits: Default::default(),
             engine: EngineConfig {
+                ping_interval: config.ping_interval,
+                ping_timeout: config.ping_timeout,
                 // Port 0 here is replaced by the bound port.
                 udp_candidate: SocketAddr::new(config.node_ip, config.rtc_udp_port),
                 tcp_candidate: Some(SocketAddr::new(config.node_ip, config.rtc_tcp_port)),
@@ -66,7 +72,7 @@ impl Application {
         let webhooks = huiyi_api::webhook::Webhooks::new(store.clone());
         tokio::spawn(huiyi_api::webhook::worker::run(store.clone(), webhooks.wake(), config.webhooks.clone(), shutdown_rx.clone()));
         let mut sfu = sfu;
-        let (_, events) = tokio::sync::mpsc::unbounded_channel();
+        let (_, events) = tokio::sync::mpsc::channel(1);
         tokio::spawn(recorder::run(store.clone(), webhooks.clone(), std::mem::replace(&mut sfu.events, events)));
         // Their leaves are still announced (the sweep then ends the meetings that are over).
         recorder::announce_dropped(&store, &webhooks, dropped, started).await;
@@ -87,11 +93,11 @@ impl Application {
             token_ttl: std::time::Duration::from_secs(6 * 3600),
             store: store.clone(),
             public_url: config.public_url.clone().unwrap_or_else(|| format!("http://{http_addr}")),
-            join_limiter: Default::default(),
-            signin_limiter: Default::default(),
             webhooks,
             webhook_client: huiyi_api::webhook::worker::client(config.webhooks.timeout),
             signup: config.signup,
+            ping_timeout: config.ping_timeout,
+            limits: huiyi_api::limits::Limits::new(config.trusted_proxies.clone()),
         };
         let router = huiyi_api::router(state, web_dir).layer(tower_http::trace::TraceLayer::new_for_http());
         Ok(Self { http_addr, udp_addr: sfu.udp_addr, tcp_addr: sfu.tcp_addr, sfu: sfu.handle, store, listener, router, shutdown })

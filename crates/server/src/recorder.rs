@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 /// Records events until the engine stops.
-pub async fn run(store: Store, webhooks: Webhooks, mut events: mpsc::UnboundedReceiver<RoomEvent>) {
+pub async fn run(store: Store, webhooks: Webhooks, mut events: mpsc::Receiver<RoomEvent>) {
     while let Some(event) = events.recv().await {
         if let Err(e) = record(&store, &webhooks, event).await {
             warn!(error = %e, "could not record a room event");

@@ -44,8 +44,8 @@ async fn sign_up_can_be_closed() {
     let r = api.open_call("POST", "/api/auth/signup", signup("closed@example.com", "Closed")).await;
     assert_eq!((r.status, error_code(&r)), (403, 10005), "{:?}", r.body);
     // Admins still create accounts, which can sign in.
-    api.call("POST", "/v1/users", json!({ "userid": "m", "username": "M", "email": "m@example.com", "password": "m password" })).await;
-    api.session("/api/auth/signin", json!({ "email": "m@example.com", "password": "m password" })).await;
+    api.call("POST", "/v1/users", json!({ "userid": "m", "username": "M", "email": "m@example.com", "password": "m quartz lantern" })).await;
+    api.session("/api/auth/signin", json!({ "email": "m@example.com", "password": "m quartz lantern" })).await;
 }
 
 #[tokio::test]
@@ -79,7 +79,7 @@ async fn cookie_requests_need_the_csrf_header_and_the_cookie() {
 async fn admins_manage_members_and_members_stay_in_their_lane() {
     let api = start().await;
     let admin = api.session("/api/auth/signup", signup("boss@example.com", "Acme")).await;
-    let r = admin.call("POST", "/v1/users", json!({ "userid": "li", "username": "Li Lei", "email": "li@example.com", "password": "li password", "role": "member" })).await;
+    let r = admin.call("POST", "/v1/users", json!({ "userid": "li", "username": "Li Lei", "email": "li@example.com", "password": "li quartz lantern", "role": "member" })).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(admin.call("POST", "/v1/users", json!({ "userid": "li", "username": "Again" })).await.status, 409);
     assert_eq!(admin.call("POST", "/v1/users", json!({ "userid": "bad id!", "username": "X" })).await.status, 400);
@@ -89,7 +89,7 @@ async fn admins_manage_members_and_members_stay_in_their_lane() {
     let page = admin.call("GET", "/v1/users/list?page=2&page_size=2", Value::Null).await;
     assert_eq!((page.body["total_count"].as_i64(), page.body["current_size"].as_i64()), (Some(5), Some(2)));
 
-    let li = api.session("/api/auth/signin", json!({ "email": "li@example.com", "password": "li password" })).await;
+    let li = api.session("/api/auth/signin", json!({ "email": "li@example.com", "password": "li quartz lantern" })).await;
     // A member cannot list or create users, manage credentials or webhooks, or read stats.
     for (method, uri) in [("GET", "/v1/users/list"), ("POST", "/v1/users"), ("GET", "/v1/credentials"), ("POST", "/v1/credentials"), ("GET", "/v1/webhooks"), ("GET", "/v1/enterprise/statistics?start_date=2026-01-01&end_date=2026-01-02")] {
         let r = li.call(method, uri, json!({ "userid": "x", "username": "x" })).await;
@@ -105,8 +105,8 @@ async fn admins_manage_members_and_members_stay_in_their_lane() {
     // A member's meeting is theirs; another member does not see it; the admin does.
     let m = li.call("POST", "/v1/meetings", json!({ "subject": "Li's", "type": 1 })).await;
     let id = m.body["meeting_info_list"][0]["meeting_id"].as_str().unwrap().to_owned();
-    admin.call("PUT", "/v1/users/u0", json!({ "password": "u0 password", "email": "u0@example.com" })).await;
-    let u0 = api.session("/api/auth/signin", json!({ "email": "u0@example.com", "password": "u0 password" })).await;
+    admin.call("PUT", "/v1/users/u0", json!({ "password": "u0 quartz lantern", "email": "u0@example.com" })).await;
+    let u0 = api.session("/api/auth/signin", json!({ "email": "u0@example.com", "password": "u0 quartz lantern" })).await;
     assert_eq!(u0.call("GET", &format!("/v1/meetings/{id}"), Value::Null).await.status, 404);
     assert_eq!(u0.call("POST", &format!("/v1/meetings/{id}/cancel"), json!({})).await.status, 404);
     assert_eq!(admin.call("GET", &format!("/v1/meetings/{id}?userid=li"), Value::Null).await.status, 200);

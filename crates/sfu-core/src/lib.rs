@@ -10,7 +10,8 @@
 //! into frames.
 //!
 //! # Architecture invariant
-//! Nothing here opens a socket, spawns a task, reads the clock or touches a database.
+//! Nothing here opens a socket, spawns a task, reads the clock or touches a database: `now`
+//! is an argument of every input, [`Engine::new`] included.
 
 // LiveKit marks fields "deprecated" that 2.x clients still send and read (TrackInfo.layers,
 // DataPacket.kind, …); Huiyi must keep speaking them.
@@ -19,6 +20,7 @@
 pub mod engine;
 pub mod forward;
 pub mod ids;
+pub mod permission;
 pub mod speaker;
 
 pub use engine::{CloseReason, Engine, EngineConfig, JoinError, JoinParams, Output, PeerRole, ResumeError, RoomEvent, ServiceError};

@@ -59,7 +59,7 @@ impl Net {
     fn new() -> Self {
         let now = Instant::now();
         let config = EngineConfig { udp_candidate: SERVER.parse().unwrap(), ..EngineConfig::default() };
-        Self { now, engine: Engine::new(config), next_engine: None, peers: Vec::new(), signals: HashMap::new(), loss: Box::new(|_| false), rounds: 0 }
+        Self { now, engine: Engine::new(config, now), next_engine: None, peers: Vec::new(), signals: HashMap::new(), loss: Box::new(|_| false), rounds: 0 }
     }
 
     fn add_peer(&mut self, addr: &str) -> usize {

@@ -13,6 +13,8 @@ mod run;
 mod tcp;
 mod udp;
 
+pub use tcp::TcpLimits;
+
 use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -27,6 +29,8 @@ pub struct SfuConfig {
     pub udp_bind: SocketAddr,
     /// ICE-TCP listener; `None` disables ICE over TCP.
     pub tcp_bind: Option<SocketAddr>,
+    /// How many ICE-TCP connections may be open, in all and per remote address.
+    pub tcp_limits: TcpLimits,
     pub engine: EngineConfig,
 }
 
@@ -40,6 +44,9 @@ pub enum SessionMessage {
 /// How many messages may wait for one session's socket before it counts as stuck and is
 /// closed. A healthy client drains far faster than the engine produces.
 const SESSION_QUEUE: usize = 1024;
+
+/// Room events waiting for the recorder.
+pub const EVENT_QUEUE: usize = 65_536;
 
 type EngineFn = Box<dyn FnOnce(&mut Engine, Instant) + Send>;
 
@@ -145,9 +152,10 @@ impl SfuHandle {
 /// A running SFU: its handle and the addresses it actually bound.
 pub struct Sfu {
     pub handle: SfuHandle,
-    /// Room events (joins, leaves), in order. Unbounded: they are rare, and each one is a
-    /// record someone cares about (attendance), so none is dropped.
-    pub events: mpsc::UnboundedReceiver<huiyi_sfu_core::RoomEvent>,
+    /// Room events (joins, leaves), in order. Bounded ([`EVENT_QUEUE`]); each one is a record
+    /// someone cares about (attendance), so joins are refused while the queue is nearly full
+    /// (see `run::JOIN_HEADROOM`), which keeps room for the leaves of everyone admitted.
+    pub events: mpsc::Receiver<huiyi_sfu_core::RoomEvent>,
     pub udp_addr: SocketAddr,
     pub tcp_addr: Option<SocketAddr>,
     pub task: tokio::task::JoinHandle<()>,
@@ -163,7 +171,7 @@ pub async fn start(config: SfuConfig) -> io::Result<Sfu> {
         Some(addr) => {
             let listener = tokio::net::TcpListener::bind(addr).await?;
             let bound = listener.local_addr()?;
-            tokio::spawn(tcp::accept_loop(listener, tx.downgrade()));
+            tokio::spawn(tcp::accept_loop(listener, tx.downgrade(), config.tcp_limits));
             Some(bound)
         }
         None => None,
@@ -178,8 +186,8 @@ pub async fn start(config: SfuConfig) -> io::Result<Sfu> {
             c.set_port(bound.port());
         }
     }
-    let engine = Engine::new(engine_config);
-    let (events_tx, events) = mpsc::unbounded_channel();
+    let engine = Engine::new(engine_config, Instant::now());
+    let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
     let task = tokio::spawn(run::run(engine, udp, rx, events_tx));
     Ok(Sfu { handle: SfuHandle { tx }, events, udp_addr, tcp_addr, task })
 }

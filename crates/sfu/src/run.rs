@@ -13,6 +13,10 @@ use tracing::{debug, warn};
 use crate::udp::UdpBatch;
 use crate::{Command, Joined, Resumed, SessionMessage, SESSION_QUEUE};
 
+/// Joins are refused while fewer than this many room events fit in the recorder's queue, so
+/// the leaves of the sessions already admitted always fit.
+const JOIN_HEADROOM: usize = 16_384;
+
 /// A session's current socket: its connection number and its message queue.
 type Sessions = HashMap<SessionKey, (u64, mpsc::Sender<SessionMessage>)>;
 
@@ -24,7 +28,7 @@ pub(crate) async fn run(
     mut engine: Engine,
     udp: UdpSocket,
     mut commands: mpsc::Receiver<Command>,
-    events: mpsc::UnboundedSender<huiyi_sfu_core::RoomEvent>,
+    events: mpsc::Sender<huiyi_sfu_core::RoomEvent>,
 ) {
     let local_udp = udp.local_addr().ok();
     let mut sessions: Sessions = HashMap::new();
@@ -34,6 +38,7 @@ pub(crate) async fn run(
     let mut batch = UdpBatch::new();
     loop {
         let deadline = flush(&mut engine, &udp, &mut batch, &mut sessions, &tcp, &events);
+        let recorder_has_room = events.capacity() > JOIN_HEADROOM || events.is_closed();
         let sleep = tokio::time::sleep_until(deadline.into());
         tokio::select! {
             received = udp.recv_from(&mut buf) => {
@@ -53,7 +58,7 @@ pub(crate) async fn run(
                 };
                 let now = Instant::now();
                 engine.set_unix_millis(unix_millis());
-                handle_command(&mut engine, now, command, &mut sessions, &mut tcp, &mut next_conn);
+                handle_command(&mut engine, now, command, &mut sessions, &mut tcp, &mut next_conn, recorder_has_room);
             }
             _ = sleep => {
                 engine.set_unix_millis(unix_millis());
@@ -70,6 +75,7 @@ fn handle_command(
     sessions: &mut Sessions,
     tcp: &mut HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
     next_conn: &mut u64,
+    recorder_has_room: bool,
 ) {
     let mut new_conn = || {
         *next_conn += 1;
@@ -77,6 +83,11 @@ fn handle_command(
     };
     match command {
         Command::Join { params, reply } => {
+            if !recorder_has_room {
+                warn!("the recorder is behind; refusing a join until it catches up");
+                let _ = reply.send(Err(huiyi_sfu_core::JoinError::ServerFull));
+                return;
+            }
             let result = engine.join(now, *params).map(|(key, response)| {
                 let (tx, rx) = mpsc::channel(SESSION_QUEUE);
                 let conn = new_conn();
@@ -131,7 +142,7 @@ fn flush(
     batch: &mut UdpBatch,
     sessions: &mut Sessions,
     tcp: &HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
-    events: &mpsc::UnboundedSender<huiyi_sfu_core::RoomEvent>,
+    events: &mpsc::Sender<huiyi_sfu_core::RoomEvent>,
 ) -> Instant {
     loop {
         match engine.poll_output() {
@@ -157,10 +168,13 @@ fn flush(
                     engine.handle_socket_closed(Instant::now(), key);
                 }
             }
-            Output::Event(e) => {
+            Output::Event(e) => match events.try_send(e) {
                 // No receiver (a test without a recorder) simply means nobody records it.
-                let _ = events.send(e);
-            }
+                Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+                // Joins stop at JOIN_HEADROOM, so only a flood of leaves beyond every admitted
+                // session could get here: that is a bug, and it is loud.
+                Err(mpsc::error::TrySendError::Full(e)) => tracing::error!(?e, "room event queue full; event lost"),
+            },
             Output::Close(key, reason) => {
                 if let Some((_, tx)) = sessions.remove(&key) {
                     let _ = tx.try_send(SessionMessage::Close(reason));

@@ -1,43 +1,109 @@
 //! ICE over TCP (RFC 6544, passive side) with RFC 4571 framing: each packet is preceded by
 //! its length as two bytes. Each connection gets a reader (frames → engine) and a writer
 //! (engine → frames). Garbage that is not valid framing closes only that connection.
+//! Connections are capped in all and per remote IP ([`TcpLimits`]); the first frame must be
+//! STUN within 2 s, and until it is, a connection holds only a small buffer.
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use crate::Command;
 
 /// How long a new connection may take to send its first (STUN) frame.
-const FIRST_FRAME_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
+const FIRST_FRAME_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
 /// How long an established connection may stay silent.
 const IDLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+/// The largest first frame: a STUN binding request is a few hundred bytes. A connection gets
+/// its full-size frame buffer only after that frame.
+const MAX_FIRST_FRAME: usize = 1500;
+/// At most one "limit reached" warning per this interval, with the count since the last.
+const WARN_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A STUN message: the first two bits zero and the magic cookie (RFC 5389).
 fn is_stun(frame: &[u8]) -> bool {
     frame.len() >= 20 && frame[0] < 2 && frame[4..8] == [0x21, 0x12, 0xa4, 0x42]
 }
 
-/// Limits the connections one attacker can hold open.
-const MAX_CONNECTIONS: usize = 4096;
+/// How many ICE-TCP connections may be open at once: in all, and from one IP address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpLimits {
+    pub max_connections: usize,
+    pub max_per_address: usize,
+}
 
-pub(crate) async fn accept_loop(listener: TcpListener, engine: mpsc::WeakSender<Command>) {
-    let open = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+impl Default for TcpLimits {
+    fn default() -> Self {
+        // A participant needs two (publisher and subscriber); a NAT may put a few dozen
+        // people behind one address.
+        Self { max_connections: 4096, max_per_address: 64 }
+    }
+}
+
+/// Open connections, in all and by address. Admission and release happen under one lock,
+/// so concurrent accepts cannot overshoot either limit.
+#[derive(Default)]
+struct Open {
+    total: usize,
+    by_ip: HashMap<IpAddr, usize>,
+}
+
+/// Releases a connection's slot when its task ends, however it ends.
+struct Slot {
+    open: Arc<Mutex<Open>>,
+    ip: IpAddr,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.total -= 1;
+        if let Some(n) = open.by_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.by_ip.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Admits a connection from `ip` if both limits allow it.
+fn admit(open: &Arc<Mutex<Open>>, ip: IpAddr, limits: TcpLimits) -> Option<Slot> {
+    let mut o = open.lock().unwrap_or_else(|p| p.into_inner());
+    let from_ip = o.by_ip.get(&ip).copied().unwrap_or(0);
+    if o.total >= limits.max_connections || from_ip >= limits.max_per_address {
+        return None;
+    }
+    o.total += 1;
+    *o.by_ip.entry(ip).or_default() += 1;
+    Some(Slot { open: open.clone(), ip })
+}
+
+pub(crate) async fn accept_loop(listener: TcpListener, engine: mpsc::WeakSender<Command>, limits: TcpLimits) {
+    let open = Arc::new(Mutex::new(Open::default()));
+    let (mut refused, mut last_warn) = (0u64, None::<tokio::time::Instant>);
     loop {
         let Ok((stream, remote)) = listener.accept().await else { continue };
         let Some(tx) = engine.upgrade() else { return };
-        if open.load(std::sync::atomic::Ordering::Relaxed) >= MAX_CONNECTIONS {
+        let Some(slot) = admit(&open, remote.ip(), limits) else {
+            // Refused: the stream is dropped (closed) at once. Logged at most every WARN_EVERY.
+            refused += 1;
+            let now = tokio::time::Instant::now();
+            if last_warn.is_none_or(|t| now.duration_since(t) >= WARN_EVERY) {
+                warn!(%remote, refused, ?limits, "ICE-TCP connection limit reached; refusing connections");
+                (refused, last_warn) = (0, Some(now));
+            }
             continue;
-        }
-        let open = open.clone();
-        open.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        };
         tokio::spawn(async move {
+            let _slot = slot;
             serve(stream, remote, tx.clone()).await;
             let _ = tx.send(Command::TcpClosed { remote }).await;
-            open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         });
     }
 }
@@ -59,7 +125,9 @@ async fn serve(stream: TcpStream, remote: SocketAddr, engine: mpsc::Sender<Comma
         }
     };
     let read = async move {
-        let mut buf = vec![0u8; u16::MAX as usize];
+        // Small until the connection has shown it speaks ICE: an idle or junk connection
+        // holds 1.5 KB, not a full 64 KB frame buffer.
+        let mut buf = vec![0u8; MAX_FIRST_FRAME];
         let mut first = true;
         loop {
             // The first frame must come soon; later ones at least as often as ICE consent
@@ -69,7 +137,7 @@ async fn serve(stream: TcpStream, remote: SocketAddr, engine: mpsc::Sender<Comma
                 let mut len = [0u8; 2];
                 reader.read_exact(&mut len).await.ok()?;
                 let len = u16::from_be_bytes(len) as usize;
-                if len == 0 {
+                if len == 0 || len > buf.len() {
                     return None;
                 }
                 reader.read_exact(&mut buf[..len]).await.ok()?;
@@ -86,7 +154,8 @@ async fn serve(stream: TcpStream, remote: SocketAddr, engine: mpsc::Sender<Comma
                 return;
             }
             if first {
-                tracing::info!(%remote, "ICE-TCP connection established");
+                debug!(%remote, "ICE-TCP connection started with STUN");
+                buf.resize(u16::MAX as usize, 0);
             }
             first = false;
             let cmd = Command::TcpPacket { source: remote, destination: local, data: buf[..len].to_vec() };

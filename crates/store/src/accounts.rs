@@ -349,14 +349,16 @@ impl Store {
         Ok(())
     }
 
-    /// Records a nonce for a key. Returns `false` if it was already used within `window`
-    /// seconds (a replay). Nonces older than the window are forgotten.
-    pub async fn use_nonce(&self, secret_id: &str, nonce: &str, now: i64, window: i64) -> Result<bool> {
+    /// Records a nonce for a key, for a request stamped `timestamp`. Returns `false` if it is
+    /// already recorded (a replay). A nonce is kept until its request's timestamp has left the
+    /// `window` (so a request stamped ahead of the clock cannot be replayed once its nonce is
+    /// forgotten); `seen_at` holds the later of the arrival and the timestamp.
+    pub async fn use_nonce(&self, secret_id: &str, nonce: &str, now: i64, timestamp: i64, window: i64) -> Result<bool> {
         sqlx::query("DELETE FROM api_nonces WHERE seen_at < $1").bind(now - window).execute(self.pool()).await?;
         let r = sqlx::query("INSERT INTO api_nonces (secret_id, nonce, seen_at) VALUES ($1, $2, $3)")
             .bind(secret_id)
             .bind(nonce)
-            .bind(now)
+            .bind(now.max(timestamp))
             .execute(self.pool())
             .await;
         match r {
@@ -367,37 +369,54 @@ impl Store {
     }
 
     /// The dev enterprise of PRODUCT.md: AppId `dev-app`, SdkId `dev-sdk`, SecretId `devkey`,
-    /// SecretKey `secret`, and an admin whose userid is `dev-user`. Idempotent.
+    /// SecretKey `secret`, and an admin whose userid is `dev-user`. Idempotent. The credential
+    /// is put back if a start without dev mode removed it ([`Store::forget_dev_credential`]).
     pub async fn seed_dev(&self, now: i64) -> Result<()> {
-        if self.enterprise("dev-app").await.is_ok() {
-            return Ok(());
+        if self.enterprise(DEV_ENTERPRISE).await.is_err() {
+            self.create_enterprise(DEV_ENTERPRISE, "Huiyi Dev", now).await?;
+            self.create_user(
+                &User {
+                    enterprise_id: DEV_ENTERPRISE.into(),
+                    userid: "dev-user".into(),
+                    username: "Dev User".into(),
+                    email: String::new(),
+                    phone: String::new(),
+                    role: Role::Admin,
+                    created_at: now,
+                },
+                None,
+            )
+            .await?;
         }
-        self.create_enterprise("dev-app", "Huiyi Dev", now).await?;
-        self.create_user(
-            &User {
-                enterprise_id: "dev-app".into(),
-                userid: "dev-user".into(),
-                username: "Dev User".into(),
-                email: String::new(),
-                phone: String::new(),
-                role: Role::Admin,
-                created_at: now,
-            },
-            None,
-        )
-        .await?;
+        self.forget_dev_credential().await?;
         self.insert_credential(&AppCredential {
-            enterprise_id: "dev-app".into(),
-            app_id: "dev-app".into(),
+            enterprise_id: DEV_ENTERPRISE.into(),
+            app_id: DEV_ENTERPRISE.into(),
             sdk_id: "dev-sdk".into(),
-            secret_id: "devkey".into(),
+            secret_id: DEV_SECRET_ID.into(),
             secret_key: "secret".into(),
             created_at: now,
             revoked_at: None,
         })
         .await
     }
+
+    /// Deletes the dev credential (`devkey`/`secret`), which anyone can read in the docs: a
+    /// server started without dev mode calls this, so dev credentials never outlive dev mode.
+    /// Returns whether there was one.
+    pub async fn forget_dev_credential(&self) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM app_credentials WHERE secret_id = $1 AND enterprise_id = $2")
+            .bind(DEV_SECRET_ID)
+            .bind(DEV_ENTERPRISE)
+            .execute(self.pool())
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
 }
+
+/// The dev enterprise's id (also its AppId) and its credential's SecretId.
+pub const DEV_ENTERPRISE: &str = "dev-app";
+pub const DEV_SECRET_ID: &str = "devkey";
 
 #[cfg(test)]
 mod tests {
@@ -414,13 +433,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_dev_credential_is_forgotten_and_seeded_again() {
+        let s = store().await;
+        s.seed_dev(1000).await.unwrap();
+        assert!(s.forget_dev_credential().await.unwrap());
+        assert!(s.active_credential("devkey").await.is_err(), "gone after a start without dev mode");
+        assert!(!s.forget_dev_credential().await.unwrap());
+        s.seed_dev(2000).await.unwrap();
+        assert!(s.active_credential("devkey").await.is_ok(), "back in dev mode");
+    }
+
+    #[tokio::test]
     async fn nonces_are_single_use_within_the_window() {
         let s = store().await;
-        assert!(s.use_nonce("k", "n1", 1000, 300).await.unwrap());
-        assert!(!s.use_nonce("k", "n1", 1100, 300).await.unwrap(), "replay inside the window");
-        assert!(s.use_nonce("other", "n1", 1100, 300).await.unwrap(), "nonces are per key");
+        assert!(s.use_nonce("k", "n1", 1000, 1000, 300).await.unwrap());
+        assert!(!s.use_nonce("k", "n1", 1100, 1000, 300).await.unwrap(), "replay inside the window");
+        assert!(s.use_nonce("other", "n1", 1100, 1000, 300).await.unwrap(), "nonces are per key");
         // After the window the old record is forgotten (the timestamp check rejects it anyway).
-        assert!(s.use_nonce("k", "n1", 1401, 300).await.unwrap());
+        assert!(s.use_nonce("k", "n1", 1401, 1000, 300).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_nonce_stamped_ahead_is_kept_until_its_timestamp_leaves_the_window() {
+        let s = store().await;
+        // Stamped 290 s ahead of the clock, as a signer with a fast clock (or an attacker) may.
+        assert!(s.use_nonce("k", "n", 1000, 1290, 300).await.unwrap());
+        // 303 s later the timestamp (1290) is still inside the window: still a replay.
+        assert!(!s.use_nonce("k", "n", 1303, 1290, 300).await.unwrap(), "replayed 303 s later");
+        assert!(!s.use_nonce("k", "n", 1590, 1290, 300).await.unwrap(), "replayed at the window's edge");
+        // Only once the timestamp is out of the window (and rejected anyway) is it forgotten.
+        assert!(s.use_nonce("k", "n", 1591, 1290, 300).await.unwrap());
     }
 
     #[tokio::test]

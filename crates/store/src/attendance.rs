@@ -172,6 +172,53 @@ impl Store {
     }
 
     /// The meeting whose room this is (rooms are named by meeting id), in any enterprise.
+    /// Keeps `person` out of the meeting until [`Store::readmit`]. Idempotent.
+    pub async fn remove_from_meeting(&self, meeting_id: &str, person: &str, now: i64) -> Result<()> {
+        let r = sqlx::query("INSERT INTO meeting_removals (meeting_id, person, removed_at) VALUES ($1, $2, $3)")
+            .bind(meeting_id)
+            .bind(person)
+            .bind(now)
+            .execute(self.pool())
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) if crate::is_unique_violation(&e) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Whether a host removed `person` from the meeting (and has not let them back).
+    pub async fn is_removed(&self, meeting_id: &str, person: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT 1 AS one FROM meeting_removals WHERE meeting_id = $1 AND person = $2")
+            .bind(meeting_id)
+            .bind(person)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// The people removed from a meeting, with when, oldest first.
+    pub async fn removals(&self, meeting_id: &str) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query("SELECT person, removed_at FROM meeting_removals WHERE meeting_id = $1 ORDER BY removed_at, person")
+            .bind(meeting_id)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(|r| Ok((get(r, "person")?, get(r, "removed_at")?))).collect()
+    }
+
+    /// Lets a removed person join the meeting again. `NotFound` if they were not removed.
+    pub async fn readmit(&self, meeting_id: &str, person: &str) -> Result<()> {
+        let r = sqlx::query("DELETE FROM meeting_removals WHERE meeting_id = $1 AND person = $2")
+            .bind(meeting_id)
+            .bind(person)
+            .execute(self.pool())
+            .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
     pub async fn meeting_for_room(&self, room: &str) -> Result<crate::Meeting> {
         let row = sqlx::query("SELECT enterprise_id FROM meetings WHERE meeting_id = $1")
             .bind(room)

@@ -19,7 +19,7 @@ use std::path::Path;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::AnyPool;
 
-pub use accounts::{AppCredential, Enterprise, Role, User};
+pub use accounts::{AppCredential, Enterprise, Role, User, DEV_ENTERPRISE, DEV_SECRET_ID};
 pub use attendance::{ParticipantSession, MAX_REPORT_SESSIONS};
 pub use meetings::{Meeting, MeetingStatus, NewMeeting};
 pub use webhooks::{AttemptOutcome, Delivery, DeliveryStatus, Webhook};

@@ -199,3 +199,48 @@ pub async fn dismiss(State(state): State<AppState>, Extension(caller): Extension
     state.webhooks.meeting_event(Event::MeetingEnd, &ended, Some(&user), now).await;
     Ok(Json(Empty {}))
 }
+
+/// A person a host removed from the meeting.
+#[derive(Serialize, ToSchema)]
+pub struct Removed {
+    /// The userid of a signed-in participant, or a guest's id (`guest-…`).
+    pub person: String,
+    /// Unix seconds.
+    pub removed_at: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RemovedList {
+    pub removed: Vec<Removed>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ActingQuery {
+    /// The acting user. A signed-in user may leave it out.
+    pub userid: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/meetings/{meeting_id}/removed", tag = "attendance", params(("meeting_id" = String, Path), ActingQuery),
+    responses((status = 200, body = RemovedList), (status = "4XX", body = ErrorBody)))]
+/// The people removed from the meeting (Huiyi's addition): they cannot join it again, with
+/// any token, until a host lets them back.
+pub async fn removed(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, Q(q): Q<ActingQuery>) -> Result<Json<RemovedList>, ApiError> {
+    let user = caller.acting_user(&state, q.userid.as_deref()).await?;
+    let m = load(&state, &caller, &user, &id, true).await?;
+    let removed = state.store.removals(&m.meeting_id).await?.into_iter().map(|(person, removed_at)| Removed { person, removed_at }).collect();
+    Ok(Json(RemovedList { removed }))
+}
+
+#[utoipa::path(delete, path = "/v1/meetings/{meeting_id}/removed/{person}", tag = "attendance", params(("meeting_id" = String, Path), ("person" = String, Path), ActingQuery),
+    responses((status = 200, body = Empty), (status = "4XX", body = ErrorBody)))]
+/// Lets a removed person join the meeting again (Huiyi's addition; hosts and admins).
+pub async fn readmit(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path((id, person)): Path<(String, String)>, Q(q): Q<ActingQuery>) -> Result<Json<Empty>, ApiError> {
+    let user = caller.acting_user(&state, q.userid.as_deref()).await?;
+    let m = load(&state, &caller, &user, &id, true).await?;
+    match state.store.readmit(&m.meeting_id, &person).await {
+        Ok(()) => Ok(Json(Empty {})),
+        Err(huiyi_store::StoreError::NotFound) => Err(ApiError::not_found("removed person")),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -17,6 +17,8 @@ pub struct ErrorBody {
 pub struct ErrorInfo {
     /// A stable code from docs/tencent-api.md.
     pub error_code: u32,
+    /// The same code, under the name Tencent's newer API and its SDKs read.
+    pub new_error_code: u32,
     /// What went wrong, for a person to read.
     pub message: String,
 }
@@ -59,6 +61,9 @@ impl ApiError {
     pub fn too_many(message: impl Into<String>) -> Self {
         Self::new(StatusCode::TOO_MANY_REQUESTS, 10010, message)
     }
+    pub fn busy(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, 10013, message)
+    }
     pub fn internal() -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, 10000, "internal error")
     }
@@ -79,6 +84,6 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(ErrorBody { error_info: ErrorInfo { error_code: self.code, message: self.message } })).into_response()
+        (self.status, Json(ErrorBody { error_info: ErrorInfo { error_code: self.code, new_error_code: self.code, message: self.message } })).into_response()
     }
 }

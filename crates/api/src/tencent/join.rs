@@ -5,9 +5,7 @@
 //! portal's session cookie the participant joins as that user (a host when they host the
 //! meeting). The meeting's settings decide who may join, when, and from how many devices.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -20,43 +18,25 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use super::access::{is_host, session_user, userids};
+use super::admission::{admit, Refusal};
 use super::error::{ApiError, ErrorBody};
 use super::meetings::Settings;
 use super::{parse_body, unix_now};
 use crate::auth::{Claims, VideoGrant};
 use crate::AppState;
 
-/// Wrong passwords allowed per client address, and per meeting, within `WINDOW_SECS`.
+/// Wrong passwords allowed per client address, and per meeting, in 10 minutes.
 const PER_CLIENT: usize = 5;
 const PER_MEETING: usize = 30;
-const WINDOW_SECS: i64 = 600;
-/// Bounds the limiter's memory under a flood of distinct addresses.
-const MAX_KEYS: usize = 100_000;
-
-/// Recent wrong-password attempts by key (`ip:…` or `meeting:…`).
-#[derive(Clone, Default)]
-pub struct PasswordLimiter {
-    failures: Arc<Mutex<HashMap<String, Vec<i64>>>>,
-}
-
-impl PasswordLimiter {
-    pub fn blocked(&self, key: &str, limit: usize, now: i64) -> bool {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(list) = map.get_mut(key) else { return false };
-        list.retain(|t| now - t < WINDOW_SECS);
-        list.len() >= limit
-    }
-
-    pub fn record(&self, keys: &[String], now: i64) {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= MAX_KEYS {
-            map.retain(|_, v| v.iter().any(|t| now - t < WINDOW_SECS));
-        }
-        for k in keys {
-            map.entry(k.clone()).or_default().push(now);
-        }
-    }
-}
+/// Lookups of codes that match no live meeting allowed per client address, and over the
+/// whole server, in 10 minutes: a guesser of 9-digit codes gets nowhere, while a person who
+/// mistypes a code a few times is not held up.
+const UNKNOWN_CODES_PER_CLIENT: usize = 20;
+const UNKNOWN_CODES_OVERALL: usize = 2_000;
+/// How long a join token may be used to enter the room. A connected client is sent fresh
+/// tokens ([`crate::AppState::token_refresh`]), and every entry checks the meeting again
+/// ([`super::admission`]), so a short life only closes the window for a leaked token.
+pub const JOIN_TOKEN_TTL_SECS: i64 = 600;
 
 #[derive(Deserialize, ToSchema)]
 pub struct JoinBody {
@@ -133,15 +113,18 @@ pub async fn join(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<
         return Err(ApiError::invalid("meeting_code must be 9 digits"));
     }
     let now = unix_now();
-    let client_key = format!("ip:{}", peer.ip());
-    if state.join_limiter.blocked(&client_key, PER_CLIENT, now) {
-        return Err(ApiError::too_many("too many wrong passwords; try again later"));
-    }
+    let ip = state.limits.client_ip(peer, &headers);
+    // Counted before the lookup (so concurrent guesses cannot slip past the check), and given
+    // back when the code turns out to exist.
+    let Some(lookup) = state.limits.unknown_codes.take(&[(format!("ip:{ip}"), UNKNOWN_CODES_PER_CLIENT), ("all".into(), UNKNOWN_CODES_OVERALL)], now) else {
+        return Err(ApiError::too_many("too many meeting codes tried; check the code and try again later"));
+    };
     let meeting = match state.store.live_meeting_by_code(&code).await {
         Ok(m) => m,
         Err(StoreError::NotFound) => return Err(ApiError::not_found("meeting")),
         Err(e) => return Err(e.into()),
     };
+    lookup.forgive();
     let settings = Settings::of(&meeting);
     let user = session_user(&state, &headers).await?;
     let who = joiner(&meeting, user, b.client_id.as_deref(), settings.allow_multi_device.unwrap_or(false));
@@ -155,26 +138,25 @@ pub async fn join(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<
         _ => {}
     }
     // Hosts do not need the password, as in Tencent Meeting.
-    let meeting_key = format!("meeting:{}", meeting.meeting_id);
     if let Some(expected) = meeting.data.password.as_deref().filter(|p| !p.is_empty() && who.role != "host") {
-        if state.join_limiter.blocked(&meeting_key, PER_MEETING, now) {
-            return Err(ApiError::too_many("too many wrong passwords for this meeting; try again later"));
-        }
+        let keys = [(format!("ip:{ip}"), PER_CLIENT), (format!("meeting:{}", meeting.meeting_id), PER_MEETING)];
+        let Some(attempt) = state.limits.join_password.take(&keys, now) else {
+            return Err(ApiError::too_many("too many wrong passwords; try again later"));
+        };
         if b.password.as_deref() != Some(expected) {
-            state.join_limiter.record(&[client_key, meeting_key], now);
             return Err(ApiError::new(StatusCode::FORBIDDEN, 10009, "wrong meeting password"));
         }
+        attempt.forgive();
     }
-    if meeting.data.end_time < now && meeting.status == huiyi_store::MeetingStatus::Init {
-        return Err(ApiError::conflict("this meeting's scheduled time is over"));
-    }
+    let removed = state.store.is_removed(&meeting.meeting_id, &who.person).await?;
+    admit(&meeting, now, removed).map_err(Refusal::api_error)?;
     if settings.allow_in_before_host == Some(false) && who.role != "host" && !state.store.host_has_joined(&meeting.meeting_id).await? {
         return Err(ApiError::new(StatusCode::FORBIDDEN, 10011, "the host has not joined yet; try again when the meeting has started"));
     }
     let claims = Claims {
         sub: who.identity.clone(),
         name: name.to_owned(),
-        exp: (now + 6 * 3600) as u64,
+        exp: (now + JOIN_TOKEN_TTL_SECS) as u64,
         metadata: json!({ "role": who.role, "meeting_id": meeting.meeting_id, "person": who.person, "device": who.device }).to_string(),
         video: VideoGrant {
             room_join: true,

@@ -16,6 +16,31 @@ use super::{paging, parse_body, unix_now, Q};
 use crate::webhook::Event;
 use crate::AppState;
 
+/// The most hosts and invitees one meeting may name (Tencent Meeting's own limits).
+pub const MAX_HOSTS: usize = 10;
+pub const MAX_INVITEES: usize = 300;
+
+/// `hosts` or `invitees`, checked: at most `max` people, each a user of the caller's
+/// enterprise, each once (duplicates are dropped, in order).
+pub async fn check_people(state: &AppState, enterprise_id: &str, field: &str, people: Vec<UserRef>, max: usize) -> Result<Vec<UserRef>, ApiError> {
+    if people.len() > max {
+        return Err(ApiError::invalid(format!("{field} names at most {max} users")));
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::with_capacity(people.len());
+    for p in people {
+        if !seen.insert(p.userid.clone()) {
+            continue;
+        }
+        match state.store.user(enterprise_id, &p.userid).await {
+            Ok(_) => out.push(p),
+            Err(huiyi_store::StoreError::NotFound) => return Err(ApiError::invalid(format!("{field}: no user {:?} in this enterprise", p.userid))),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(out)
+}
+
 /// A person named in `hosts` or `invitees`.
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 pub struct UserRef {
@@ -360,8 +385,8 @@ pub async fn create(State(state): State<AppState>, Extension(caller): Extension<
             check_settings(&settings)?;
             to_value(&settings)?
         },
-        hosts: to_value(&b.hosts.unwrap_or_default())?,
-        invitees: to_value(&b.invitees.unwrap_or_default())?,
+        hosts: to_value(&check_people(&state, &caller.enterprise_id, "hosts", b.hosts.unwrap_or_default(), MAX_HOSTS).await?)?,
+        invitees: to_value(&check_people(&state, &caller.enterprise_id, "invitees", b.invitees.unwrap_or_default(), MAX_INVITEES).await?)?,
         recurring_rule: rule,
     };
     let m = state.store.create_meeting(&new, now).await?;
@@ -481,10 +506,10 @@ pub async fn update(State(state): State<AppState>, Extension(caller): Extension<
         }
     }
     if let Some(h) = b.hosts {
-        d.hosts = to_value(&h)?;
+        d.hosts = to_value(&check_people(&state, &caller.enterprise_id, "hosts", h, MAX_HOSTS).await?)?;
     }
     if let Some(i) = b.invitees {
-        d.invitees = to_value(&i)?;
+        d.invitees = to_value(&check_people(&state, &caller.enterprise_id, "invitees", i, MAX_INVITEES).await?)?;
     }
     if let Some(t) = b.time_zone {
         check_time_zone(&t)?;

@@ -4,6 +4,7 @@
 //! at `/v1/openapi.json` is generated from these handlers and types ([`openapi`]).
 
 pub mod access;
+pub mod admission;
 pub mod account;
 pub mod attendance;
 pub mod credentials;
@@ -33,6 +34,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/v1/meetings/{meeting_id}/dismiss", post(attendance::dismiss))
         .route("/v1/meetings/{meeting_id}/participants", get(attendance::participants))
         .route("/v1/meetings/{meeting_id}/real-time-participants", get(attendance::real_time))
+        .route("/v1/meetings/{meeting_id}/removed", get(attendance::removed))
+        .route("/v1/meetings/{meeting_id}/removed/{person}", axum::routing::delete(attendance::readmit))
         .route("/v1/meetings/{meeting_id}/statistics", get(stats::meeting_statistics))
         .route("/v1/meetings/{meeting_id}/attendance.csv", get(stats::attendance_csv))
         .route("/v1/meetings/{meeting_id}/invitation.ics", get(stats::invitation_ics))

@@ -19,7 +19,7 @@ use super::{access, account, attendance, credentials, join, meetings, stats, use
     ),
     paths(
         meetings::create, meetings::get, meetings::query, meetings::update, meetings::cancel, meetings::history,
-        attendance::participants, attendance::real_time, attendance::dismiss,
+        attendance::participants, attendance::real_time, attendance::dismiss, attendance::removed, attendance::readmit,
         stats::meeting_statistics, stats::attendance_csv, stats::invitation_ics, stats::enterprise_statistics,
         join::join,
         users::create, users::get, users::update, users::delete, users::list,

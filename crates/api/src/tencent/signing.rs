@@ -5,7 +5,7 @@
 //! `METHOD\nX-TC-Key=<id>&X-TC-Nonce=<nonce>&X-TC-Timestamp=<ts>\n<URI with query>\n<body>`
 //! and the signature is `base64(hex(HMAC-SHA256(SecretKey, string)))`: base64 of the lowercase
 //! hex text. A request is accepted once: the timestamp must be within ±300 s and the nonce
-//! unused with that key in that window. A valid signature makes the caller the key's
+//! unused with that key while that timestamp is in the window. A valid signature makes the caller the key's
 //! application, which acts for its whole enterprise (see [`super::access`]).
 
 use axum::body::{to_bytes, Body};
@@ -74,7 +74,7 @@ pub async fn verify(state: &AppState, req: Request, next: Next) -> Result<Respon
     if app_id != cred.app_id || (!sdk_id.is_empty() && sdk_id != cred.sdk_id) {
         return Err(ApiError::forbidden("AppId/SdkId do not belong to this X-TC-Key"));
     }
-    if !state.store.use_nonce(&key, &nonce, crate::unix_now(), WINDOW_SECS).await? {
+    if !state.store.use_nonce(&key, &nonce, crate::unix_now(), ts, WINDOW_SECS).await? {
         return Err(ApiError::replayed());
     }
     let mut req = Request::from_parts(parts, Body::from(bytes));

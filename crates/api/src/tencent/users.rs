@@ -133,11 +133,11 @@ pub async fn create(State(state): State<AppState>, Extension(caller): Extension<
     check_phone(&phone)?;
     let hash = match b.password {
         Some(p) => {
-            check_password_rules(&p)?;
+            check_password_rules(&p, &[&email, &b.userid, &b.username])?;
             if email.is_empty() {
                 return Err(ApiError::invalid("a user with a password needs an email to sign in with"));
             }
-            Some(hash_password(p).await?)
+            Some(hash_password(&state.limits, p).await?)
         }
         None => None,
     };
@@ -194,14 +194,14 @@ pub async fn update(State(state): State<AppState>, Extension(caller): Extension<
         user.role = r;
     }
     if let Some(p) = &b.password {
-        check_password_rules(p)?;
+        check_password_rules(p, &[&user.email, &user.userid, &user.username])?;
         if user.email.is_empty() {
             return Err(ApiError::invalid("a user with a password needs an email to sign in with"));
         }
     }
     state.store.update_user(&user).await?;
     if let Some(p) = b.password {
-        let hash = hash_password(p).await?;
+        let hash = hash_password(&state.limits, p).await?;
         state.store.set_password_hash(&user.enterprise_id, &user.userid, &hash).await?;
     }
     Ok(Json(user.into()))

@@ -84,12 +84,30 @@ pub struct Reply {
     pub body: Value,
     /// The status line and headers, as received.
     pub head: String,
+    /// The body as text.
+    pub text: String,
 }
+
+pub type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 impl Api {
     pub async fn raw(&self, method: &str, uri: &str, headers: &[(&str, String)], body: &[u8]) -> Reply {
-        let mut c = tokio::net::TcpStream::connect(self.addr).await.unwrap();
-        let mut req = format!("{method} {uri} HTTP/1.1\r\nHost: huiyi\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n", body.len());
+        self.raw_from(None, method, uri, headers, body).await
+    }
+
+    /// Like [`Api::raw`], from the source address `from` (any 127.x.y.z works on loopback), so
+    /// a test can be several clients. A `Content-Type` in `headers` replaces the JSON default.
+    pub async fn raw_from(&self, from: Option<std::net::IpAddr>, method: &str, uri: &str, headers: &[(&str, String)], body: &[u8]) -> Reply {
+        let mut c = match from {
+            None => tokio::net::TcpStream::connect(self.addr).await.unwrap(),
+            Some(ip) => {
+                let socket = tokio::net::TcpSocket::new_v4().unwrap();
+                socket.bind(std::net::SocketAddr::new(ip, 0)).unwrap();
+                socket.connect(self.addr).await.unwrap()
+            }
+        };
+        let content_type = if headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) { "" } else { "Content-Type: application/json\r\n" };
+        let mut req = format!("{method} {uri} HTTP/1.1\r\nHost: huiyi\r\nConnection: close\r\n{content_type}Content-Length: {}\r\n", body.len());
         for (k, v) in headers {
             req.push_str(&format!("{k}: {v}\r\n"));
         }
@@ -106,7 +124,7 @@ impl Api {
             (Some(a), Some(b)) => &raw_body[a..=b],
             _ => "null",
         };
-        Reply { status, body: serde_json::from_str(json_text).unwrap_or(Value::Null), head: head.to_owned() }
+        Reply { status, body: serde_json::from_str(json_text).unwrap_or(Value::Null), head: head.to_owned(), text: raw_body.to_owned() }
     }
 
     pub fn signed_headers(&self, method: &str, uri: &str, body: &str, ts: i64, nonce: &str) -> Vec<(&'static str, String)> {

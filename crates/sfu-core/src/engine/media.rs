@@ -22,6 +22,7 @@ use super::{Engine, Output};
 use crate::forward::keyframe::{starts_keyframe, VideoCodec};
 use crate::forward::layer::{layer_of_rid, select_layer, LayerIndex};
 use crate::ids::{PeerId, RoomName, SessionKey, TrackSid};
+use crate::permission::may_publish;
 
 /// Minimum spacing of keyframe requests to one publisher layer.
 const PLI_INTERVAL: Duration = Duration::from_millis(500);
@@ -93,6 +94,15 @@ impl Engine {
             return;
         };
         let mut pending = p.pending_tracks.remove(idx);
+        // Permissions may have changed since the AddTrack: check again when media binds.
+        if let Err(grant) = may_publish(&p.permission, pending.info.source) {
+            info!(track = %pending.info.sid, grant, "media for a track the participant may no longer publish; not published");
+            return;
+        }
+        if p.published.len() >= self.config.max_tracks_per_participant {
+            info!(track = %pending.info.sid, "track limit reached; not published");
+            return;
+        }
         pending.info.mid = added.mid.to_string();
         if let Some(mime) = negotiated_mime(peer, added.mid) {
             pending.info.mime_type = mime.clone();
@@ -468,6 +478,7 @@ impl Engine {
         // A subscriber waiting for a keyframe of this layer that does not come (its PLI was
         // lost, or sent before its media line existed) asks again, rate-limited.
         let mut waiting_for_keyframe = false;
+        let mut failed: Vec<SessionKey> = Vec::new();
 
         for &sub in &subscribers {
             let Some(sp) = self.sessions.get_mut(&sub) else { continue };
@@ -529,7 +540,8 @@ impl Engine {
             let Some(tx) = api.stream_tx_by_mid(out_mid, None) else { continue };
             tx.write_rtp(write);
             if let Err(e) = drain(sub_peer_id, sub_peer, &mut self.outputs, &mut self.events, &mut self.timers) {
-                warn!(%e, "subscriber peer failed while forwarding");
+                warn!(%e, session = sub.0, "subscriber peer failed while forwarding; ending its session");
+                failed.push(sub);
             }
         }
         if let Some(track) = self.rooms.get_mut(&room_name).and_then(|r| r.tracks.get_mut(&sid)) {
@@ -539,6 +551,8 @@ impl Engine {
                 self.request_keyframe(now, peer, mid, layer, simulcast, &sid);
             }
         }
+        // Ended after the loop: removing a session mutates the subscriber lists walked above.
+        self.remove_failed(now, failed);
     }
 
     // -------------------------------------------------------------------------------------------

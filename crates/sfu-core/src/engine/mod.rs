@@ -37,6 +37,7 @@ use str0m::{Candidate, Event, Input, Rtc};
 use tracing::{debug, info, warn};
 
 use crate::ids::{ParticipantIdentity, ParticipantSid, PeerId, RoomName, SessionKey};
+use crate::permission::{StateError, StateLimits};
 
 pub use peer::PeerRole;
 
@@ -60,6 +61,17 @@ pub struct EngineConfig {
     pub ping_timeout: Duration,
     /// How long a session whose signalling socket dropped is kept for a resume.
     pub resume_window: Duration,
+    /// Sessions this engine holds at once; joins beyond are refused.
+    pub max_sessions: usize,
+    /// Tracks one participant may publish, counting those announced and not yet bound.
+    pub max_tracks_per_participant: usize,
+    /// AddTrack requests awaiting their media, per participant.
+    pub max_pending_tracks: usize,
+    /// Remote addresses remembered per peer connection (each learnt from a verified STUN
+    /// request); the oldest is forgotten when a new one would exceed this.
+    pub max_remote_addrs: usize,
+    /// Sizes of a participant's name, metadata and attributes.
+    pub state_limits: StateLimits,
 }
 
 impl Default for EngineConfig {
@@ -73,6 +85,11 @@ impl Default for EngineConfig {
             ping_interval: Duration::from_secs(5),
             ping_timeout: Duration::from_secs(15),
             resume_window: Duration::from_secs(20),
+            max_sessions: 10_000,
+            max_tracks_per_participant: 32,
+            max_pending_tracks: 16,
+            max_remote_addrs: 8,
+            state_limits: StateLimits::default(),
         }
     }
 }
@@ -119,6 +136,10 @@ pub enum RoomEvent {
 pub enum JoinError {
     #[error("room {0} is full")]
     RoomFull(String),
+    #[error("the server is full")]
+    ServerFull,
+    #[error("the token's participant state is too large: {0}")]
+    State(#[from] StateError),
 }
 
 /// Why a resume was refused; the client then rejoins from scratch.
@@ -209,7 +230,8 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(config: EngineConfig) -> Self {
+    /// A new engine; `now` is the instant of the caller's clock it starts at.
+    pub fn new(config: EngineConfig, now: Instant) -> Self {
         let provider = str0m::crypto::from_feature_flags();
         // Invariant: the aws-lc-rs provider compiled into this binary can always make a key.
         let dtls_cert: DtlsCert =
@@ -240,7 +262,7 @@ impl Engine {
             next_id: 1,
             next_tick: None,
             ticks: 0,
-            last_now: Instant::now(),
+            last_now: now,
             now_ms: 0,
         }
     }
@@ -266,7 +288,7 @@ impl Engine {
         let peer_deadline = self.timers.peek().map(|Reverse((t, _))| *t);
         let deadline = match (peer_deadline, self.next_tick) {
             (Some(a), Some(b)) => a.min(b),
-            (a, b) => a.or(b).unwrap_or_else(|| Instant::now() + Duration::from_secs(3600)),
+            (a, b) => a.or(b).unwrap_or(self.last_now + Duration::from_secs(3600)),
         };
         Output::Timeout(deadline)
     }
@@ -286,6 +308,10 @@ impl Engine {
         self.now_ms = params.now_ms;
         self.last_now = now;
         self.next_tick.get_or_insert(now + TICK);
+        let limits = self.config.state_limits;
+        limits.check_name(&params.name)?;
+        limits.check_metadata(&params.metadata)?;
+        limits.check_attributes(&HashMap::new(), &params.attributes)?;
         let room = self
             .rooms
             .entry(params.room.clone())
@@ -300,6 +326,9 @@ impl Engine {
         let occupied = room.participants.len() as u32 - u32::from(duplicate.is_some());
         if room.max_participants > 0 && occupied >= room.max_participants {
             return Err(JoinError::RoomFull(params.room.to_string()));
+        }
+        if duplicate.is_none() && self.sessions.len() >= self.config.max_sessions {
+            return Err(JoinError::ServerFull);
         }
         if let Some(old) = duplicate {
             self.remove_session(now, old, CloseReason::DuplicateIdentity);
@@ -521,6 +550,14 @@ impl Engine {
         }
     }
 
+    /// Removes sessions whose peer connection failed while something else was being done
+    /// (forwarding to many subscribers): each ends alone, the room goes on.
+    pub(crate) fn remove_failed(&mut self, now: Instant, failed: Vec<SessionKey>) {
+        for key in failed {
+            self.remove_session(now, key, CloseReason::MediaFailure);
+        }
+    }
+
     pub(crate) fn new_rtc(&self, now: Instant) -> Rtc {
         let mut cfg = Rtc::builder()
             .set_ice_lite(true)
@@ -550,7 +587,9 @@ impl Engine {
     // ---------------------------------------------------------------------------------------
     // Network input
 
-    /// One packet from a media socket. Unknown or malformed packets are dropped.
+    /// One packet from a media socket. Unknown or malformed packets are dropped. A packet is
+    /// routed to a peer by a verified STUN request's ufrag, or by a source address that an
+    /// earlier verified STUN request taught ([`EngineConfig::max_remote_addrs`] per peer).
     pub fn handle_datagram(&mut self, now: Instant, proto: Protocol, source: SocketAddr, destination: SocketAddr, data: &[u8]) {
         self.last_now = now;
         let Some(peer_id) = self.route(proto, source, data) else {
@@ -576,12 +615,6 @@ impl Engine {
         }
         let result = peer.rtc.handle_input(input);
         self.after_mutation(now, peer_id, result.map(|_| ()));
-        if let Some(peer) = self.peers.get_mut(&peer_id) {
-            if peer.connected && !peer.remote_addrs.contains(&source) {
-                peer.remote_addrs.push(source);
-                self.by_addr.insert((proto, source), peer_id);
-            }
-        }
         self.process_events(now);
     }
 
@@ -592,13 +625,23 @@ impl Engine {
             let msg = StunMessage::parse(data).ok()?;
             let (local, _remote) = msg.split_username()?;
             let id = *self.by_ufrag.get(local)?;
-            // A STUN binding from a new address also routes the media that follows it.
-            self.by_addr.insert((proto, source), id);
-            if let Some(p) = self.peers.get_mut(&id) {
-                if !p.remote_addrs.contains(&source) {
-                    p.remote_addrs.push(source);
-                }
+            let peer = self.peers.get_mut(&id)?;
+            // Only a request signed with this peer's ICE password proves the sender knows
+            // it: anything else is dropped here, before it can teach us an address.
+            if !msg.verify(peer.ice_pass.as_bytes(), sha1_hmac) {
+                debug!(%source, "dropping STUN with a bad MESSAGE-INTEGRITY");
+                return None;
             }
+            // A verified STUN binding from a new address also routes the media that follows.
+            if !peer.remote_addrs.contains(&source) {
+                if peer.remote_addrs.len() >= self.config.max_remote_addrs.max(1) {
+                    let oldest = peer.remote_addrs.remove(0);
+                    self.by_addr.remove(&(Protocol::Udp, oldest));
+                    self.by_addr.remove(&(Protocol::Tcp, oldest));
+                }
+                peer.remote_addrs.push(source);
+            }
+            self.by_addr.insert((proto, source), id);
             return Some(id);
         }
         self.by_addr.get(&(proto, source)).copied()
@@ -802,4 +845,14 @@ impl Engine {
             self.handle_peer_event(now, peer_id, event);
         }
     }
+}
+
+/// HMAC-SHA1, as STUN's MESSAGE-INTEGRITY (RFC 5389 §15.4) needs: `key` over the `parts`.
+fn sha1_hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 20] {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(key).expect("HMAC takes keys of any length");
+    for p in parts {
+        mac.update(p);
+    }
+    mac.finalize().into_bytes().into()
 }

@@ -43,7 +43,10 @@ pub(crate) struct Peer {
     pub role: PeerRole,
     /// The local ICE ufrag, by which STUN requests are routed here. Changes on ICE restart.
     pub ufrag: String,
-    /// The remote addresses that passed ICE for this peer (routing for non-STUN packets).
+    /// The local ICE password, to verify a STUN request before it routes anything.
+    pub ice_pass: String,
+    /// The remote addresses that sent verified STUN for this peer (routing for non-STUN
+    /// packets), oldest first, at most `EngineConfig::max_remote_addrs`.
     pub remote_addrs: Vec<SocketAddr>,
     /// Subscriber only: the offer sent and not yet answered. At most one is outstanding.
     pub pending_offer: Option<SdpPendingOffer>,
@@ -77,6 +80,7 @@ impl Peer {
             owner,
             role,
             ufrag: String::new(),
+            ice_pass: String::new(),
             remote_addrs: Vec::new(),
             pending_offer: None,
             renegotiate: false,
@@ -100,7 +104,9 @@ impl Peer {
     }
 
     pub fn refresh_ufrag(&mut self) {
-        self.ufrag = self.rtc.direct_api().local_ice_credentials().ufrag;
+        let creds = self.rtc.direct_api().local_ice_credentials();
+        self.ufrag = creds.ufrag;
+        self.ice_pass = creds.pass;
     }
 }
 

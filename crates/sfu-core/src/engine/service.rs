@@ -7,6 +7,7 @@ use huiyi_proto::lk;
 use super::state::Room;
 use super::{CloseReason, Engine};
 use crate::ids::{ParticipantIdentity, RoomName, SessionKey, TrackSid};
+use crate::permission::{may_publish, StateError};
 
 /// A RoomService call that cannot be done. Each maps to a Twirp error code at the edge.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -19,6 +20,12 @@ pub enum ServiceError {
     TrackNotFound,
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+}
+
+impl From<StateError> for ServiceError {
+    fn from(e: StateError) -> Self {
+        ServiceError::InvalidArgument(e.to_string())
+    }
 }
 
 impl Engine {
@@ -95,34 +102,39 @@ impl Engine {
 
     pub fn update_participant(&mut self, req: &lk::UpdateParticipantRequest) -> Result<lk::ParticipantInfo, ServiceError> {
         let key = self.find_participant(&req.room, &req.identity)?;
+        let limits = self.config.state_limits;
         let p = self.sessions.get_mut(&key).ok_or(ServiceError::ParticipantNotFound)?;
+        limits.check_name(&req.name)?;
+        limits.check_metadata(&req.metadata)?;
+        limits.check_attributes(&p.attributes, &req.attributes)?;
         if !req.metadata.is_empty() {
             p.metadata = req.metadata.clone();
         }
         if !req.name.is_empty() {
             p.name = req.name.clone();
         }
-        let mut revoke_publish = false;
         let mut revoke_subscribe = false;
         let mut grant_subscribe = false;
         if let Some(perm) = &req.permission {
-            revoke_publish = p.permission.can_publish && !perm.can_publish;
             revoke_subscribe = p.permission.can_subscribe && !perm.can_subscribe;
             grant_subscribe = !p.permission.can_subscribe && perm.can_subscribe;
             p.permission = perm.clone();
+            // Announced tracks whose media has not arrived yet must not be bound later.
+            let permission = p.permission.clone();
+            p.pending_tracks.retain(|t| may_publish(&permission, t.info.source).is_ok());
         }
         let room = p.room.clone();
+        let permission = p.permission.clone();
         let now = self.last_now;
-        // A permission change takes effect at once, not only for future requests.
-        if revoke_publish {
-            let owned: Vec<TrackSid> = self
-                .rooms
-                .get(&room)
-                .map(|r| r.tracks.iter().filter(|(_, t)| t.owner == key).map(|(s, _)| s.clone()).collect())
-                .unwrap_or_default();
-            for sid in owned {
-                self.unpublish_track(now, &room, &sid);
-            }
+        // A permission change takes effect at once, not only for future requests: whatever
+        // the participant may no longer publish is unpublished.
+        let forbidden: Vec<TrackSid> = self
+            .rooms
+            .get(&room)
+            .map(|r| r.tracks.iter().filter(|(_, t)| t.owner == key && may_publish(&permission, t.info.source).is_err()).map(|(s, _)| s.clone()).collect())
+            .unwrap_or_default();
+        for sid in forbidden {
+            self.unpublish_track(now, &room, &sid);
         }
         if revoke_subscribe {
             let subscribed: Vec<TrackSid> = self.sessions.get(&key).map(|p| p.downtracks.keys().cloned().collect()).unwrap_or_default();
@@ -166,6 +178,7 @@ impl Engine {
 
     pub fn update_room_metadata(&mut self, room: &str, metadata: &str) -> Result<lk::Room, ServiceError> {
         let name = self.room_name(room)?;
+        self.config.state_limits.check_metadata(metadata)?;
         let r = self.rooms.get_mut(&name).ok_or(ServiceError::RoomNotFound)?;
         r.metadata = metadata.to_owned();
         r.version += 1;

@@ -12,6 +12,7 @@ use super::state::PendingTrack;
 use super::{CloseReason, Engine, Output};
 use crate::forward::layer::TrackSettings;
 use crate::ids::{SessionKey, TrackSid};
+use crate::permission::{may_publish, StateError};
 
 /// A client message that could not be applied. The session continues; the shell logs it.
 /// (Malformed protobuf never reaches here: the shell rejects it with a close code.)
@@ -29,6 +30,10 @@ pub enum SignalError {
     NotPermitted(&'static str),
     #[error("invalid trickle candidate: {0}")]
     BadCandidate(String),
+    #[error("limit reached: {0}")]
+    Limit(&'static str),
+    #[error("{0}")]
+    State(#[from] StateError),
 }
 
 /// Parses a trickled candidate line. Browsers append attributes (`generation`, `ufrag`,
@@ -205,29 +210,26 @@ impl Engine {
     }
 
     fn handle_add_track(&mut self, key: SessionKey, req: lk::AddTrackRequest) -> Result<(), SignalError> {
+        let (max_pending, max_tracks) = (self.config.max_pending_tracks, self.config.max_tracks_per_participant);
         let p = self.sessions.get_mut(&key).ok_or(SignalError::UnknownSession)?;
-        let sources = &p.permission.can_publish_sources;
-        let refused = if !p.permission.can_publish {
-            Some("canPublish")
-        } else if !sources.is_empty() && !sources.contains(&req.source) {
-            Some("canPublishSources")
-        } else {
-            None
+        let refusal = match may_publish(&p.permission, req.source) {
+            Err(grant) => Some((lk::request_response::Reason::NotAllowed, grant, format!("publishing {} is not permitted ({grant})", req.cid))),
+            Ok(()) if p.pending_tracks.iter().any(|t| t.cid == req.cid) => return Ok(()), // a retransmitted request
+            Ok(()) if p.pending_tracks.len() >= max_pending => {
+                Some((lk::request_response::Reason::LimitExceeded, "pending tracks", format!("more than {max_pending} tracks are waiting for their media")))
+            }
+            Ok(()) if p.pending_tracks.len() + p.published.len() >= max_tracks => {
+                Some((lk::request_response::Reason::LimitExceeded, "tracks", format!("a participant publishes at most {max_tracks} tracks")))
+            }
+            Ok(()) => None,
         };
-        if let Some(grant) = refused {
+        if let Some((reason, grant, message)) = refusal {
             // Tell the client at once rather than let it wait for a TrackPublished.
             self.outputs.push_back(Output::Signal(
                 key,
-                Response::RequestResponse(lk::RequestResponse {
-                    reason: lk::request_response::Reason::NotAllowed as i32,
-                    message: format!("publishing {} is not permitted ({grant})", req.cid),
-                    ..Default::default()
-                }),
+                Response::RequestResponse(lk::RequestResponse { reason: reason as i32, message, ..Default::default() }),
             ));
-            return Err(SignalError::NotPermitted(grant));
-        }
-        if p.pending_tracks.iter().any(|t| t.cid == req.cid) {
-            return Ok(()); // a retransmitted request
+            return Err(if reason == lk::request_response::Reason::NotAllowed { SignalError::NotPermitted(grant) } else { SignalError::Limit(grant) });
         }
         let kind = lk::TrackType::try_from(req.r#type).unwrap_or(lk::TrackType::Audio);
         let info = lk::TrackInfo {
@@ -312,10 +314,14 @@ impl Engine {
     }
 
     fn handle_update_metadata(&mut self, key: SessionKey, m: lk::UpdateParticipantMetadata) -> Result<(), SignalError> {
+        let limits = self.config.state_limits;
         let p = self.sessions.get_mut(&key).ok_or(SignalError::UnknownSession)?;
         if !p.permission.can_update_metadata {
             return Err(SignalError::NotPermitted("canUpdateOwnMetadata"));
         }
+        limits.check_name(&m.name)?;
+        limits.check_metadata(&m.metadata)?;
+        limits.check_attributes(&p.attributes, &m.attributes)?;
         if !m.name.is_empty() {
             p.name = m.name;
         }
