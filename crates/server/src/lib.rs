@@ -70,7 +70,9 @@ impl Application {
         .await?;
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
         let webhooks = huiyi_api::webhook::Webhooks::new(store.clone());
-        tokio::spawn(huiyi_api::webhook::worker::run(store.clone(), webhooks.wake(), config.webhooks.clone(), shutdown_rx.clone()));
+        let webhook_client = huiyi_api::webhook::worker::client(config.webhooks.timeout)
+            .map_err(|e| std::io::Error::other(format!("cannot build the webhook HTTP client: {e}")))?;
+        tokio::spawn(huiyi_api::webhook::worker::run(store.clone(), webhook_client.clone(), webhooks.wake(), config.webhooks.clone(), shutdown_rx.clone()));
         let mut sfu = sfu;
         let (_, events) = tokio::sync::mpsc::channel(1);
         tokio::spawn(recorder::run(store.clone(), webhooks.clone(), std::mem::replace(&mut sfu.events, events)));
@@ -94,7 +96,7 @@ impl Application {
             store: store.clone(),
             public_url: config.public_url.clone().unwrap_or_else(|| format!("http://{http_addr}")),
             webhooks,
-            webhook_client: huiyi_api::webhook::worker::client(config.webhooks.timeout),
+            webhook_client,
             signup: config.signup,
             ping_timeout: config.ping_timeout,
             limits: huiyi_api::limits::Limits::new(config.trusted_proxies.clone()),

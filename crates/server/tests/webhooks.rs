@@ -282,3 +282,35 @@ async fn a_session_dropped_by_a_restart_is_still_announced() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(seen.lock().unwrap().events.len(), 1, "one leave, not two");
 }
+
+#[tokio::test]
+async fn a_huge_url_check_answer_is_cut_short() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A "receiver" that answers the URL check with 200 MiB, as fast as it is read.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let written = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = written.clone();
+    tokio::spawn(async move {
+        let (mut c, _) = listener.accept().await.unwrap();
+        let mut req = [0u8; 4096];
+        let _ = c.read(&mut req).await;
+        let total = 200 * 1024 * 1024;
+        let _ = c.write_all(format!("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {total}\r\n\r\n").as_bytes()).await;
+        let chunk = vec![b'x'; 64 * 1024];
+        while counter.load(std::sync::atomic::Ordering::Relaxed) < total {
+            if c.write_all(&chunk).await.is_err() {
+                return;
+            }
+            counter.fetch_add(chunk.len(), std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    let (api, _stop, _task) = start_with(fast_retries(temp_dir(), common::fresh_database_url().await)).await;
+    let r = subscribe(&api, &format!("http://{addr}/"), &["meeting.created"], None).await;
+    assert_eq!(r.status, 400, "{:?}", r.body);
+    assert!(r.body["error_info"]["message"].as_str().unwrap().contains("longer than"), "{:?}", r.body);
+    // The server stopped reading after a few KiB; only socket buffers' worth was ever sent.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let sent = written.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(sent < 16 * 1024 * 1024, "the receiver got {sent} bytes out");
+}

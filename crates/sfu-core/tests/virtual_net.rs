@@ -429,3 +429,124 @@ fn audio_levels_become_speaker_updates() {
         .expect("a second SpeakersChanged update");
     assert!(ended.iter().any(|s| s.sid == talker_sid && !s.active));
 }
+
+/// The `a=<attr>:` value of the first line that has it in an SDP.
+fn sdp_attr(sdp: &str, attr: &str) -> String {
+    sdp.lines().find_map(|l| l.strip_prefix(&format!("a={attr}:"))).expect("attribute in SDP").trim().to_owned()
+}
+
+fn hmac_sha1(key: &[u8], parts: &[&[u8]]) -> [u8; 20] {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(key).unwrap();
+    for p in parts {
+        mac.update(p);
+    }
+    mac.finalize().into_bytes().into()
+}
+
+/// A STUN binding request to the server with `username`, signed with `password`.
+fn stun_request(username: &str, password: &str) -> Vec<u8> {
+    let msg = str0m::ice::StunMessage::binding_request(username, str0m::ice::TransId::new(), true, 1, 100, false);
+    let mut buf = vec![0u8; 512];
+    let n = msg.to_bytes(Some(password.as_bytes()), &mut buf, hmac_sha1).unwrap();
+    buf.truncate(n);
+    buf
+}
+
+#[test]
+fn only_verified_stun_teaches_an_address_and_each_peer_keeps_a_few() {
+    let mut net = Net::new();
+    // A publisher whose offer and the engine's answer give us both ICE credentials.
+    let key = net.join("pub");
+    let peer = net.add_peer("10.0.0.1:5000");
+    net.signal(key, Req::AddTrack(lk::AddTrackRequest { cid: "mic".into(), r#type: lk::TrackType::Audio as i32, source: lk::TrackSource::Microphone as i32, ..Default::default() }));
+    let mut api = net.peers[peer].rtc.sdp_api();
+    api.add_media(MediaKind::Audio, Direction::SendOnly, Some("s".into()), Some("mic".into()), None);
+    let (offer, pending) = api.apply().unwrap();
+    let client_ufrag = sdp_attr(&offer.to_sdp_string(), "ice-ufrag");
+    net.signal(key, Req::Offer(lk::SessionDescription { r#type: "offer".into(), sdp: offer.to_sdp_string(), id: 1, ..Default::default() }));
+    let answer = net.take_signal(key, |m| if let Resp::Answer(a) = m { Some(a.sdp.clone()) } else { None }).unwrap();
+    let (server_ufrag, server_pwd) = (sdp_attr(&answer, "ice-ufrag"), sdp_attr(&answer, "ice-pwd"));
+    net.peers[peer].rtc.sdp_api().accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap()).unwrap();
+    net.run_until("publisher connected", |n| n.peers[peer].connected);
+    let routed = net.engine.routed_addresses();
+    let server: SocketAddr = SERVER.parse().unwrap();
+    let username = format!("{server_ufrag}:{client_ufrag}");
+
+    // The right ufrag with the wrong password, from a new address: not learnt.
+    let forged = stun_request(&username, "not-the-password");
+    net.engine.handle_datagram(net.now, Protocol::Udp, "10.9.9.9:9".parse().unwrap(), server, &forged);
+    assert_eq!(net.engine.routed_addresses(), routed, "a forged STUN request taught an address");
+
+    // Properly signed requests from many addresses: each is learnt, but the peer keeps only
+    // the most recent few (EngineConfig::max_remote_addrs), so routes stay bounded.
+    let max = net.engine.config().max_remote_addrs;
+    for i in 0..50u16 {
+        let from = SocketAddr::from(([10, 8, (i >> 8) as u8, i as u8], 4000 + i));
+        net.engine.handle_datagram(net.now, Protocol::Udp, from, server, &stun_request(&username, &server_pwd));
+    }
+    // Only the publisher's peer has routes (the subscriber side was never answered).
+    assert_eq!(routed, 1);
+    assert_eq!(net.engine.routed_addresses(), max, "one peer keeps at most {max} addresses");
+}
+
+#[test]
+fn a_pending_track_is_not_published_after_publish_permission_is_revoked() {
+    let mut net = Net::new();
+    let key = net.join("pub");
+    let peer = net.add_peer("10.0.0.1:5000");
+    net.signal(key, Req::AddTrack(lk::AddTrackRequest { cid: "mic".into(), r#type: lk::TrackType::Audio as i32, source: lk::TrackSource::Microphone as i32, ..Default::default() }));
+    // The host revokes publishing while the AddTrack waits for its media.
+    let revoked = lk::ParticipantPermission { can_publish: false, can_subscribe: true, can_publish_data: true, ..Default::default() };
+    net.engine.update_participant(&lk::UpdateParticipantRequest { room: "virtual".into(), identity: "pub".into(), permission: Some(revoked), ..Default::default() }).unwrap();
+    // The client goes on and offers the media line.
+    let mut api = net.peers[peer].rtc.sdp_api();
+    let mid = api.add_media(MediaKind::Audio, Direction::SendOnly, Some("s".into()), Some("mic".into()), None);
+    let (offer, pending) = api.apply().unwrap();
+    net.signal(key, Req::Offer(lk::SessionDescription { r#type: "offer".into(), sdp: offer.to_sdp_string(), id: 1, ..Default::default() }));
+    let answer = net.take_signal(key, |m| if let Resp::Answer(a) = m { Some(a.sdp.clone()) } else { None }).unwrap();
+    net.peers[peer].rtc.sdp_api().accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap()).unwrap();
+    net.run_until("publisher connected", |n| n.peers[peer].connected);
+    let (_sub_key, sub) = subscribe(&mut net, "sub", "10.0.0.2:5000");
+    // Packets on the line are sent anyway, as a hand-written client would.
+    let pt = net.peers[peer].rtc.codec_config().find(|c| c.spec().codec == Codec::Opus).map(|c| c.pt()).unwrap();
+    let mut sent = 0;
+    for i in 0..20u16 {
+        let now = net.now;
+        let mut api = net.peers[peer].rtc.direct_api();
+        if let Some(tx) = api.stream_tx_by_mid(mid, None) {
+            tx.write_rtp(RtpWrite::new(pt, (i as u64).into(), i as u32 * 960, now, vec![0xf8, 0xff, 0xfe]));
+            sent += 1;
+        }
+        net.run_for(Duration::from_millis(20));
+    }
+    assert!(sent > 0, "the client could not send on its media line");
+    let info = net.engine.get_participant("virtual", "pub").unwrap();
+    assert!(info.tracks.is_empty(), "published after revocation: {:?}", info.tracks);
+    let got_audio = net.peers[sub].events.iter().any(|e| matches!(e, Event::RtpPacket(_)));
+    assert!(!got_audio, "the subscriber received the revoked participant's audio");
+}
+
+#[test]
+fn tracks_waiting_for_media_are_bounded() {
+    let mut net = Net::new();
+    let key = net.join("pub");
+    let max = net.engine.config().max_pending_tracks;
+    for i in 0..max {
+        let req = lk::AddTrackRequest { cid: format!("t{i}"), r#type: lk::TrackType::Audio as i32, source: lk::TrackSource::Microphone as i32, ..Default::default() };
+        net.engine.handle_signal(net.now, key, Req::AddTrack(req)).unwrap();
+    }
+    let over = lk::AddTrackRequest { cid: "one-too-many".into(), r#type: lk::TrackType::Audio as i32, ..Default::default() };
+    assert!(net.engine.handle_signal(net.now, key, Req::AddTrack(over)).is_err());
+    net.exchange();
+    let refused = net.take_signal(key, |m| if let Resp::RequestResponse(r) = m { Some(r.reason) } else { None });
+    assert_eq!(refused, Some(lk::request_response::Reason::LimitExceeded as i32));
+    // Oversized metadata from the client is refused too (the token allows self-updates here).
+    let perm = lk::ParticipantPermission { can_publish: true, can_subscribe: true, can_update_metadata: true, ..Default::default() };
+    net.engine.update_participant(&lk::UpdateParticipantRequest { room: "virtual".into(), identity: "pub".into(), permission: Some(perm), ..Default::default() }).unwrap();
+    let huge = lk::UpdateParticipantMetadata { metadata: "x".repeat(net.engine.config().state_limits.max_metadata_bytes + 1), ..Default::default() };
+    assert!(net.engine.handle_signal(net.now, key, Req::UpdateMetadata(huge)).is_err());
+    let many = lk::UpdateParticipantMetadata { attributes: (0..100).map(|i| (format!("k{i}"), "v".to_owned())).collect(), ..Default::default() };
+    assert!(net.engine.handle_signal(net.now, key, Req::UpdateMetadata(many)).is_err());
+    assert!(net.engine.get_participant("virtual", "pub").unwrap().attributes.is_empty());
+}

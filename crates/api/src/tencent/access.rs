@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use huiyi_store::{Meeting, Role, StoreError, User};
+use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -67,12 +68,42 @@ impl Caller {
                 Some(_) => {}
             }
         }
-        let userid = given.ok_or_else(|| ApiError::invalid("userid is required"))?;
+        let userid = given.ok_or_else(|| ApiError::invalid("operator_id (with operator_id_type 1) or userid is required"))?;
         match state.store.user(&self.enterprise_id, userid).await {
             Ok(u) => Ok(u),
             Err(StoreError::NotFound) => Err(ApiError::not_found(&format!("user {userid}"))),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// `operator_id_type`: an integer in JSON bodies, a string in queries (Tencent's SDKs send
+/// both forms).
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum IdType {
+    Int(i64),
+    Text(String),
+}
+
+impl IdType {
+    fn value(&self) -> Option<i64> {
+        match self {
+            IdType::Int(i) => Some(*i),
+            IdType::Text(t) => t.trim().parse().ok(),
+        }
+    }
+}
+
+/// Who acts, as Tencent's API names them: `operator_id` with `operator_id_type` (1: a userid),
+/// which wins over the older `userid` when both are given. Other id types (open id, Rooms id)
+/// name accounts Huiyi does not have, and are refused.
+pub fn acting_id<'a>(userid: Option<&'a str>, operator_id: Option<&'a str>, operator_id_type: Option<&IdType>) -> Result<Option<&'a str>, ApiError> {
+    let Some(op) = operator_id.filter(|o| !o.is_empty()) else { return Ok(userid) };
+    match operator_id_type.map(|t| t.value()) {
+        Some(Some(1)) => Ok(Some(op)),
+        None => Err(ApiError::invalid("operator_id needs operator_id_type (1: userid)")),
+        Some(_) => Err(ApiError::invalid("operator_id_type must be 1 (userid); open ids and Rooms ids are not supported")),
     }
 }
 

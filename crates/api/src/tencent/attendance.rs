@@ -8,7 +8,7 @@ use huiyi_store::MeetingStatus;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::access::Caller;
+use super::access::{acting_id, Caller};
 use super::error::{ApiError, ErrorBody};
 use super::meetings::{load, Empty};
 use super::{paging, parse_body, unix_now, Q};
@@ -20,6 +20,9 @@ use crate::AppState;
 pub struct PageQuery {
     /// The acting user. A signed-in user may leave it out.
     pub userid: Option<String>,
+    /// The acting user, as Tencent names them (wins over `userid`); with `operator_id_type` 1.
+    pub operator_id: Option<String>,
+    pub operator_id_type: Option<super::access::IdType>,
     /// From 1.
     #[param(minimum = 1)]
     pub page: Option<i64>,
@@ -84,7 +87,7 @@ pub struct Attendance {
     responses((status = 200, body = Attendance), (status = "4XX", body = ErrorBody)))]
 /// Attendance: every session, in join order, with join and leave times.
 pub async fn participants(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, Q(q): Q<PageQuery>) -> Result<Json<Attendance>, ApiError> {
-    let user = caller.acting_user(&state, q.userid.as_deref()).await?;
+    let user = caller.acting_user(&state, acting_id(q.userid.as_deref(), q.operator_id.as_deref(), q.operator_id_type.as_ref())?).await?;
     let m = load(&state, &caller, &user, &id, false).await?;
     // Either Tencent's `pos`/`size` cursor or `page`/`page_size`.
     let (offset, size, page) = match q.pos {
@@ -144,7 +147,13 @@ pub struct RealTimeParticipants {
     /// Base64 of the subject's UTF-8.
     pub subject: String,
     pub status: String,
+    /// The scheduled start and end, unix seconds.
+    pub schedule_start_time: String,
+    pub schedule_end_time: String,
     pub total_count: usize,
+    pub current_page: i64,
+    pub current_size: usize,
+    pub total_page: i64,
     pub participants: Vec<LiveParticipant>,
 }
 
@@ -152,13 +161,17 @@ pub struct RealTimeParticipants {
     responses((status = 200, body = RealTimeParticipants), (status = "4XX", body = ErrorBody)))]
 /// Who is connected right now, from the media engine.
 pub async fn real_time(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, Q(q): Q<PageQuery>) -> Result<Json<RealTimeParticipants>, ApiError> {
-    let user = caller.acting_user(&state, q.userid.as_deref()).await?;
+    let user = caller.acting_user(&state, acting_id(q.userid.as_deref(), q.operator_id.as_deref(), q.operator_id_type.as_ref())?).await?;
     let m = load(&state, &caller, &user, &id, false).await?;
     let room = m.meeting_id.clone();
     let now_in = state.sfu.with_engine(move |e, _| e.list_participants(&room).unwrap_or_default()).await.map_err(|_| ApiError::internal())?;
-    let participants: Vec<LiveParticipant> = now_in
-        .iter()
-        .filter(|p| !p.permission.as_ref().is_some_and(|x| x.hidden))
+    let (page, size) = paging(q.page, q.page_size, 20, 100)?;
+    let visible: Vec<_> = now_in.iter().filter(|p| !p.permission.as_ref().is_some_and(|x| x.hidden)).collect();
+    let total = visible.len();
+    let participants: Vec<LiveParticipant> = visible
+        .into_iter()
+        .skip(((page - 1) * size) as usize)
+        .take(size as usize)
         .map(|p| LiveParticipant { userid: p.identity.clone(), user_name: b64(&p.name), join_time: p.joined_at.to_string() })
         .collect();
     Ok(Json(RealTimeParticipants {
@@ -166,7 +179,12 @@ pub async fn real_time(State(state): State<AppState>, Extension(caller): Extensi
         meeting_code: m.meeting_code,
         subject: b64(&m.data.subject),
         status: m.status.as_str().to_owned(),
-        total_count: participants.len(),
+        schedule_start_time: m.data.start_time.to_string(),
+        schedule_end_time: m.data.end_time.to_string(),
+        total_count: total,
+        current_page: page,
+        current_size: participants.len(),
+        total_page: (total as i64 + size - 1) / size,
         participants,
     }))
 }
@@ -175,6 +193,11 @@ pub async fn real_time(State(state): State<AppState>, Extension(caller): Extensi
 pub struct DismissBody {
     #[serde(default)]
     userid: Option<String>,
+    /// The acting user, as Tencent names them (wins over `userid`); with `operator_id_type` 1.
+    #[serde(default)]
+    operator_id: Option<String>,
+    #[serde(default)]
+    operator_id_type: Option<super::access::IdType>,
     #[serde(default)]
     instanceid: Option<i64>,
 }
@@ -185,7 +208,7 @@ pub struct DismissBody {
 pub async fn dismiss(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Json<Empty>, ApiError> {
     let b: DismissBody = parse_body(&body)?;
     let _ = b.instanceid;
-    let user = caller.acting_user(&state, b.userid.as_deref()).await?;
+    let user = caller.acting_user(&state, acting_id(b.userid.as_deref(), b.operator_id.as_deref(), b.operator_id_type.as_ref())?).await?;
     let m = load(&state, &caller, &user, &id, true).await?;
     if !m.status.is_live() {
         return Err(ApiError::conflict("the meeting has already ended or was cancelled"));
@@ -219,6 +242,9 @@ pub struct RemovedList {
 pub struct ActingQuery {
     /// The acting user. A signed-in user may leave it out.
     pub userid: Option<String>,
+    /// The acting user, as Tencent names them (wins over `userid`); with `operator_id_type` 1.
+    pub operator_id: Option<String>,
+    pub operator_id_type: Option<super::access::IdType>,
 }
 
 #[utoipa::path(get, path = "/v1/meetings/{meeting_id}/removed", tag = "attendance", params(("meeting_id" = String, Path), ActingQuery),
@@ -226,7 +252,7 @@ pub struct ActingQuery {
 /// The people removed from the meeting (Huiyi's addition): they cannot join it again, with
 /// any token, until a host lets them back.
 pub async fn removed(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, Q(q): Q<ActingQuery>) -> Result<Json<RemovedList>, ApiError> {
-    let user = caller.acting_user(&state, q.userid.as_deref()).await?;
+    let user = caller.acting_user(&state, acting_id(q.userid.as_deref(), q.operator_id.as_deref(), q.operator_id_type.as_ref())?).await?;
     let m = load(&state, &caller, &user, &id, true).await?;
     let removed = state.store.removals(&m.meeting_id).await?.into_iter().map(|(person, removed_at)| Removed { person, removed_at }).collect();
     Ok(Json(RemovedList { removed }))
@@ -236,7 +262,7 @@ pub async fn removed(State(state): State<AppState>, Extension(caller): Extension
     responses((status = 200, body = Empty), (status = "4XX", body = ErrorBody)))]
 /// Lets a removed person join the meeting again (Huiyi's addition; hosts and admins).
 pub async fn readmit(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path((id, person)): Path<(String, String)>, Q(q): Q<ActingQuery>) -> Result<Json<Empty>, ApiError> {
-    let user = caller.acting_user(&state, q.userid.as_deref()).await?;
+    let user = caller.acting_user(&state, acting_id(q.userid.as_deref(), q.operator_id.as_deref(), q.operator_id_type.as_ref())?).await?;
     let m = load(&state, &caller, &user, &id, true).await?;
     match state.store.readmit(&m.meeting_id, &person).await {
         Ok(()) => Ok(Json(Empty {})),

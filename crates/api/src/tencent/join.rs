@@ -128,7 +128,7 @@ pub async fn join(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<
     let settings = Settings::of(&meeting);
     let user = session_user(&state, &headers).await?;
     let who = joiner(&meeting, user, b.client_id.as_deref(), settings.allow_multi_device.unwrap_or(false));
-    match settings.only_user_join_type.unwrap_or(1) {
+    match settings.join_type() {
         2 if !who.member.as_ref().is_some_and(|u| who.role == "host" || userids(&meeting.data.invitees).any(|i| i == u.userid)) => {
             return Err(ApiError::new(StatusCode::FORBIDDEN, 10012, "only invited users may join this meeting; sign in with an invited account"));
         }

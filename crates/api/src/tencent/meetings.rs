@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::access::{may_read, may_write, Caller};
+use super::access::{acting_id, may_read, may_write, Caller};
 use super::error::{ApiError, ErrorBody};
 use super::recurrence::RecurringRule;
 use super::{paging, parse_body, unix_now, Q};
@@ -74,12 +74,47 @@ pub struct Settings {
     pub auto_record_type: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub change_nickname: Option<i64>,
+    /// Members of the enterprise only; the same as `only_user_join_type` 3, which wins when
+    /// both are given. Enforced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub only_enterprise_user_allowed: Option<bool>,
+    /// The answer-side name of `only_enterprise_user_allowed` in Tencent's API; accepted too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub only_allow_enterprise_user_join: Option<bool>,
+    // Stored and returned, not yet enforced (docs/tencent-api.md lists them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_screen_shared_watermark: Option<bool>,
+    /// 0 single row, 1 several rows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 1)]
+    pub water_mark_type: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub participant_join_auto_record: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enable_host_pause_auto_record: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub play_ivr_on_join: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub play_ivr_on_leave: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_asr: Option<bool>,
+    /// 0 open, 1 closed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 1)]
+    pub open_asr_view: Option<i64>,
 }
 
 impl Settings {
     /// The stored settings of a meeting (unknown or malformed keys read as unset).
     pub fn of(meeting: &Meeting) -> Settings {
         serde_json::from_value(meeting.data.settings.clone()).unwrap_or_default()
+    }
+
+    /// Who may join: `only_user_join_type`, else 3 when only enterprise members are allowed,
+    /// else 1 (everyone).
+    pub fn join_type(&self) -> i64 {
+        let enterprise_only = self.only_enterprise_user_allowed.or(self.only_allow_enterprise_user_join) == Some(true);
+        self.only_user_join_type.unwrap_or(if enterprise_only { 3 } else { 1 })
     }
 }
 
@@ -89,6 +124,11 @@ pub struct MeetingBody {
     /// The acting user. A signed-in user may leave it out.
     #[serde(default)]
     pub userid: Option<String>,
+    /// The acting user, as Tencent names them (wins over `userid`); with `operator_id_type` 1.
+    #[serde(default)]
+    pub operator_id: Option<String>,
+    #[serde(default)]
+    pub operator_id_type: Option<super::access::IdType>,
     #[serde(default)]
     pub instanceid: Option<i64>,
     #[serde(default)]
@@ -149,7 +189,13 @@ pub struct MeetingInfo {
     pub meeting_type: i64,
     pub join_url: String,
     pub hosts: Vec<UserRef>,
+    /// The invited users, under Tencent's name for them.
+    pub participants: Vec<UserRef>,
+    /// The same list, under the name Huiyi's earlier answers used (kept for its portal).
     pub invitees: Vec<UserRef>,
+    /// Invitees that are not users of the enterprise: always empty, since such invitees are
+    /// refused when a meeting is created or changed.
+    pub user_non_registered: Vec<String>,
     pub start_time: String,
     pub end_time: String,
     pub settings: Settings,
@@ -243,6 +289,17 @@ fn check_settings(s: &Settings) -> Result<(), ApiError> {
     if s.only_user_join_type.is_some_and(|t| !(1..=3).contains(&t)) {
         return Err(ApiError::invalid("settings.only_user_join_type must be 1 (everyone), 2 (invitees) or 3 (enterprise members)"));
     }
+    for (name, v, max) in [("water_mark_type", s.water_mark_type, 1), ("open_asr_view", s.open_asr_view, 1), ("mute_enable_type_join", s.mute_enable_type_join, 2)] {
+        if v.is_some_and(|v| !(0..=max).contains(&v)) {
+            return Err(ApiError::invalid(format!("settings.{name} must be 0 to {max}")));
+        }
+    }
+    if s.change_nickname.is_some_and(|v| !(1..=2).contains(&v)) {
+        return Err(ApiError::invalid("settings.change_nickname must be 1 (allowed) or 2 (not allowed)"));
+    }
+    if s.auto_record_type.as_deref().is_some_and(|t| !matches!(t, "none" | "local" | "cloud")) {
+        return Err(ApiError::invalid("settings.auto_record_type must be none, local or cloud"));
+    }
     Ok(())
 }
 
@@ -286,7 +343,9 @@ pub fn info(state: &AppState, m: &Meeting, with_status: bool) -> MeetingInfo {
         meeting_type: d.meeting_type,
         join_url: format!("{}/j/{}", state.public_url, m.meeting_code),
         hosts: refs(&d.hosts),
+        participants: refs(&d.invitees),
         invitees: refs(&d.invitees),
+        user_non_registered: Vec::new(),
         start_time: d.start_time.to_string(),
         end_time: d.end_time.to_string(),
         settings: Settings::of(m),
@@ -338,7 +397,7 @@ pub async fn load(state: &AppState, caller: &Caller, user: &User, id: &str, writ
 /// Schedule (type 0) or start an instant meeting (type 1).
 pub async fn create(State(state): State<AppState>, Extension(caller): Extension<Caller>, body: axum::body::Bytes) -> Result<Json<MeetingList>, ApiError> {
     let b: MeetingBody = parse_body(&body)?;
-    let user = caller.acting_user(&state, b.userid.as_deref()).await?;
+    let user = caller.acting_user(&state, acting_id(b.userid.as_deref(), b.operator_id.as_deref(), b.operator_id_type.as_ref())?).await?;
     let subject = b.subject.unwrap_or_default();
     check_subject(&subject)?;
     let kind = b.kind.unwrap_or(0);
@@ -400,6 +459,9 @@ pub async fn create(State(state): State<AppState>, Extension(caller): Extension<
 pub struct UserQuery {
     /// The acting user. A signed-in user may leave it out.
     userid: Option<String>,
+    /// The acting user, as Tencent names them (wins over `userid`); with `operator_id_type` 1.
+    operator_id: Option<String>,
+    operator_id_type: Option<super::access::IdType>,
     instanceid: Option<i64>,
     meeting_code: Option<String>,
     /// From 1.
@@ -415,7 +477,7 @@ pub struct UserQuery {
 /// One meeting, with its status.
 pub async fn get(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, Q(q): Q<UserQuery>) -> Result<Json<MeetingList>, ApiError> {
     let _ = q.instanceid;
-    let user = caller.acting_user(&state, q.userid.as_deref()).await?;
+    let user = caller.acting_user(&state, acting_id(q.userid.as_deref(), q.operator_id.as_deref(), q.operator_id_type.as_ref())?).await?;
     let m = load(&state, &caller, &user, &id, false).await?;
     Ok(Json(list(&state, &[m], true)))
 }
@@ -425,7 +487,7 @@ pub async fn get(State(state): State<AppState>, Extension(caller): Extension<Cal
 /// With `meeting_code`: the live meeting with that code. Without: the user's upcoming
 /// meetings, soonest first, paged with `page` (from 1) and `page_size` (1 to 20, default 20).
 pub async fn query(State(state): State<AppState>, Extension(caller): Extension<Caller>, Q(q): Q<UserQuery>) -> Result<Json<MeetingList>, ApiError> {
-    let user = caller.acting_user(&state, q.userid.as_deref()).await?;
+    let user = caller.acting_user(&state, acting_id(q.userid.as_deref(), q.operator_id.as_deref(), q.operator_id_type.as_ref())?).await?;
     if let Some(code) = q.meeting_code {
         let m = match state.store.live_meeting_by_code(&code).await {
             Ok(m) if m.data.enterprise_id == caller.enterprise_id && may_read(&caller, &user, &m) => m,
@@ -455,19 +517,63 @@ pub struct PageQuery {
     page_size: Option<i64>,
 }
 
+/// One ended meeting in a user's history, in Tencent's shape (times are integers here).
+#[derive(Serialize, ToSchema)]
+pub struct HistoryMeeting {
+    pub meeting_id: String,
+    pub meeting_code: String,
+    pub subject: String,
+    pub status: String,
+    pub meeting_type: i64,
+    /// The occurrence of a recurring meeting; empty for a single meeting.
+    pub sub_meeting_id: String,
+    /// Unix seconds: the scheduled start and end.
+    pub start_time: i64,
+    pub end_time: i64,
+    pub time_zone: String,
+    pub location: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HistoryList {
+    pub meeting_number: usize,
+    pub total_count: i64,
+    pub current_page: i64,
+    pub current_size: usize,
+    pub total_page: i64,
+    pub meeting_info_list: Vec<HistoryMeeting>,
+}
+
 #[utoipa::path(get, path = "/v1/history/meetings/{userid}", tag = "meetings", params(("userid" = String, Path), PageQuery),
-    responses((status = 200, body = MeetingList), (status = "4XX", body = ErrorBody)))]
+    responses((status = 200, body = HistoryList), (status = "4XX", body = ErrorBody)))]
 /// A user's ended meetings (created or attended), most recent first.
-pub async fn history(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(userid): Path<String>, Q(q): Q<PageQuery>) -> Result<Json<MeetingList>, ApiError> {
+pub async fn history(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(userid): Path<String>, Q(q): Q<PageQuery>) -> Result<Json<HistoryList>, ApiError> {
     let user = caller.acting_user(&state, Some(&userid)).await?;
     let (page, size) = paging(q.page, q.page_size, 20, 20)?;
     let (meetings, total) = state.store.history_meetings(&caller.enterprise_id, &user.userid, page, size).await?;
-    let mut v = list(&state, &meetings, true);
-    v.total_count = Some(total);
-    v.current_page = Some(page);
-    v.current_size = Some(meetings.len());
-    v.total_page = Some((total + size - 1) / size);
-    Ok(Json(v))
+    let items: Vec<HistoryMeeting> = meetings
+        .into_iter()
+        .map(|m| HistoryMeeting {
+            status: m.status.as_str().to_owned(),
+            meeting_type: m.data.meeting_type,
+            sub_meeting_id: String::new(),
+            start_time: m.data.start_time,
+            end_time: m.data.end_time,
+            time_zone: m.data.time_zone,
+            location: m.data.location,
+            subject: m.data.subject,
+            meeting_code: m.meeting_code,
+            meeting_id: m.meeting_id,
+        })
+        .collect();
+    Ok(Json(HistoryList {
+        meeting_number: items.len(),
+        total_count: total,
+        current_page: page,
+        current_size: items.len(),
+        total_page: (total + size - 1) / size,
+        meeting_info_list: items,
+    }))
 }
 
 #[utoipa::path(put, path = "/v1/meetings/{meeting_id}", tag = "meetings", params(("meeting_id" = String, Path)), request_body = MeetingBody,
@@ -475,7 +581,7 @@ pub async fn history(State(state): State<AppState>, Extension(caller): Extension
 /// Changes the fields given; settings merge. Ended or cancelled meetings cannot be changed.
 pub async fn update(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Json<MeetingRefList>, ApiError> {
     let b: MeetingBody = parse_body(&body)?;
-    let user = caller.acting_user(&state, b.userid.as_deref()).await?;
+    let user = caller.acting_user(&state, acting_id(b.userid.as_deref(), b.operator_id.as_deref(), b.operator_id_type.as_ref())?).await?;
     let current = load(&state, &caller, &user, &id, true).await?;
     if !current.status.is_live() {
         return Err(ApiError::conflict("an ended or cancelled meeting cannot be modified"));
@@ -543,6 +649,11 @@ pub async fn update(State(state): State<AppState>, Extension(caller): Extension<
 pub struct CancelBody {
     #[serde(default)]
     userid: Option<String>,
+    /// The acting user, as Tencent names them (wins over `userid`); with `operator_id_type` 1.
+    #[serde(default)]
+    operator_id: Option<String>,
+    #[serde(default)]
+    operator_id_type: Option<super::access::IdType>,
     #[serde(default)]
     instanceid: Option<i64>,
     #[serde(default)]
@@ -555,7 +666,7 @@ pub struct CancelBody {
 pub async fn cancel(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Json<Empty>, ApiError> {
     let b: CancelBody = parse_body(&body)?;
     let _ = (b.reason_code, b.instanceid);
-    let user = caller.acting_user(&state, b.userid.as_deref()).await?;
+    let user = caller.acting_user(&state, acting_id(b.userid.as_deref(), b.operator_id.as_deref(), b.operator_id_type.as_ref())?).await?;
     load(&state, &caller, &user, &id, true).await?;
     let now = unix_now();
     match state.store.transition(&caller.enterprise_id, &id, &[MeetingStatus::Init], MeetingStatus::Cancelled, now).await {

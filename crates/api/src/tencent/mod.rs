@@ -9,13 +9,16 @@ pub mod account;
 pub mod attendance;
 pub mod credentials;
 pub mod error;
+pub mod invitees;
 pub mod join;
 pub mod meetings;
 pub mod openapi;
+pub mod records;
 pub mod recurrence;
 pub mod signing;
 pub mod stats;
 pub mod users;
+pub mod waiting_room;
 pub mod webhooks;
 
 use axum::routing::{get, post};
@@ -34,6 +37,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/v1/meetings/{meeting_id}/dismiss", post(attendance::dismiss))
         .route("/v1/meetings/{meeting_id}/participants", get(attendance::participants))
         .route("/v1/meetings/{meeting_id}/real-time-participants", get(attendance::real_time))
+        .route("/v1/meetings/{meeting_id}/invitees", get(invitees::list).put(invitees::replace))
+        .route("/v1/meetings/{meeting_id}/waiting-room-participants", get(waiting_room::now))
+        .route("/v1/meeting/{meeting_id}/waiting-room", get(waiting_room::history))
+        .route("/v1/records", get(records::list))
         .route("/v1/meetings/{meeting_id}/removed", get(attendance::removed))
         .route("/v1/meetings/{meeting_id}/removed/{person}", axum::routing::delete(attendance::readmit))
         .route("/v1/meetings/{meeting_id}/statistics", get(stats::meeting_statistics))
@@ -59,6 +66,18 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/api/auth/signout", post(account::signout))
         .route("/api/auth/me", get(account::me_handler))
         .merge(authenticated)
+        // Anything else under /v1 is a JSON error in Tencent's shape, never the web app's page
+        // (SDKs cannot read HTML), and a wrong method is a JSON 405.
+        .route("/v1/{*rest}", axum::routing::any(unknown_endpoint))
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+async fn unknown_endpoint() -> ApiError {
+    ApiError::not_found("endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, 10001, "this endpoint does not take that HTTP method")
 }
 
 pub use crate::unix_now;

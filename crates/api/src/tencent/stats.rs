@@ -13,7 +13,7 @@ use huiyi_store::{Meeting, ParticipantSession};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::access::Caller;
+use super::access::{acting_id, Caller};
 use super::error::{ApiError, ErrorBody};
 use super::meetings::{load, rule_of};
 use super::{unix_now, Q};
@@ -24,6 +24,9 @@ use crate::AppState;
 pub struct UserQuery {
     /// The acting user. A signed-in user may leave it out.
     userid: Option<String>,
+    /// The acting user, as Tencent names them (wins over `userid`); with `operator_id_type` 1.
+    operator_id: Option<String>,
+    operator_id_type: Option<super::access::IdType>,
 }
 
 /// Longest range enterprise statistics cover.
@@ -107,7 +110,7 @@ async fn meeting_and_sessions(state: &AppState, caller: &Caller, userid: Option<
     responses((status = 200, body = MeetingStatistics), (status = "4XX", body = ErrorBody)))]
 /// Unique attendees, peak concurrency, total and average minutes.
 pub async fn meeting_statistics(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, Q(q): Q<UserQuery>) -> Result<Json<MeetingStatistics>, ApiError> {
-    let (m, sessions) = meeting_and_sessions(&state, &caller, q.userid.as_deref(), &id).await?;
+    let (m, sessions) = meeting_and_sessions(&state, &caller, acting_id(q.userid.as_deref(), q.operator_id.as_deref(), q.operator_id_type.as_ref())?, &id).await?;
     Ok(Json(summarize(&m.meeting_id, &sessions, unix_now())))
 }
 
@@ -133,7 +136,7 @@ pub fn attendance_csv_text(sessions: &[ParticipantSession], now: i64) -> Result<
     responses((status = 200, content_type = "text/csv", body = String), (status = "4XX", body = ErrorBody)))]
 /// The attendance report as CSV, one row per session.
 pub async fn attendance_csv(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, Q(q): Q<UserQuery>) -> Result<Response, ApiError> {
-    let (m, sessions) = meeting_and_sessions(&state, &caller, q.userid.as_deref(), &id).await?;
+    let (m, sessions) = meeting_and_sessions(&state, &caller, acting_id(q.userid.as_deref(), q.operator_id.as_deref(), q.operator_id_type.as_ref())?, &id).await?;
     let text = attendance_csv_text(&sessions, unix_now())?;
     let disposition = format!("attachment; filename=\"attendance-{}.csv\"", m.meeting_code);
     Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, disposition)], text).into_response())
@@ -278,7 +281,7 @@ pub fn invitation(m: &Meeting, join_url: &str, now: i64) -> String {
     responses((status = 200, content_type = "text/calendar", body = String), (status = "4XX", body = ErrorBody)))]
 /// An iCalendar invitation with the join link and code.
 pub async fn invitation_ics(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, Q(q): Q<UserQuery>) -> Result<Response, ApiError> {
-    let user = caller.acting_user(&state, q.userid.as_deref()).await?;
+    let user = caller.acting_user(&state, acting_id(q.userid.as_deref(), q.operator_id.as_deref(), q.operator_id_type.as_ref())?).await?;
     let m = load(&state, &caller, &user, &id, false).await?;
     let url = format!("{}/j/{}", state.public_url, m.meeting_code);
     let disposition = format!("attachment; filename=\"meeting-{}.ics\"", m.meeting_code);

@@ -23,15 +23,16 @@ pub struct UserInfo {
     pub phone: String,
     /// `admin` or `member`.
     pub role: String,
-    /// 1: active.
-    pub status: i64,
+    /// `"1"`: active (a string, as in Tencent's API: "1" normal, "2" deregistered, "3" not
+    /// activated, "4" disabled).
+    pub status: String,
     /// Unix seconds.
     pub create_time: String,
 }
 
 impl From<User> for UserInfo {
     fn from(u: User) -> Self {
-        UserInfo { userid: u.userid, username: u.username, email: u.email, phone: u.phone, role: u.role.as_str().to_owned(), status: 1, create_time: u.created_at.to_string() }
+        UserInfo { userid: u.userid, username: u.username, email: u.email, phone: u.phone, role: u.role.as_str().to_owned(), status: "1".into(), create_time: u.created_at.to_string() }
     }
 }
 

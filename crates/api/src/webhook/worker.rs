@@ -34,14 +34,19 @@ impl Default for WorkerConfig {
 }
 
 /// The HTTP client for receivers: no redirects (a receiver answers for itself), bounded time.
-pub fn client(timeout: Duration) -> reqwest::Client {
+/// The HTTP client for webhooks. An error here stops the server from starting: a silent
+/// fallback to a default client would follow redirects and wait forever.
+pub fn client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
         .timeout(timeout)
+        .connect_timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("huiyi-webhooks/", env!("CARGO_PKG_VERSION")))
         .build()
-        .unwrap_or_default()
 }
+
+/// The most of a URL-check answer that is read: the expected answer is 16 characters.
+pub const MAX_CHECK_ANSWER: usize = 4096;
 
 fn nonce() -> String {
     format!("{}", rand::rng().random_range(100_000_000u64..10_000_000_000))
@@ -65,10 +70,25 @@ pub async fn check_url(client: &reqwest::Client, url: &str, token: &str, aes: Op
         .await
         .map_err(|e| format!("the URL check could not reach {url}: {}", short(&e)))?;
     let status = res.status();
-    let body = res.text().await.unwrap_or_default();
     if !status.is_success() {
         return Err(format!("the URL check got HTTP {status} from {url}"));
     }
+    // Read at most MAX_CHECK_ANSWER bytes, whatever the receiver sends or claims to send.
+    let mut res = res;
+    let mut answer = Vec::new();
+    loop {
+        match res.chunk().await {
+            Ok(Some(chunk)) => {
+                if answer.len() + chunk.len() > MAX_CHECK_ANSWER {
+                    return Err(format!("the URL check answer from {url} is longer than {MAX_CHECK_ANSWER} bytes"));
+                }
+                answer.extend_from_slice(&chunk);
+            }
+            Ok(None) => break,
+            Err(e) => return Err(format!("the URL check answer from {url} could not be read: {}", short(&e))),
+        }
+    }
+    let body = String::from_utf8_lossy(&answer);
     if body.trim() != plain {
         return Err("the URL check answer was not the decoded check_str".into());
     }
@@ -87,8 +107,7 @@ fn short(e: &reqwest::Error) -> String {
 }
 
 /// Drains the outbox until `shutdown` flips to true.
-pub async fn run(store: Store, wake: Arc<Notify>, config: WorkerConfig, mut shutdown: watch::Receiver<bool>) {
-    let client = client(config.timeout);
+pub async fn run(store: Store, client: reqwest::Client, wake: Arc<Notify>, config: WorkerConfig, mut shutdown: watch::Receiver<bool>) {
     loop {
         if *shutdown.borrow() {
             return;

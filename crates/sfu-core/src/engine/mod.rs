@@ -271,6 +271,12 @@ impl Engine {
         &self.config
     }
 
+    /// How many remote addresses route media to a peer (each taught by a verified STUN
+    /// request), over all peers: for metrics and tests.
+    pub fn routed_addresses(&self) -> usize {
+        self.by_addr.len()
+    }
+
     /// Next output. Returns `Output::Timeout` when there is nothing more to do until then.
     pub fn poll_output(&mut self) -> Output {
         if let Some(o) = self.outputs.pop_front() {
