@@ -50,7 +50,7 @@ status=0
   --url "$BASE" \
   -H "Cookie: $COOKIE" -H "X-Huiyi-Csrf: 1" \
   --checks not_a_server_error,response_schema_conformance,content_type_conformance,status_code_conformance \
-  --phases examples,coverage,fuzzing \
+  --phases examples,coverage,fuzzing,stateful \
   --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-40}" \
   --exclude-operation-id post_v1_webhooks \
   --exclude-operation-id post_api_auth_signout \

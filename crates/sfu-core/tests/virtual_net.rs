@@ -550,3 +550,57 @@ fn tracks_waiting_for_media_are_bounded() {
     assert!(net.engine.handle_signal(net.now, key, Req::UpdateMetadata(many)).is_err());
     assert!(net.engine.get_participant("virtual", "pub").unwrap().attributes.is_empty());
 }
+
+/// One generated datagram: its shape, its bytes, and whether it comes from the publisher's own
+/// (ICE-verified) address, where it reaches str0m, or from an unknown one.
+#[derive(Debug, Clone)]
+struct Junk {
+    from_publisher: bool,
+    bytes: Vec<u8>,
+}
+
+fn junk() -> impl proptest::strategy::Strategy<Value = Junk> {
+    use proptest::prelude::*;
+    let tail = || proptest::collection::vec(any::<u8>(), 0..300);
+    let shaped = prop_oneof![
+        // Anything at all.
+        tail(),
+        // STUN-shaped: a binding request header with the magic cookie, then garbage.
+        (tail(), any::<[u8; 12]>()).prop_map(|(t, id)| {
+            let mut b = vec![0x00, 0x01, (t.len() >> 8) as u8, t.len() as u8, 0x21, 0x12, 0xa4, 0x42];
+            b.extend(id);
+            b.extend(t);
+            b
+        }),
+        // DTLS-shaped: a record content type 20..=63 and a DTLS version.
+        (20u8..=63, tail()).prop_map(|(ct, t)| [vec![ct, 0xfe, 0xfd], t].concat()),
+        // RTP-shaped: version 2, any payload type.
+        (any::<u8>(), tail()).prop_map(|(pt, t)| [vec![0x80, pt], t].concat()),
+        // RTCP-shaped: version 2, a packet type 200..=206.
+        (200u8..=206, tail()).prop_map(|(pt, t)| [vec![0x80, pt, 0, (t.len() / 4) as u8], t].concat()),
+    ];
+    (any::<bool>(), shaped).prop_map(|(from_publisher, bytes)| Junk { from_publisher, bytes })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 24, failure_persistence: None, ..Default::default() })]
+
+    /// Random and mutated datagrams of every shape, from strangers and from a connected
+    /// publisher's own address: the engine never panics, and the other participant's session
+    /// is not disturbed (a publisher whose own connection is broken may be dropped; no one else).
+    #[test]
+    fn random_datagrams_disturb_no_one_else(packets in proptest::collection::vec(junk(), 1..60)) {
+        let mut net = Net::new();
+        let p = publish(&mut net, "pub", "10.0.0.1:5000", &[], true);
+        let (_sub_key, _sub) = subscribe(&mut net, "sub", "10.0.0.2:5000");
+        let server: SocketAddr = SERVER.parse().unwrap();
+        let publisher_addr = net.peers[p.peer].addr;
+        for (i, j) in packets.iter().enumerate() {
+            let from = if j.from_publisher { publisher_addr } else { SocketAddr::from(([10, 7, 0, (i % 250) as u8], 6000)) };
+            net.engine.handle_datagram(net.now, Protocol::Udp, from, server, &j.bytes);
+            net.exchange();
+        }
+        net.run_for(Duration::from_millis(200));
+        proptest::prop_assert!(net.engine.get_participant("virtual", "sub").is_ok(), "the other participant was dropped");
+    }
+}

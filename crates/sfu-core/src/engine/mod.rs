@@ -646,6 +646,11 @@ impl Engine {
                     self.by_addr.remove(&(Protocol::Tcp, oldest));
                 }
                 peer.remote_addrs.push(source);
+                if proto == Protocol::Tcp {
+                    // Logged here, once verified, not when the socket opened: junk cannot
+                    // fill the log.
+                    info!(%source, peer = id.0, "ICE-TCP connection established");
+                }
             }
             self.by_addr.insert((proto, source), id);
             return Some(id);
