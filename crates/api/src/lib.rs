@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod dev;
 pub mod limits;
+pub mod passwords;
 pub mod rtc;
 pub mod tencent;
 pub mod twirp;
@@ -81,11 +82,12 @@ pub fn router(state: AppState, web_dir: Option<PathBuf>) -> Router {
         .route("/rtc/v1", get(rtc::v1_not_supported))
         .route("/rtc/v1/validate", get(rtc::v1_not_supported))
         .route("/twirp/livekit.RoomService/{method}", post(twirp::room_service))
-        .route("/api/dev/token", post(dev::token))
         .layer(cors());
     let mut app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/rtc", get(rtc::connect))
+        // Same-origin only: a page elsewhere must not mint tokens from a developer's server.
+        .route("/api/dev/token", post(dev::token))
         .merge(token_authenticated)
         .merge(tencent::routes(state.clone()));
     if let Some(dir) = web_dir {

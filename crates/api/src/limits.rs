@@ -75,6 +75,15 @@ impl Attempts {
         if map.len() >= MAX_KEYS {
             map.retain(|_, v| v.iter().any(|t| now - t < window));
         }
+        if map.len() >= MAX_KEYS {
+            // Every key is recent: forget the tenth whose last attempt is oldest, so memory
+            // stays bounded whatever the flood (those keys start counting afresh).
+            let mut last: Vec<(i64, String)> = map.iter().map(|(k, v)| (v.iter().copied().max().unwrap_or(0), k.clone())).collect();
+            last.sort_unstable();
+            for (_, k) in last.into_iter().take(MAX_KEYS / 10) {
+                map.remove(&k);
+            }
+        }
         for (k, limit) in keys {
             if let Some(list) = map.get_mut(k) {
                 list.retain(|t| now - t < window);
@@ -87,6 +96,33 @@ impl Attempts {
             map.entry(k.clone()).or_default().push(now);
         }
         Some(Ticket { attempts: self.clone(), keys: keys.iter().map(|(k, _)| k.clone()).collect(), at: now })
+    }
+
+    /// Attempts counted against `key` within the window.
+    pub fn count(&self, key: &str, now: i64) -> usize {
+        let window = self.window_secs;
+        self.lock().get(key).map_or(0, |v| v.iter().filter(|t| now - *t < window).count())
+    }
+}
+
+/// The key a client address is counted under: an IPv4 address as is (also when it arrives
+/// IPv4-mapped in IPv6), an IPv6 address by its /64, the block one subscriber usually holds,
+/// so that one attacker with a /64 does not get a fresh budget per address.
+pub fn address_key(ip: IpAddr) -> String {
+    match canonical(ip) {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    }
+}
+
+/// `ip` with an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) turned back into IPv4.
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
     }
 }
 
@@ -123,7 +159,7 @@ impl Limits {
     /// The client's address: the connection's peer, or, when that peer is a trusted proxy,
     /// the right-most address in `X-Forwarded-For` that is not itself a trusted proxy.
     pub fn client_ip(&self, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
-        let peer = peer.ip();
+        let peer = canonical(peer.ip());
         if !self.trusted_proxies.contains(&peer) {
             return peer;
         }
@@ -135,11 +171,15 @@ impl Limits {
             .map(str::trim)
             .collect::<Vec<_>>();
         for hop in forwarded.iter().rev() {
-            match hop.parse::<IpAddr>() {
-                Ok(ip) if self.trusted_proxies.contains(&ip) => continue,
-                Ok(ip) => return ip,
-                // A hop we cannot read: stop trusting the chain there.
-                Err(_) => return peer,
+            // Some proxies add the port (`1.2.3.4:5678`, `[2001:db8::1]:443`).
+            let ip = hop.parse::<IpAddr>().ok().or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip())).map(canonical);
+            match ip {
+                Some(ip) if self.trusted_proxies.contains(&ip) => continue,
+                Some(ip) => return ip,
+                // A hop we cannot read (`unknown`, garbage): the last hop the proxy vouched
+                // for is gone; count the request under the unreadable text itself rather than
+                // under the proxy, so one odd client cannot lock out everyone behind it.
+                None => return IpAddr::V6(std::net::Ipv6Addr::from(u128::from_be_bytes(sha_prefix(hop)))),
             }
         }
         peer
@@ -147,12 +187,25 @@ impl Limits {
 
     /// A slot to hash a password in. At most [`MAX_CONCURRENT_HASHES`] run at once, so a
     /// flood of sign-ins costs time, not memory; a request that waits too long gets a 503.
+    /// The permit must be moved into the blocking task that hashes, so that a cancelled
+    /// request does not free its slot while its hash still runs.
     pub async fn hashing_slot(&self) -> Result<OwnedSemaphorePermit, ApiError> {
         match tokio::time::timeout(HASH_WAIT, self.hashing.clone().acquire_owned()).await {
             Ok(Ok(permit)) => Ok(permit),
             _ => Err(ApiError::busy("the server is busy checking passwords; try again in a moment")),
         }
     }
+}
+
+/// 16 bytes that stand for an unreadable forwarded address, in the documentation range
+/// `2001:db8::/32` so they can never be a real client's.
+fn sha_prefix(text: &str) -> [u8; 16] {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&digest[..16]);
+    out[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+    out
 }
 
 impl Default for Limits {
@@ -217,7 +270,33 @@ mod tests {
         assert_eq!(limits.client_ip("9.9.9.9:5000".parse().unwrap(), &h), "9.9.9.9".parse::<IpAddr>().unwrap());
         // Off by default.
         assert_eq!(Limits::default().client_ip("10.0.0.1:1".parse().unwrap(), &h), proxy);
-        h.insert("x-forwarded-for", "garbage".parse().unwrap());
-        assert_eq!(limits.client_ip("10.0.0.1:5000".parse().unwrap(), &h), proxy);
+        // Ports are ignored; an unreadable hop is counted apart from the proxy itself.
+        h.insert("x-forwarded-for", "1.2.3.4:5678".parse().unwrap());
+        assert_eq!(limits.client_ip("10.0.0.1:5000".parse().unwrap(), &h), "1.2.3.4".parse::<IpAddr>().unwrap());
+        h.insert("x-forwarded-for", "unknown".parse().unwrap());
+        let odd = limits.client_ip("10.0.0.1:5000".parse().unwrap(), &h);
+        assert_ne!(odd, proxy);
+        assert!(odd.to_string().starts_with("2001:db8:"), "{odd}");
+        // An IPv4-mapped proxy address is the proxy.
+        h.insert("x-forwarded-for", "5.6.7.8".parse().unwrap());
+        assert_eq!(limits.client_ip("[::ffff:10.0.0.1]:5000".parse().unwrap(), &h), "5.6.7.8".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_64() {
+        let a = address_key("2001:db8:1:2:aaaa::1".parse().unwrap());
+        let b = address_key("2001:db8:1:2:bbbb::2".parse().unwrap());
+        assert_eq!(a, b);
+        assert_ne!(a, address_key("2001:db8:1:3::1".parse().unwrap()));
+        assert_eq!(address_key("::ffff:192.0.2.7".parse().unwrap()), "192.0.2.7");
+    }
+
+    #[test]
+    fn the_key_map_stays_bounded_under_a_flood_of_recent_keys() {
+        let a = Attempts::new(Duration::from_secs(600));
+        for i in 0..(MAX_KEYS + 50) {
+            let _ = a.take(&[(format!("k{i}"), 5)], 0);
+        }
+        assert!(a.lock().len() <= MAX_KEYS);
     }
 }

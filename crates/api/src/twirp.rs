@@ -161,16 +161,23 @@ pub async fn room_service(
         "RemoveParticipant" => {
             let req: lk::RoomParticipantIdentity = decode(enc, &body)?;
             require_admin(&c, &req.room)?;
-            let (room, identity) = (req.room.clone(), req.identity.clone());
-            let removed = sfu
+            let room = req.room.clone();
+            let person = sfu
                 .with_engine(move |e, now| {
-                    let metadata = e.get_participant(&req.room, &req.identity).map(|p| p.metadata)?;
-                    e.remove_participant(now, &req.room, &req.identity).map(|_| metadata)
+                    let target = e.get_participant(&req.room, &req.identity)?;
+                    let person = crate::tencent::admission::person_of(&target.metadata, &target.identity);
+                    e.remove_participant(now, &req.room, &req.identity)?;
+                    // The same person's other devices go too.
+                    for other in e.list_participants(&req.room).unwrap_or_default() {
+                        if crate::tencent::admission::person_of(&other.metadata, &other.identity) == person {
+                            let _ = e.remove_participant(now, &req.room, &other.identity);
+                        }
+                    }
+                    Ok::<_, ServiceError>(person)
                 })
                 .await??;
             // In a meeting's room a removal is lasting: that person cannot come back with any
             // token until a host lets them back (`DELETE /v1/meetings/{id}/removed/{person}`).
-            let person = crate::tencent::admission::person_of(&removed, &identity);
             match state.store.meeting_for_room(&room).await {
                 Ok(m) => {
                     if let Err(e) = state.store.remove_from_meeting(&m.meeting_id, &person, crate::unix_now()).await {

@@ -19,6 +19,20 @@ pub fn may_publish(permission: &lk::ParticipantPermission, source: i32) -> Resul
     Ok(())
 }
 
+/// Whether a track's declared source fits its kind (`lk::TrackType`): a microphone or screen
+/// audio is audio, a camera or screen share is video. `Unknown` fits either. A client cannot
+/// slip video past a microphone-only grant by calling it a microphone.
+pub fn source_fits_kind(source: i32, kind: i32) -> bool {
+    use lk::TrackSource as S;
+    let audio = lk::TrackType::Audio as i32;
+    let video = lk::TrackType::Video as i32;
+    match S::try_from(source) {
+        Ok(S::Microphone | S::ScreenShareAudio) => kind == audio,
+        Ok(S::Camera | S::ScreenShare) => kind == video,
+        _ => kind == audio || kind == video,
+    }
+}
+
 /// Bounds on the participant state a client (or its token) can make the engine hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StateLimits {
@@ -103,6 +117,16 @@ mod tests {
         assert_eq!(may_publish(&perm(false, &[]), mic), Err("canPublish"));
         assert_eq!(may_publish(&perm(true, &[lk::TrackSource::Camera]), mic), Err("canPublishSources"));
         assert_eq!(may_publish(&perm(true, &[lk::TrackSource::Microphone]), mic), Ok(()));
+    }
+
+    #[test]
+    fn a_source_must_fit_its_kind() {
+        let (audio, video) = (lk::TrackType::Audio as i32, lk::TrackType::Video as i32);
+        assert!(source_fits_kind(lk::TrackSource::Microphone as i32, audio));
+        assert!(!source_fits_kind(lk::TrackSource::Microphone as i32, video));
+        assert!(!source_fits_kind(lk::TrackSource::Camera as i32, audio));
+        assert!(source_fits_kind(lk::TrackSource::Unknown as i32, video));
+        assert!(!source_fits_kind(lk::TrackSource::Unknown as i32, lk::TrackType::Data as i32));
     }
 
     #[test]

@@ -192,6 +192,10 @@ struct Publisher {
     peer: usize,
     video: Mid,
     audio: Option<Mid>,
+    /// The STUN USERNAME the client uses towards the server (`server:client` ufrags), and the
+    /// server's ICE password that signs it.
+    stun_username: String,
+    server_pwd: String,
 }
 
 fn publish(net: &mut Net, identity: &str, addr: &str, rids: &[&str], with_audio: bool) -> Publisher {
@@ -211,11 +215,14 @@ fn publish(net: &mut Net, identity: &str, addr: &str, rids: &[&str], with_audio:
     let video = api.add_media(MediaKind::Video, Direction::SendOnly, Some("stream".into()), Some("cam".into()), simulcast);
     let audio = with_audio.then(|| api.add_media(MediaKind::Audio, Direction::SendOnly, Some("stream".into()), Some("mic".into()), None));
     let (offer, pending): (SdpOffer, SdpPendingOffer) = api.apply().unwrap();
+    let client_ufrag = sdp_attr(&offer.to_sdp_string(), "ice-ufrag");
     net.signal(key, Req::Offer(lk::SessionDescription { r#type: "offer".into(), sdp: offer.to_sdp_string(), id: 1, ..Default::default() }));
     let answer = net.take_signal(key, |m| if let Resp::Answer(a) = m { Some(a.sdp.clone()) } else { None }).expect("engine answers the publisher offer");
+    let stun_username = format!("{}:{client_ufrag}", sdp_attr(&answer, "ice-ufrag"));
+    let server_pwd = sdp_attr(&answer, "ice-pwd");
     net.peers[peer].rtc.sdp_api().accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap()).unwrap();
     net.run_until("publisher connected", |n| n.peers[peer].connected);
-    Publisher { key, peer, video, audio }
+    Publisher { key, peer, video, audio, stun_username, server_pwd }
 }
 
 fn subscribe(net: &mut Net, identity: &str, addr: &str) -> (SessionKey, usize) {
@@ -556,6 +563,9 @@ fn tracks_waiting_for_media_are_bounded() {
 #[derive(Debug, Clone)]
 struct Junk {
     from_publisher: bool,
+    /// 0: the bytes as generated; 1: a STUN request with the publisher's real USERNAME signed
+    /// with a wrong password; 2: the same, correctly signed (from any address).
+    stun: u8,
     bytes: Vec<u8>,
 }
 
@@ -579,7 +589,7 @@ fn junk() -> impl proptest::strategy::Strategy<Value = Junk> {
         // RTCP-shaped: version 2, a packet type 200..=206.
         (200u8..=206, tail()).prop_map(|(pt, t)| [vec![0x80, pt, 0, (t.len() / 4) as u8], t].concat()),
     ];
-    (any::<bool>(), shaped).prop_map(|(from_publisher, bytes)| Junk { from_publisher, bytes })
+    (any::<bool>(), prop_oneof![6 => Just(0u8), 1 => Just(1u8), 1 => Just(2u8)], shaped).prop_map(|(from_publisher, stun, bytes)| Junk { from_publisher, stun, bytes })
 }
 
 proptest::proptest! {
@@ -592,15 +602,23 @@ proptest::proptest! {
     fn random_datagrams_disturb_no_one_else(packets in proptest::collection::vec(junk(), 1..60)) {
         let mut net = Net::new();
         let p = publish(&mut net, "pub", "10.0.0.1:5000", &[], true);
-        let (_sub_key, _sub) = subscribe(&mut net, "sub", "10.0.0.2:5000");
+        let (_sub_key, sub) = subscribe(&mut net, "sub", "10.0.0.2:5000");
         let server: SocketAddr = SERVER.parse().unwrap();
         let publisher_addr = net.peers[p.peer].addr;
         for (i, j) in packets.iter().enumerate() {
             let from = if j.from_publisher { publisher_addr } else { SocketAddr::from(([10, 7, 0, (i % 250) as u8], 6000)) };
-            net.engine.handle_datagram(net.now, Protocol::Udp, from, server, &j.bytes);
+            let bytes = match j.stun {
+                1 => stun_request(&p.stun_username, "a wrong password"),
+                2 => stun_request(&p.stun_username, &p.server_pwd),
+                _ => j.bytes.clone(),
+            };
+            net.engine.handle_datagram(net.now, Protocol::Udp, from, server, &bytes);
             net.exchange();
         }
         net.run_for(Duration::from_millis(200));
         proptest::prop_assert!(net.engine.get_participant("virtual", "sub").is_ok(), "the other participant was dropped");
+        proptest::prop_assert!(net.peers[sub].connected, "the other participant's connection was broken");
+        // Routes stay bounded however many addresses sent correctly signed STUN.
+        proptest::prop_assert!(net.engine.routed_addresses() <= 2 * net.engine.config().max_remote_addrs);
     }
 }

@@ -23,6 +23,8 @@ pub use accounts::{AppCredential, Enterprise, Role, User, DEV_ENTERPRISE, DEV_SE
 pub use attendance::{ParticipantSession, MAX_REPORT_SESSIONS};
 pub use meetings::{Meeting, MeetingStatus, NewMeeting};
 pub use webhooks::{AttemptOutcome, Delivery, DeliveryStatus, Webhook};
+/// The database driver, so callers can read a database error's code.
+pub use sqlx;
 
 /// A failure of the store. `Conflict` and `NotFound` are the client's; `Database` is ours.
 #[derive(Debug, thiserror::Error)]

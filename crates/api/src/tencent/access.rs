@@ -158,6 +158,9 @@ pub async fn session_user(state: &AppState, headers: &HeaderMap) -> Result<Optio
 
 /// The `/v1` middleware: a signature when `X-TC-Key` is present, the session cookie otherwise.
 pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Result<Response, ApiError> {
+    if super::uri_has_nul(req.uri()) {
+        return Err(ApiError::invalid("the path and query must not contain NUL characters (%00)"));
+    }
     if req.headers().contains_key("X-TC-Key") {
         return super::signing::verify(&state, req, next).await;
     }

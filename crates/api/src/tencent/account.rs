@@ -4,8 +4,6 @@
 
 use std::net::SocketAddr;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -69,42 +67,35 @@ pub struct SigninBody {
 
 /// An argon2id hash of `password`, in PHC string form. CPU- and memory-heavy: it waits for one
 /// of the few hashing slots ([`crate::limits::Limits::hashing_slot`]) and runs off the async
-/// threads.
+/// threads, in reused memory ([`crate::passwords`]).
 pub async fn hash_password(limits: &crate::limits::Limits, password: String) -> Result<String, ApiError> {
-    let _slot = limits.hashing_slot().await?;
+    let slot = limits.hashing_slot().await?;
     tokio::task::spawn_blocking(move || {
-        let salt_bytes: [u8; 16] = rand::rng().random();
-        let salt = SaltString::encode_b64(&salt_bytes).map_err(|_| ApiError::internal())?;
-        Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|_| ApiError::internal())
+        // Held until the hash is done, even if the request that asked is gone.
+        let _slot = slot;
+        crate::passwords::hash(&password).ok_or_else(ApiError::internal)
     })
     .await
     .map_err(|_| ApiError::internal())?
 }
 
 async fn verify_password(limits: &crate::limits::Limits, password: String, hash: Option<String>) -> Result<bool, ApiError> {
-    let _slot = limits.hashing_slot().await?;
-    Ok(verify_blocking(password, hash).await)
-}
-
-async fn verify_blocking(password: String, hash: Option<String>) -> bool {
-    tokio::task::spawn_blocking(move || {
+    let slot = limits.hashing_slot().await?;
+    let matched = tokio::task::spawn_blocking(move || {
+        // Held until the check is done, even if the request that asked is gone.
+        let _slot = slot;
         // Without an account the work is done anyway, against a hash of nothing anyone knows,
         // so the time taken does not tell which emails exist.
         static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
         let real = hash.is_some();
-        let hash = hash.unwrap_or_else(|| {
-            DUMMY
-                .get_or_init(|| {
-                    let salt = SaltString::encode_b64(b"huiyi-dummy-salt").expect("16 bytes are a valid salt");
-                    Argon2::default().hash_password(huiyi_token().as_bytes(), &salt).map(|h| h.to_string()).unwrap_or_default()
-                })
-                .clone()
-        });
-        let matched = PasswordHash::new(&hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok());
+        let hash = hash.unwrap_or_else(|| DUMMY.get_or_init(|| crate::passwords::hash(&huiyi_token()).unwrap_or_default()).clone());
+        // Verified first, always: `real && verify(..)` would skip the work for unknown emails.
+        let matched = crate::passwords::verify(&password, &hash);
         real && matched
     })
     .await
-    .unwrap_or(false)
+    .unwrap_or(false);
+    Ok(matched)
 }
 
 /// A new password: 8 to 128 characters, and not easy to guess (zxcvbn, which also counts
@@ -214,7 +205,7 @@ pub async fn signup(State(state): State<AppState>, ConnectInfo(peer): ConnectInf
     check_password_rules(&b.password, &[&email, &b.username, &b.enterprise_name])?;
     let now = unix_now();
     let ip = state.limits.client_ip(peer, &headers);
-    let Some(_counted) = state.limits.signup.take(&[(format!("ip:{ip}"), SIGNUPS_PER_ADDRESS)], now) else {
+    let Some(_counted) = state.limits.signup.take(&[(format!("ip:{}", crate::limits::address_key(ip)), SIGNUPS_PER_ADDRESS)], now) else {
         return Err(ApiError::too_many("too many sign-ups from this address; try again later"));
     };
     // Hashed before the email is looked up, so a taken email answers as slowly as a new one.
@@ -250,7 +241,7 @@ pub async fn signup(State(state): State<AppState>, ConnectInfo(peer): ConnectInf
 
 /// The keys a failed sign-in counts against: the client address and the account.
 fn signin_keys(ip: std::net::IpAddr, email: &str) -> [(String, usize); 2] {
-    [(format!("ip:{ip}"), SIGNIN_FAILURES_PER_ADDRESS), (format!("account:{email}"), SIGNIN_FAILURES_PER_ACCOUNT)]
+    [(format!("ip:{}", crate::limits::address_key(ip)), SIGNIN_FAILURES_PER_ADDRESS), (format!("account:{email}"), SIGNIN_FAILURES_PER_ACCOUNT)]
 }
 
 #[utoipa::path(post, path = "/api/auth/signin", tag = "accounts", request_body = SigninBody, security(()),

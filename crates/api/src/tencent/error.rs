@@ -74,6 +74,11 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound => ApiError::not_found("resource"),
             StoreError::Conflict(what) => ApiError::conflict(what),
+            // Text PostgreSQL cannot hold (a NUL character, bytes that are not UTF-8): the
+            // request's fault, whatever path let it through.
+            StoreError::Database(sqlx_error) if matches!(&sqlx_error, huiyi_store::sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("22021" | "22P05"))) => {
+                ApiError::invalid("text must not contain NUL characters")
+            }
             other => {
                 tracing::error!(error = %other, "store failure");
                 ApiError::internal()

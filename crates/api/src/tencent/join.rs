@@ -33,6 +33,8 @@ const PER_MEETING: usize = 30;
 /// mistypes a code a few times is not held up.
 const UNKNOWN_CODES_PER_CLIENT: usize = 20;
 const UNKNOWN_CODES_OVERALL: usize = 2_000;
+/// The key of the server-wide count of unknown codes.
+const UNKNOWN_CODES_ALL: &str = "all";
 /// How long a join token may be used to enter the room. A connected client is sent fresh
 /// tokens ([`crate::AppState::token_refresh`]), and every entry checks the meeting again
 /// ([`super::admission`]), so a short life only closes the window for a leaked token.
@@ -116,12 +118,23 @@ pub async fn join(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<
     let ip = state.limits.client_ip(peer, &headers);
     // Counted before the lookup (so concurrent guesses cannot slip past the check), and given
     // back when the code turns out to exist.
-    let Some(lookup) = state.limits.unknown_codes.take(&[(format!("ip:{ip}"), UNKNOWN_CODES_PER_CLIENT), ("all".into(), UNKNOWN_CODES_OVERALL)], now) else {
+    let client_key = format!("ip:{}", crate::limits::address_key(ip));
+    let Some(lookup) = state.limits.unknown_codes.take(&[(client_key.clone(), UNKNOWN_CODES_PER_CLIENT)], now) else {
         return Err(ApiError::too_many("too many meeting codes tried; check the code and try again later"));
     };
+    // The server-wide budget: while a distributed guesser has spent it, only clients that have
+    // not themselves tried an unknown code lately are served, so everyone with a correct code
+    // still joins, and the guessers (each of whom has missed) learn nothing.
+    let spent = state.limits.unknown_codes.count(UNKNOWN_CODES_ALL, now) >= UNKNOWN_CODES_OVERALL;
+    if spent && state.limits.unknown_codes.count(&client_key, now) > 1 {
+        return Err(ApiError::too_many("too many meeting codes tried; check the code and try again later"));
+    }
     let meeting = match state.store.live_meeting_by_code(&code).await {
         Ok(m) => m,
-        Err(StoreError::NotFound) => return Err(ApiError::not_found("meeting")),
+        Err(StoreError::NotFound) => {
+            let _ = state.limits.unknown_codes.take(&[(UNKNOWN_CODES_ALL.to_owned(), 2 * UNKNOWN_CODES_OVERALL)], now);
+            return Err(ApiError::not_found("meeting"));
+        }
         Err(e) => return Err(e.into()),
     };
     lookup.forgive();
@@ -139,7 +152,7 @@ pub async fn join(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<
     }
     // Hosts do not need the password, as in Tencent Meeting.
     if let Some(expected) = meeting.data.password.as_deref().filter(|p| !p.is_empty() && who.role != "host") {
-        let keys = [(format!("ip:{ip}"), PER_CLIENT), (format!("meeting:{}", meeting.meeting_id), PER_MEETING)];
+        let keys = [(format!("ip:{}", crate::limits::address_key(ip)), PER_CLIENT), (format!("meeting:{}", meeting.meeting_id), PER_MEETING)];
         let Some(attempt) = state.limits.join_password.take(&keys, now) else {
             return Err(ApiError::too_many("too many wrong passwords; try again later"));
         };

@@ -110,11 +110,15 @@ impl Settings {
         serde_json::from_value(meeting.data.settings.clone()).unwrap_or_default()
     }
 
-    /// Who may join: `only_user_join_type`, else 3 when only enterprise members are allowed,
-    /// else 1 (everyone).
+    /// Who may join: `only_user_join_type` (1 everyone, 2 invitees, 3 members), made 3 when it
+    /// says everyone but only enterprise members are allowed.
     pub fn join_type(&self) -> i64 {
         let enterprise_only = self.only_enterprise_user_allowed.or(self.only_allow_enterprise_user_join) == Some(true);
-        self.only_user_join_type.unwrap_or(if enterprise_only { 3 } else { 1 })
+        // The stricter wins: "everyone" never undoes "members only".
+        match self.only_user_join_type.unwrap_or(1) {
+            1 if enterprise_only => 3,
+            t => t,
+        }
     }
 }
 

@@ -82,9 +82,32 @@ async fn method_not_allowed() -> ApiError {
 
 pub use crate::unix_now;
 
-/// A JSON body, parsed: malformed JSON and wrong types are a 400 with serde's reason.
+/// A JSON body, parsed: malformed JSON and wrong types are a 400 with serde's reason. A string
+/// with a NUL character (`\u0000`) is a 400 too: no text field needs one, and PostgreSQL cannot
+/// store one.
 pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.windows(6).any(|w| w == b"\\u0000") {
+        let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))?;
+        if has_nul(&v) {
+            return Err(ApiError::invalid("invalid JSON body: text must not contain NUL characters"));
+        }
+    }
     serde_json::from_slice(body).map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))
+}
+
+fn has_nul(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(a) => a.iter().any(has_nul),
+        serde_json::Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
+}
+
+/// Whether a request's path or query carries an encoded NUL (`%00`), which no identifier has.
+pub fn uri_has_nul(uri: &axum::http::Uri) -> bool {
+    let text = uri.path_and_query().map(|p| p.as_str()).unwrap_or("");
+    text.as_bytes().windows(3).any(|w| w[0] == b'%' && w[1] == b'0' && w[2] == b'0')
 }
 
 /// `page` (from 1) and `page_size` (1 to `max`, default `default`), checked.

@@ -52,7 +52,10 @@ pub async fn verify(state: &AppState, req: Request, next: Next) -> Result<Respon
     let app_id = header(&req, "AppId")?.to_owned();
     let sdk_id = req.headers().get("SdkId").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     let ts: i64 = ts_text.parse().map_err(|_| ApiError::unauthenticated("X-TC-Timestamp is not a number"))?;
-    if (crate::unix_now() - ts).abs() > WINDOW_SECS {
+    // One clock reading for the window check and the nonce ledger: a body that trickles in
+    // for a while must not let the nonce be forgotten before it is recorded.
+    let now = crate::unix_now();
+    if (now - ts).abs() > WINDOW_SECS {
         return Err(ApiError::stale_timestamp());
     }
     let cred = match state.store.active_credential(&key).await {
@@ -74,7 +77,7 @@ pub async fn verify(state: &AppState, req: Request, next: Next) -> Result<Respon
     if app_id != cred.app_id || (!sdk_id.is_empty() && sdk_id != cred.sdk_id) {
         return Err(ApiError::forbidden("AppId/SdkId do not belong to this X-TC-Key"));
     }
-    if !state.store.use_nonce(&key, &nonce, crate::unix_now(), ts, WINDOW_SECS).await? {
+    if !state.store.use_nonce(&key, &nonce, now, ts, WINDOW_SECS).await? {
         return Err(ApiError::replayed());
     }
     let mut req = Request::from_parts(parts, Body::from(bytes));

@@ -200,9 +200,13 @@ pub async fn update(State(state): State<AppState>, Extension(caller): Extension<
             return Err(ApiError::invalid("a user with a password needs an email to sign in with"));
         }
     }
+    // Hashed first: a busy server (503) then changes nothing rather than half the user.
+    let hash = match b.password {
+        Some(p) => Some(hash_password(&state.limits, p).await?),
+        None => None,
+    };
     state.store.update_user(&user).await?;
-    if let Some(p) = b.password {
-        let hash = hash_password(&state.limits, p).await?;
+    if let Some(hash) = hash {
         state.store.set_password_hash(&user.enterprise_id, &user.userid, &hash).await?;
     }
     Ok(Json(user.into()))

@@ -84,10 +84,11 @@ impl Engine {
         let Some(p) = self.sessions.get_mut(&owner) else { return };
         let want = if added.kind == MediaKind::Audio { lk::TrackType::Audio } else { lk::TrackType::Video } as i32;
         // The client's cid is its MediaStreamTrack id, which is also the msid track id.
+        // The line's kind must be the kind the AddTrack declared (and so fit its source).
         let idx = p
             .pending_tracks
             .iter()
-            .position(|t| t.cid == track_id)
+            .position(|t| t.cid == track_id && t.info.r#type == want)
             .or_else(|| p.pending_tracks.iter().position(|t| t.info.r#type == want));
         let Some(idx) = idx else {
             debug!(mid = %added.mid, "media without a matching AddTrack request");

@@ -549,9 +549,10 @@ impl Engine {
         if let Some(mut peer) = self.peers.remove(&id) {
             peer.rtc.disconnect();
             self.by_ufrag.remove(&peer.ufrag);
-            for a in &peer.remote_addrs {
-                self.by_addr.remove(&(Protocol::Udp, *a));
-                self.by_addr.remove(&(Protocol::Tcp, *a));
+            for route in &peer.remote_addrs {
+                if self.by_addr.get(route) == Some(&id) {
+                    self.by_addr.remove(route);
+                }
             }
         }
     }
@@ -639,13 +640,15 @@ impl Engine {
                 return None;
             }
             // A verified STUN binding from a new address also routes the media that follows.
-            if !peer.remote_addrs.contains(&source) {
+            if !peer.remote_addrs.contains(&(proto, source)) {
                 if peer.remote_addrs.len() >= self.config.max_remote_addrs.max(1) {
+                    // Forget this peer's oldest route, unless it now leads to another peer.
                     let oldest = peer.remote_addrs.remove(0);
-                    self.by_addr.remove(&(Protocol::Udp, oldest));
-                    self.by_addr.remove(&(Protocol::Tcp, oldest));
+                    if self.by_addr.get(&oldest) == Some(&id) {
+                        self.by_addr.remove(&oldest);
+                    }
                 }
-                peer.remote_addrs.push(source);
+                peer.remote_addrs.push((proto, source));
                 if proto == Protocol::Tcp {
                     // Logged here, once verified, not when the socket opened: junk cannot
                     // fill the log.

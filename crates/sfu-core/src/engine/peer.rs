@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use str0m::change::SdpPendingOffer;
 use str0m::channel::ChannelId;
+use str0m::net::Protocol;
 use str0m::{Candidate, Event, Output as RtcOutput, Rtc};
 
 use crate::ids::{PeerId, SessionKey};
@@ -47,7 +48,7 @@ pub(crate) struct Peer {
     pub ice_pass: String,
     /// The remote addresses that sent verified STUN for this peer (routing for non-STUN
     /// packets), oldest first, at most `EngineConfig::max_remote_addrs`.
-    pub remote_addrs: Vec<SocketAddr>,
+    pub remote_addrs: Vec<(Protocol, SocketAddr)>,
     /// Subscriber only: the offer sent and not yet answered. At most one is outstanding.
     pub pending_offer: Option<SdpPendingOffer>,
     /// Subscriber only: something changed while an offer was outstanding; offer again after

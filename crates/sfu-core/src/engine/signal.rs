@@ -12,7 +12,7 @@ use super::state::PendingTrack;
 use super::{CloseReason, Engine, Output};
 use crate::forward::layer::TrackSettings;
 use crate::ids::{SessionKey, TrackSid};
-use crate::permission::{may_publish, StateError};
+use crate::permission::{may_publish, source_fits_kind, StateError};
 
 /// A client message that could not be applied. The session continues; the shell logs it.
 /// (Malformed protobuf never reaches here: the shell rejects it with a close code.)
@@ -213,6 +213,9 @@ impl Engine {
         let (max_pending, max_tracks) = (self.config.max_pending_tracks, self.config.max_tracks_per_participant);
         let p = self.sessions.get_mut(&key).ok_or(SignalError::UnknownSession)?;
         let refusal = match may_publish(&p.permission, req.source) {
+            Ok(()) if !source_fits_kind(req.source, req.r#type) => {
+                Some((lk::request_response::Reason::InvalidRequest, "a source that fits the track type", format!("track {}: its source does not fit its type", req.cid)))
+            }
             Err(grant) => Some((lk::request_response::Reason::NotAllowed, grant, format!("publishing {} is not permitted ({grant})", req.cid))),
             Ok(()) if p.pending_tracks.iter().any(|t| t.cid == req.cid) => return Ok(()), // a retransmitted request
             Ok(()) if p.pending_tracks.len() >= max_pending => {
