@@ -370,3 +370,27 @@ async fn a_client_that_pings_stays() {
         }
     }
 }
+
+#[tokio::test]
+async fn guessers_spending_the_server_wide_code_budget_do_not_lock_out_real_joiners() {
+    let api = start().await;
+    let (_, code) = meeting(&api, json!({})).await;
+    // A distributed guesser: 100 addresses, 20 unknown codes each, spend the server's 2,000.
+    for a in 0..100u32 {
+        let from: IpAddr = format!("127.0.{}.{}", 20 + a / 200, 1 + a % 200).parse().unwrap();
+        for n in 0..20u32 {
+            let body = json!({ "meeting_code": format!("{:09}", 200_000_000 + a * 100 + n), "display_name": "G" }).to_string();
+            let r = api.raw_from(Some(from), "POST", "/v1/meetings/join", &[], body.as_bytes()).await;
+            assert_eq!(r.status, 404, "{:?}", r.body);
+        }
+    }
+    // A guesser who missed before is now refused, even with a real code: a hit would tell.
+    let missed: IpAddr = "127.0.30.1".parse().unwrap();
+    let wrong = json!({ "meeting_code": "299999999", "display_name": "G" }).to_string();
+    assert_eq!(api.raw_from(Some(missed), "POST", "/v1/meetings/join", &[], wrong.as_bytes()).await.status, 404);
+    let right = json!({ "meeting_code": code, "display_name": "G" }).to_string();
+    assert_eq!(api.raw_from(Some(missed), "POST", "/v1/meetings/join", &[], right.as_bytes()).await.status, 429);
+    // Someone who only ever typed a real code still joins.
+    let r = api.raw_from(ip("127.0.31.1"), "POST", "/v1/meetings/join", &[], right.as_bytes()).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+}

@@ -622,3 +622,28 @@ proptest::proptest! {
         proptest::prop_assert!(net.engine.routed_addresses() <= 2 * net.engine.config().max_remote_addrs);
     }
 }
+
+#[test]
+fn a_microphone_grant_does_not_carry_video() {
+    let mut net = Net::new();
+    let key = net.join("pub");
+    // Only the microphone may be published.
+    let mic_only = lk::ParticipantPermission { can_publish: true, can_subscribe: true, can_publish_sources: vec![lk::TrackSource::Microphone as i32], ..Default::default() };
+    net.engine.update_participant(&lk::UpdateParticipantRequest { room: "virtual".into(), identity: "pub".into(), permission: Some(mic_only), ..Default::default() }).unwrap();
+    // A video track called a microphone is refused outright.
+    let disguised = lk::AddTrackRequest { cid: "cam".into(), r#type: lk::TrackType::Video as i32, source: lk::TrackSource::Microphone as i32, ..Default::default() };
+    assert!(net.engine.handle_signal(net.now, key, Req::AddTrack(disguised)).is_err());
+    // An honest microphone AddTrack, then a video line carrying its cid: the line is not bound.
+    net.signal(key, Req::AddTrack(lk::AddTrackRequest { cid: "mic".into(), r#type: lk::TrackType::Audio as i32, source: lk::TrackSource::Microphone as i32, ..Default::default() }));
+    let peer = net.add_peer("10.0.0.1:5000");
+    let mut api = net.peers[peer].rtc.sdp_api();
+    api.add_media(MediaKind::Video, Direction::SendOnly, Some("s".into()), Some("mic".into()), None);
+    let (offer, pending) = api.apply().unwrap();
+    net.signal(key, Req::Offer(lk::SessionDescription { r#type: "offer".into(), sdp: offer.to_sdp_string(), id: 1, ..Default::default() }));
+    let answer = net.take_signal(key, |m| if let Resp::Answer(a) = m { Some(a.sdp.clone()) } else { None }).unwrap();
+    net.peers[peer].rtc.sdp_api().accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap()).unwrap();
+    net.run_until("publisher connected", |n| n.peers[peer].connected);
+    net.run_for(Duration::from_millis(100));
+    let info = net.engine.get_participant("virtual", "pub").unwrap();
+    assert!(info.tracks.is_empty(), "video published under a microphone grant: {:?}", info.tracks);
+}
