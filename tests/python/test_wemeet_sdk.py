@@ -19,6 +19,7 @@ import base64
 import json
 import random
 import time
+import urllib.error
 import urllib.request
 import uuid
 from urllib.parse import urlparse
@@ -206,12 +207,12 @@ def end_meeting(sdk, meeting_id: str) -> None:
     )
 
 
-def join_meeting(server, code: str, display_name: str) -> dict:
+def join_meeting(server, code: str, display_name: str, client_id: str | None = None) -> dict:
     """What the web app does from a join link: Huiyi's unsigned join, for a LiveKit token."""
     req = urllib.request.Request(
         f"{server.http_url}/v1/meetings/join",
         data=json.dumps({"meeting_code": code, "display_name": display_name,
-                         "client_id": uuid.uuid4().hex}).encode(),
+                         "client_id": client_id or uuid.uuid4().hex}).encode(),
         headers={"Content-Type": "application/json"},
         method="POST",
     )
@@ -687,3 +688,48 @@ def test_user_update_and_delete(sdk):
         )
     err = service_error(excinfo)
     assert err.api_resp.status_code == 404 and error_code_in_body(err) == 10006
+
+
+def kickout(sdk, meeting_id: str, operator: str, person: str, *, allow_rejoin: bool):
+    return sdk.meeting_control_api.v1_real_control_meetings_meeting_id_kickout_put(
+        request=wm.ApiV1RealControlMeetingsMeetingIdKickoutPutRequest(
+            meeting_id=meeting_id,
+            body=wm.V1RealControlMeetingsMeetingIdKickoutPutRequest(
+                operator_id=operator, operator_id_type=1, instanceid=INSTANCE, allow_rejoin=allow_rejoin,
+                reason="disruptive", users=[{"to_operator_id": person, "to_operator_id_type": 1, "instanceid": 5}],
+            ),
+        ),
+        authenticator_options=auth(),
+    )
+
+
+async def test_kickout_removes_and_keeps_out(server, sdk, peers, members):
+    info, _ = await asyncio.to_thread(create, sdk, start_in=-60)
+    browser = uuid.uuid4().hex
+    joined = await asyncio.to_thread(join_meeting, server, info.meeting_code, "Heckler", browser)
+    peer = await peers.join(joined["room"], joined["identity"], jwt=joined["token"])
+    # A member who does not host the meeting may not remove anyone.
+    with pytest.raises(wm.ServiceException) as excinfo:
+        await asyncio.to_thread(kickout, sdk, info.meeting_id, members[0], joined["identity"], allow_rejoin=False)
+    assert service_error(excinfo).error_info.error_code in (10005, 10006)
+    # The host removes the guest, by the id the participant lists show.
+    resp = await asyncio.to_thread(kickout, sdk, info.meeting_id, OPERATOR, joined["identity"], allow_rejoin=False)
+    assert resp.status_code == 200
+    await peer.events.wait("disconnected")
+    # The same browser cannot come back, with the old token or a new one.
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        await asyncio.to_thread(join_meeting, server, info.meeting_code, "Heckler", browser)
+    assert refused.value.code == 403
+    assert json.loads(refused.value.read())["error_info"]["error_code"] == 10015
+
+
+async def test_kickout_with_rejoin_allowed_lets_them_back(server, sdk, peers):
+    info, _ = await asyncio.to_thread(create, sdk, start_in=-60)
+    browser = uuid.uuid4().hex
+    joined = await asyncio.to_thread(join_meeting, server, info.meeting_code, "Visitor", browser)
+    peer = await peers.join(joined["room"], joined["identity"], jwt=joined["token"])
+    resp = await asyncio.to_thread(kickout, sdk, info.meeting_id, OPERATOR, joined["identity"], allow_rejoin=True)
+    assert resp.status_code == 200
+    await peer.events.wait("disconnected")
+    again = await asyncio.to_thread(join_meeting, server, info.meeting_code, "Visitor", browser)
+    assert again["identity"] == joined["identity"]

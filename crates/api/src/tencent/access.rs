@@ -128,6 +128,13 @@ pub fn may_write(caller: &Caller, user: &User, meeting: &Meeting) -> bool {
     caller.is_admin() || is_host(meeting, &user.userid)
 }
 
+/// Whether `user` may run the meeting's in-meeting controls (kick out, mute, …): one of its
+/// hosts or an admin of the enterprise. Unlike [`may_write`], a signed request does not make
+/// any user it names a controller: Tencent requires the operator to host the meeting.
+pub fn may_control(user: &User, meeting: &Meeting) -> bool {
+    user.role == Role::Admin || is_host(meeting, &user.userid)
+}
+
 /// The value of the session cookie, if the request has one.
 pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
     headers

@@ -14,6 +14,7 @@ pub mod join;
 pub mod meetings;
 pub mod openapi;
 pub mod records;
+pub mod real_control;
 pub mod recurrence;
 pub mod signing;
 pub mod stats;
@@ -41,6 +42,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/v1/meetings/{meeting_id}/waiting-room-participants", get(waiting_room::now))
         .route("/v1/meeting/{meeting_id}/waiting-room", get(waiting_room::history))
         .route("/v1/records", get(records::list))
+        .route("/v1/real-control/meetings/{meeting_id}/kickout", axum::routing::put(real_control::kickout))
         .route("/v1/meetings/{meeting_id}/removed", get(attendance::removed))
         .route("/v1/meetings/{meeting_id}/removed/{person}", axum::routing::delete(attendance::readmit))
         .route("/v1/meetings/{meeting_id}/statistics", get(stats::meeting_statistics))

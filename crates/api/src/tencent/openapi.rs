@@ -6,7 +6,7 @@ use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{access, account, attendance, credentials, invitees, join, meetings, records, stats, users, waiting_room, webhooks};
+use super::{access, account, attendance, credentials, invitees, join, meetings, real_control, records, stats, users, waiting_room, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,6 +23,7 @@ use super::{access, account, attendance, credentials, invitees, join, meetings, 
         stats::meeting_statistics, stats::attendance_csv, stats::invitation_ics, stats::enterprise_statistics,
         join::join,
         invitees::list, invitees::replace, waiting_room::now, waiting_room::history, records::list,
+        real_control::kickout,
         users::create, users::get, users::update, users::delete, users::list,
         credentials::list, credentials::create, credentials::revoke,
         webhooks::create, webhooks::list, webhooks::delete, webhooks::deliveries,
