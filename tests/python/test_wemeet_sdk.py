@@ -733,3 +733,74 @@ async def test_kickout_with_rejoin_allowed_lets_them_back(server, sdk, peers):
     await peer.events.wait("disconnected")
     again = await asyncio.to_thread(join_meeting, server, info.meeting_code, "Visitor", browser)
     assert again["identity"] == joined["identity"]
+
+
+def set_status(sdk, meeting_id: str, operator: str = OPERATOR, **controls):
+    return sdk.meeting_control_api.v1_real_control_meetings_meeting_id_status_put(
+        request=wm.ApiV1RealControlMeetingsMeetingIdStatusPutRequest(
+            meeting_id=meeting_id,
+            body=wm.V1RealControlMeetingsMeetingIdStatusPutRequest(
+                operator_id=operator, operator_id_type=1, instanceid=INSTANCE, **controls
+            ),
+        ),
+        authenticator_options=auth(),
+    )
+
+
+MIC = 2  # TrackSource.MICROPHONE in LiveKit's protocol
+
+
+async def test_mute_all_without_self_unmute_is_enforced_by_the_server(server, sdk, peers, members):
+    from harness import media
+
+    info, _ = await asyncio.to_thread(create, sdk, start_in=-60)
+    joined = await asyncio.to_thread(join_meeting, server, info.meeting_code, "Talker")
+    talker = await peers.join(joined["room"], joined["identity"], jwt=joined["token"])
+    seen = await asyncio.to_thread(join_meeting, server, info.meeting_code, "Listener")
+    listener = await peers.join(seen["room"], seen["identity"], jwt=seen["token"])
+    tone = await media.publish_tone(talker)
+    await listener.events.wait("track_published", lambda pub, p: pub.sid == tone.sid, timeout=15)
+    # A member who does not host the meeting may not mute everyone.
+    with pytest.raises(wm.ServiceException):
+        await asyncio.to_thread(set_status, sdk, info.meeting_id, members[0], mute_all=True)
+
+    resp = await asyncio.to_thread(set_status, sdk, info.meeting_id, mute_all=True, allow_unmute_by_self=False)
+    assert resp.status_code == 200
+    # The participant's own SDK learns it may no longer publish its microphone, and the
+    # server unpublished the one it had.
+    _, permission = await talker.events.wait(
+        "participant_permissions_changed", lambda p, perm: p.identity == joined["identity"] and MIC not in perm.can_publish_sources
+    )
+    assert permission.can_publish and list(permission.can_publish_sources)
+    await listener.events.wait("track_unpublished", lambda pub, p: pub.sid == tone.sid)
+    # Publishing the microphone again is refused by the server.
+    with pytest.raises(Exception):
+        await media.publish_tone(talker, "again")
+    # Someone who joins now is muted too.
+    late = await asyncio.to_thread(join_meeting, server, info.meeting_code, "Late")
+    latecomer = await peers.join(late["room"], late["identity"], jwt=late["token"])
+    assert MIC not in latecomer.local.permissions.can_publish_sources
+    # Lifting it gives the microphone back.
+    await asyncio.to_thread(set_status, sdk, info.meeting_id, mute_all=False)
+    await talker.events.wait(
+        "participant_permissions_changed", lambda p, perm: p.identity == joined["identity"] and not perm.can_publish_sources
+    )
+    again = await media.publish_tone(talker, "again")
+    assert again.sid
+
+
+async def test_a_locked_meeting_admits_nobody_new(server, sdk, peers):
+    info, _ = await asyncio.to_thread(create, sdk, start_in=-60)
+    inside = await asyncio.to_thread(join_meeting, server, info.meeting_code, "Inside")
+    await peers.join(inside["room"], inside["identity"], jwt=inside["token"])
+    await asyncio.to_thread(set_status, sdk, info.meeting_id, meeting_locked=True)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        await asyncio.to_thread(join_meeting, server, info.meeting_code, "Outside")
+    assert refused.value.code == 403
+    assert json.loads(refused.value.read())["error_info"]["error_code"] == 10016
+    # A control Huiyi does not enforce yet is refused, not silently accepted.
+    with pytest.raises(wm.ServiceException) as unsupported:
+        await asyncio.to_thread(set_status, sdk, info.meeting_id, allow_chat=2)
+    assert service_error(unsupported).error_info.error_code == 10001
+    await asyncio.to_thread(set_status, sdk, info.meeting_id, meeting_locked=False)
+    assert (await asyncio.to_thread(join_meeting, server, info.meeting_code, "Outside"))["token"]

@@ -20,6 +20,7 @@ use tracing::{debug, info, warn};
 
 use crate::auth::{AuthError, Claims};
 use crate::tencent::admission;
+use crate::tencent::controls::{self, Controls};
 use crate::AppState;
 
 /// Close codes Huiyi uses on the signalling socket (RFC 6455 §7.4.1).
@@ -105,12 +106,19 @@ fn unauthorized(e: AuthError) -> Response {
     (StatusCode::UNAUTHORIZED, e.to_string()).into_response()
 }
 
-/// Whether the token's room admits its holder now: a meeting that ended or was cancelled,
-/// or a person the host removed, is refused however valid the token ([`admission`]).
-async fn room_admits(state: &AppState, claims: &Claims) -> Result<(), Response> {
+/// Whether a token is a host's: `roomAdmin` (join tokens carry it for hosts), or the role its
+/// metadata names.
+pub fn hosts_room(claims: &Claims) -> bool {
+    claims.video.room_admin || serde_json::from_str::<serde_json::Value>(&claims.metadata).is_ok_and(|m| m["role"] == "host")
+}
+
+/// Whether the token's room admits its holder now: a meeting that ended or was cancelled, a
+/// person the host removed, or a newcomer to a locked meeting is refused however valid the
+/// token ([`admission`]). For a meeting's room, the answer carries its live controls.
+async fn room_admits(state: &AppState, claims: &Claims, resuming: bool) -> Result<Option<Controls>, Response> {
     let person = admission::person_of(&claims.metadata, &claims.sub);
-    match admission::check_room(&state.store, &claims.video.room, &person, crate::unix_now()).await {
-        Ok(Ok(())) => Ok(()),
+    match admission::check_room(&state.store, &claims.video.room, &person, hosts_room(claims), resuming, crate::unix_now()).await {
+        Ok(Ok(controls)) => Ok(controls),
         Ok(Err(refusal)) => Err((StatusCode::FORBIDDEN, refusal.to_string()).into_response()),
         Err(e) => {
             warn!(%e, "cannot check the meeting of a room");
@@ -125,8 +133,8 @@ pub async fn validate(State(state): State<AppState>, Query(query): Query<HashMap
         Ok(c) => c,
         Err(e) => return unauthorized(e),
     };
-    match room_admits(&state, &claims).await {
-        Ok(()) => (StatusCode::OK, "success").into_response(),
+    match room_admits(&state, &claims, false).await {
+        Ok(_) => (StatusCode::OK, "success").into_response(),
         Err(refused) => refused,
     }
 }
@@ -147,18 +155,23 @@ pub async fn connect(
 ) -> Response {
     let client = Some(client);
     let checked = state.keys.verify(token(&query, &headers)).and_then(|c| join_params(&c, &query, client).map(|p| (c, p)));
-    let (claims, params) = match checked {
+    let (claims, mut params) = match checked {
         Ok(x) => x,
         Err(e) => {
             debug!(%e, "signalling connection refused");
             return unauthorized(e);
         }
     };
-    if let Err(refused) = room_admits(&state, &claims).await {
-        debug!(room = %claims.video.room, identity = %claims.sub, "signalling connection refused by the meeting");
-        return refused;
-    }
     let resume_sid = query.get("sid").filter(|_| matches!(query.get("reconnect").map(String::as_str), Some("1" | "true")));
+    match room_admits(&state, &claims, resume_sid.is_some()).await {
+        // In a meeting's room, the host's live controls decide what a participant may publish.
+        Ok(Some(controls)) => params.permission = controls::permission(&params.permission, &controls, hosts_room(&claims)),
+        Ok(None) => {}
+        Err(refused) => {
+            debug!(room = %claims.video.room, identity = %claims.sub, "signalling connection refused by the meeting");
+            return refused;
+        }
+    }
     let attach = match resume_sid {
         Some(sid) => Attach::Resume { room: params.room.clone(), sid: sid.clone(), identity: params.identity.clone() },
         None => Attach::Join(params),

@@ -219,6 +219,51 @@ impl Store {
         Ok(())
     }
 
+    /// The live controls of a meeting (JSON), if a host set any.
+    pub async fn meeting_controls(&self, meeting_id: &str) -> Result<Option<serde_json::Value>> {
+        let row = sqlx::query("SELECT controls FROM meeting_controls WHERE meeting_id = $1").bind(meeting_id).fetch_optional(self.pool()).await?;
+        match row {
+            None => Ok(None),
+            Some(r) => {
+                let text: String = get(&r, "controls")?;
+                serde_json::from_str(&text).map(Some).map_err(|e| StoreError::Corrupt(format!("meeting_controls: {e}")))
+            }
+        }
+    }
+
+    /// Replaces the live controls of a meeting.
+    pub async fn set_meeting_controls(&self, meeting_id: &str, controls: &serde_json::Value, now: i64) -> Result<()> {
+        let text = controls.to_string();
+        let updated = sqlx::query("UPDATE meeting_controls SET controls = $1, updated_at = $2 WHERE meeting_id = $3")
+            .bind(&text)
+            .bind(now)
+            .bind(meeting_id)
+            .execute(self.pool())
+            .await?;
+        if updated.rows_affected() == 0 {
+            let r = sqlx::query("INSERT INTO meeting_controls (meeting_id, controls, updated_at) VALUES ($1, $2, $3)")
+                .bind(meeting_id)
+                .bind(&text)
+                .bind(now)
+                .execute(self.pool())
+                .await;
+            match r {
+                Ok(_) => {}
+                // Set concurrently by another request: last writer wins, as with the update.
+                Err(e) if is_unique_violation(&e) => {
+                    sqlx::query("UPDATE meeting_controls SET controls = $1, updated_at = $2 WHERE meeting_id = $3")
+                        .bind(&text)
+                        .bind(now)
+                        .bind(meeting_id)
+                        .execute(self.pool())
+                        .await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
     pub async fn meeting_for_room(&self, room: &str) -> Result<crate::Meeting> {
         let row = sqlx::query("SELECT enterprise_id FROM meetings WHERE meeting_id = $1")
             .bind(room)

@@ -8,6 +8,7 @@
 use axum::http::StatusCode;
 use huiyi_store::{Meeting, MeetingStatus, Store, StoreError};
 
+use super::controls::Controls;
 use super::error::ApiError;
 
 /// Why a room refuses someone.
@@ -21,6 +22,8 @@ pub enum Refusal {
     Over,
     #[error("the host removed you from this meeting")]
     Removed,
+    #[error("the host has locked this meeting; nobody new may join")]
+    Locked,
 }
 
 impl Refusal {
@@ -28,14 +31,24 @@ impl Refusal {
     pub fn api_error(self) -> ApiError {
         match self {
             Refusal::Removed => ApiError::new(StatusCode::FORBIDDEN, 10015, self.to_string()),
+            Refusal::Locked => ApiError::new(StatusCode::FORBIDDEN, 10016, self.to_string()),
             _ => ApiError::new(StatusCode::CONFLICT, 10014, self.to_string()),
         }
     }
 }
 
-/// Whether a meeting in this state admits someone at `now` (unix seconds); `removed` says
-/// whether a host removed this person from it.
-pub fn admit(meeting: &Meeting, now: i64, removed: bool) -> Result<(), Refusal> {
+/// Who is entering, as far as the rule cares.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Entry {
+    /// A host removed this person from the meeting.
+    pub removed: bool,
+    /// The meeting is locked, and this is a newcomer who is not a host (someone already in
+    /// who resumes after a network drop is not new).
+    pub locked_out: bool,
+}
+
+/// Whether a meeting in this state admits someone at `now` (unix seconds).
+pub fn admit(meeting: &Meeting, now: i64, entry: Entry) -> Result<(), Refusal> {
     match meeting.status {
         MeetingStatus::Cancelled => return Err(Refusal::Cancelled),
         MeetingStatus::Ended => return Err(Refusal::Ended),
@@ -43,8 +56,11 @@ pub fn admit(meeting: &Meeting, now: i64, removed: bool) -> Result<(), Refusal> 
         MeetingStatus::Init if meeting.data.end_time < now => return Err(Refusal::Over),
         _ => {}
     }
-    if removed {
+    if entry.removed {
         return Err(Refusal::Removed);
+    }
+    if entry.locked_out {
+        return Err(Refusal::Locked);
     }
     Ok(())
 }
@@ -59,16 +75,19 @@ pub fn person_of(metadata: &str, identity: &str) -> String {
         .unwrap_or_else(|| identity.to_owned())
 }
 
-/// Whether the room `room` admits `person` now. Rooms that are not meetings (plain LiveKit
-/// rooms made through the RoomService or by a token) are not governed by this rule.
-pub async fn check_room(store: &Store, room: &str, person: &str, now: i64) -> Result<Result<(), Refusal>, StoreError> {
+/// Whether the room `room` admits `person` now (`host`: they host it; `resuming`: they are
+/// already in, reconnecting). Rooms that are not meetings (plain LiveKit rooms made through
+/// the RoomService or by a token) are not governed by this rule: `Ok(Ok(None))`. For a
+/// meeting, the answer carries its live controls, which decide what the person may publish.
+pub async fn check_room(store: &Store, room: &str, person: &str, host: bool, resuming: bool, now: i64) -> Result<Result<Option<Controls>, Refusal>, StoreError> {
     let meeting = match store.meeting_for_room(room).await {
         Ok(m) => m,
-        Err(StoreError::NotFound) => return Ok(Ok(())),
+        Err(StoreError::NotFound) => return Ok(Ok(None)),
         Err(e) => return Err(e),
     };
-    let removed = store.is_removed(&meeting.meeting_id, person).await?;
-    Ok(admit(&meeting, now, removed))
+    let controls = Controls::from_json(store.meeting_controls(&meeting.meeting_id).await?);
+    let entry = Entry { removed: store.is_removed(&meeting.meeting_id, person).await?, locked_out: controls.locked && !host && !resuming };
+    Ok(admit(&meeting, now, entry).map(|()| Some(controls)))
 }
 
 #[cfg(test)]
@@ -80,15 +99,17 @@ mod tests {
     fn only_live_meetings_admit_and_never_a_removed_person() {
         let mut m = meeting("u");
         m.data.end_time = 100;
-        assert_eq!(admit(&m, 50, false), Ok(()));
-        assert_eq!(admit(&m, 101, false), Err(Refusal::Over), "scheduled, never started, over");
-        assert_eq!(admit(&m, 50, true), Err(Refusal::Removed));
+        let anyone = Entry::default();
+        assert_eq!(admit(&m, 50, anyone), Ok(()));
+        assert_eq!(admit(&m, 101, anyone), Err(Refusal::Over), "scheduled, never started, over");
+        assert_eq!(admit(&m, 50, Entry { removed: true, ..anyone }), Err(Refusal::Removed));
+        assert_eq!(admit(&m, 50, Entry { locked_out: true, ..anyone }), Err(Refusal::Locked));
         m.status = MeetingStatus::Started;
-        assert_eq!(admit(&m, 101, false), Ok(()), "a started meeting may run over its time");
+        assert_eq!(admit(&m, 101, anyone), Ok(()), "a started meeting may run over its time");
         m.status = MeetingStatus::Ended;
-        assert_eq!(admit(&m, 50, false), Err(Refusal::Ended));
+        assert_eq!(admit(&m, 50, anyone), Err(Refusal::Ended));
         m.status = MeetingStatus::Cancelled;
-        assert_eq!(admit(&m, 50, false), Err(Refusal::Cancelled));
+        assert_eq!(admit(&m, 50, anyone), Err(Refusal::Cancelled));
     }
 
     #[test]

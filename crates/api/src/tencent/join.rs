@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use super::access::{is_host, session_user, userids};
-use super::admission::{admit, Refusal};
+use super::admission::{admit, Entry, Refusal};
 use super::error::{ApiError, ErrorBody};
 use super::meetings::Settings;
 use super::{parse_body, unix_now};
@@ -161,8 +161,9 @@ pub async fn join(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<
         }
         attempt.forgive();
     }
-    let removed = state.store.is_removed(&meeting.meeting_id, &who.person).await?;
-    admit(&meeting, now, removed).map_err(Refusal::api_error)?;
+    let controls = super::controls::Controls::from_json(state.store.meeting_controls(&meeting.meeting_id).await?);
+    let entry = Entry { removed: state.store.is_removed(&meeting.meeting_id, &who.person).await?, locked_out: controls.locked && who.role != "host" };
+    admit(&meeting, now, entry).map_err(Refusal::api_error)?;
     if settings.allow_in_before_host == Some(false) && who.role != "host" && !state.store.host_has_joined(&meeting.meeting_id).await? {
         return Err(ApiError::new(StatusCode::FORBIDDEN, 10011, "the host has not joined yet; try again when the meeting has started"));
     }

@@ -7,6 +7,7 @@ pub mod access;
 pub mod admission;
 pub mod account;
 pub mod attendance;
+pub mod controls;
 pub mod credentials;
 pub mod error;
 pub mod invitees;
@@ -43,6 +44,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/v1/meeting/{meeting_id}/waiting-room", get(waiting_room::history))
         .route("/v1/records", get(records::list))
         .route("/v1/real-control/meetings/{meeting_id}/kickout", axum::routing::put(real_control::kickout))
+        .route("/v1/real-control/meetings/{meeting_id}/status", axum::routing::put(real_control::status))
         .route("/v1/meetings/{meeting_id}/removed", get(attendance::removed))
         .route("/v1/meetings/{meeting_id}/removed/{person}", axum::routing::delete(attendance::readmit))
         .route("/v1/meetings/{meeting_id}/statistics", get(stats::meeting_statistics))

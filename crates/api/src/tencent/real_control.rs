@@ -1,7 +1,9 @@
 //! Tencent's in-meeting controls (`/v1/real-control/meetings/{meeting_id}/…`), enforced by the
 //! server. Served so far: `kickout`, which removes people from the meeting's room and, unless
-//! `allow_rejoin`, keeps them out ([`super::admission`]) until a host lets them back. The other
-//! controls (mutes, co-hosts, status, waiting room, …) are issue 8's.
+//! `allow_rejoin`, keeps them out ([`super::admission`]) until a host lets them back; and
+//! `status`: mute all (with or without self-unmute), lock, and screen sharing, applied through
+//! each participant's LiveKit permission ([`super::controls`]). The other controls (mutes of one
+//! person, co-hosts, video, names, waiting room) are still to come.
 
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
@@ -10,6 +12,7 @@ use utoipa::ToSchema;
 
 use super::access::{acting_id, may_control, Caller, IdType};
 use super::admission::person_of;
+use super::controls::Controls;
 use super::error::{ApiError, ErrorBody};
 use super::meetings::{load, Empty};
 use super::{parse_body, unix_now};
@@ -107,4 +110,124 @@ pub async fn kickout(State(state): State<AppState>, Extension(caller): Extension
         .map_err(|_| ApiError::internal())?;
     tracing::info!(meeting_id = %m.meeting_id, removed, allow_rejoin = b.allow_rejoin, "participants kicked out");
     Ok(Json(Empty {}))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct StatusBody {
+    #[serde(default)]
+    operator_id: Option<String>,
+    #[serde(default)]
+    operator_id_type: Option<IdType>,
+    #[serde(default)]
+    userid: Option<String>,
+    #[serde(default)]
+    instanceid: Option<i64>,
+    /// Mute everyone but the hosts (`true`), or lift it (`false`).
+    #[serde(default)]
+    mute_all: Option<bool>,
+    /// While muted by the host, whether participants may unmute themselves. With `false` the
+    /// server takes their microphone: they cannot publish audio until the mute is lifted.
+    #[serde(default)]
+    allow_unmute_by_self: Option<bool>,
+    /// Lock the meeting: nobody new joins, hosts excepted.
+    #[serde(default)]
+    meeting_locked: Option<bool>,
+    /// Whether participants may share their screen.
+    #[serde(default)]
+    share_screen: Option<bool>,
+    // Tencent's other status fields: refused with a clear error until they are enforced.
+    #[serde(default)]
+    allow_chat: Option<serde_json::Value>,
+    #[serde(default)]
+    auto_waiting_room: Option<serde_json::Value>,
+    #[serde(default)]
+    enable_red_envelope: Option<serde_json::Value>,
+    #[serde(default)]
+    hide_meeting_code_password: Option<serde_json::Value>,
+    #[serde(default)]
+    only_enterprise_user_allowed: Option<serde_json::Value>,
+    #[serde(default)]
+    participant_join_mute: Option<serde_json::Value>,
+    #[serde(default)]
+    play_ivr_on_join: Option<serde_json::Value>,
+}
+
+#[utoipa::path(put, path = "/v1/real-control/meetings/{meeting_id}/status", tag = "real-control", params(("meeting_id" = String, Path)), request_body = StatusBody,
+    responses((status = 200, body = Empty), (status = "4XX", body = ErrorBody)))]
+/// Changes the meeting's live controls (hosts and admins) and applies them at once to everyone
+/// in the room, through their LiveKit permissions, and to everyone who joins later.
+pub async fn status(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Json<Empty>, ApiError> {
+    let b: StatusBody = parse_body(&body)?;
+    let _ = b.instanceid;
+    let unsupported = [
+        ("allow_chat", b.allow_chat.is_some()),
+        ("auto_waiting_room", b.auto_waiting_room.is_some()),
+        ("enable_red_envelope", b.enable_red_envelope.is_some()),
+        ("hide_meeting_code_password", b.hide_meeting_code_password.is_some()),
+        ("only_enterprise_user_allowed", b.only_enterprise_user_allowed.is_some()),
+        ("participant_join_mute", b.participant_join_mute.is_some()),
+        ("play_ivr_on_join", b.play_ivr_on_join.is_some()),
+    ];
+    if let Some((name, _)) = unsupported.iter().find(|(_, given)| *given) {
+        return Err(ApiError::invalid(format!("{name} cannot be changed during a meeting yet; supported: mute_all, allow_unmute_by_self, meeting_locked, share_screen")));
+    }
+    let user = caller.acting_user(&state, acting_id(b.userid.as_deref(), b.operator_id.as_deref(), b.operator_id_type.as_ref())?).await?;
+    let m = load(&state, &caller, &user, &id, false).await?;
+    if !may_control(&user, &m) {
+        return Err(ApiError::forbidden("only the meeting's hosts or an enterprise admin may change its controls"));
+    }
+    if !m.status.is_live() {
+        return Err(ApiError::conflict("the meeting has already ended or was cancelled"));
+    }
+    let mut controls = Controls::from_json(state.store.meeting_controls(&m.meeting_id).await?);
+    let newly_muted = b.mute_all == Some(true) && !controls.mute_all;
+    if let Some(v) = b.mute_all {
+        controls.mute_all = v;
+    }
+    if let Some(v) = b.allow_unmute_by_self {
+        controls.allow_unmute_self = Some(v);
+    }
+    if let Some(v) = b.meeting_locked {
+        controls.locked = v;
+    }
+    if let Some(v) = b.share_screen {
+        controls.share_screen = Some(v);
+    }
+    let json = serde_json::to_value(&controls).map_err(|_| ApiError::internal())?;
+    state.store.set_meeting_controls(&m.meeting_id, &json, unix_now()).await?;
+    let room = m.meeting_id.clone();
+    let applied = controls.clone();
+    state
+        .sfu
+        .with_engine(move |e, _| apply(e, &room, &applied, newly_muted))
+        .await
+        .map_err(|_| ApiError::internal())?;
+    tracing::info!(meeting_id = %m.meeting_id, ?controls, "meeting controls changed");
+    Ok(Json(Empty {}))
+}
+
+/// Applies the controls to everyone in the room now: each participant who is not a host gets
+/// the permission the controls leave them (which unpublishes what they may no longer publish,
+/// so its packets are dropped), and on a new mute-all their microphones are muted.
+fn apply(e: &mut huiyi_sfu_core::Engine, room: &str, controls: &Controls, newly_muted: bool) {
+    for p in e.list_participants(room).unwrap_or_default() {
+        let host = serde_json::from_str::<serde_json::Value>(&p.metadata).is_ok_and(|v| v["role"] == "host");
+        if host {
+            continue;
+        }
+        let current = p.permission.clone().unwrap_or_default();
+        // In a meeting's room the controls decide what a participant may publish; the rest of
+        // the permission stays as it is.
+        let base = huiyi_proto::lk::ParticipantPermission { can_publish: true, can_publish_sources: Vec::new(), ..current.clone() };
+        let wanted = super::controls::permission(&base, controls, false);
+        if wanted != current {
+            let req = huiyi_proto::lk::UpdateParticipantRequest { room: room.to_owned(), identity: p.identity.clone(), permission: Some(wanted), ..Default::default() };
+            let _ = e.update_participant(&req);
+        }
+        if newly_muted && !controls.mic_locked() {
+            for t in p.tracks.iter().filter(|t| t.source == huiyi_proto::lk::TrackSource::Microphone as i32 && !t.muted) {
+                let _ = e.mute_published_track(room, &p.identity, &t.sid, true);
+            }
+        }
+    }
 }

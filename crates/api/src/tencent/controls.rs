@@ -1,0 +1,104 @@
+//! A meeting's live controls (mute all, self-unmute, lock, screen sharing) and what they mean
+//! for each participant's LiveKit permission: pure functions, applied by the real-control
+//! handlers to everyone in the room and by `/rtc` to each joiner, so the media server enforces
+//! them and a hand-written client cannot bypass them.
+
+use huiyi_proto::lk;
+use serde::{Deserialize, Serialize};
+
+/// The controls a host set during the meeting. Absent fields keep their value on a change.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Controls {
+    /// Everyone but the hosts is muted, and so is each newcomer.
+    pub mute_all: bool,
+    /// While muted by the host, participants may unmute themselves (default true).
+    pub allow_unmute_self: Option<bool>,
+    /// Nobody new may join, hosts excepted.
+    pub locked: bool,
+    /// Participants may share their screen (default true).
+    pub share_screen: Option<bool>,
+}
+
+impl Controls {
+    pub fn from_json(v: Option<serde_json::Value>) -> Controls {
+        v.and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default()
+    }
+
+    /// Whether a muted participant may not unmute: their microphone is then not theirs to
+    /// publish until the host lifts the mute.
+    pub fn mic_locked(&self) -> bool {
+        self.mute_all && self.allow_unmute_self == Some(false)
+    }
+
+    pub fn screen_allowed(&self) -> bool {
+        self.share_screen != Some(false)
+    }
+}
+
+/// Every source a participant can publish.
+const ALL_SOURCES: [lk::TrackSource; 4] = [lk::TrackSource::Camera, lk::TrackSource::Microphone, lk::TrackSource::ScreenShare, lk::TrackSource::ScreenShareAudio];
+
+/// `base` narrowed by the controls, for a participant who is not a host. An empty
+/// `can_publish_sources` means every source, as in LiveKit.
+pub fn permission(base: &lk::ParticipantPermission, controls: &Controls, host: bool) -> lk::ParticipantPermission {
+    let mut p = base.clone();
+    if host {
+        return p;
+    }
+    let allowed = |s: lk::TrackSource| -> bool {
+        let granted = base.can_publish_sources.is_empty() || base.can_publish_sources.contains(&(s as i32));
+        let forbidden = match s {
+            lk::TrackSource::Microphone => controls.mic_locked(),
+            lk::TrackSource::ScreenShare | lk::TrackSource::ScreenShareAudio => !controls.screen_allowed(),
+            _ => false,
+        };
+        granted && !forbidden
+    };
+    if ALL_SOURCES.iter().all(|s| allowed(*s)) {
+        return p;
+    }
+    p.can_publish_sources = ALL_SOURCES.iter().copied().filter(|s| allowed(*s)).map(|s| s as i32).collect();
+    // An empty list would mean "everything": with nothing left, publishing itself is off.
+    if p.can_publish_sources.is_empty() {
+        p.can_publish = false;
+    }
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open() -> lk::ParticipantPermission {
+        lk::ParticipantPermission { can_publish: true, can_subscribe: true, can_publish_data: true, ..Default::default() }
+    }
+
+    fn sources(p: &lk::ParticipantPermission) -> Vec<lk::TrackSource> {
+        p.can_publish_sources.iter().filter_map(|s| lk::TrackSource::try_from(*s).ok()).collect()
+    }
+
+    #[test]
+    fn mute_all_without_self_unmute_takes_the_microphone_from_participants_only() {
+        let c = Controls { mute_all: true, allow_unmute_self: Some(false), ..Default::default() };
+        let p = permission(&open(), &c, false);
+        assert!(p.can_publish);
+        assert_eq!(sources(&p), vec![lk::TrackSource::Camera, lk::TrackSource::ScreenShare, lk::TrackSource::ScreenShareAudio]);
+        assert_eq!(permission(&open(), &c, true), open(), "hosts keep everything");
+        // With self-unmute allowed, the mute is a request the participant may undo.
+        let soft = Controls { mute_all: true, allow_unmute_self: Some(true), ..Default::default() };
+        assert_eq!(permission(&open(), &soft, false), open());
+    }
+
+    #[test]
+    fn screen_sharing_can_be_kept_to_hosts_and_grants_only_narrow() {
+        let c = Controls { share_screen: Some(false), ..Default::default() };
+        assert_eq!(sources(&permission(&open(), &c, false)), vec![lk::TrackSource::Camera, lk::TrackSource::Microphone]);
+        // A token that already allowed only the microphone, under mute all: nothing is left.
+        let mic_only = lk::ParticipantPermission { can_publish_sources: vec![lk::TrackSource::Microphone as i32], ..open() };
+        let locked = Controls { mute_all: true, allow_unmute_self: Some(false), ..Default::default() };
+        assert!(!permission(&mic_only, &locked, false).can_publish);
+        assert_eq!(Controls::from_json(None), Controls::default());
+        assert_eq!(permission(&open(), &Controls::default(), false), open());
+    }
+}
