@@ -804,3 +804,57 @@ async def test_a_locked_meeting_admits_nobody_new(server, sdk, peers):
     assert service_error(unsupported).error_info.error_code == 10001
     await asyncio.to_thread(set_status, sdk, info.meeting_id, meeting_locked=False)
     assert (await asyncio.to_thread(join_meeting, server, info.meeting_code, "Outside"))["token"]
+
+
+def person_control(sdk, kind: str, meeting_id: str, person: str, operator: str = OPERATOR, **field):
+    """PUT /v1/real-control/meetings/{id}/<kind> through the official SDK's own method."""
+    names = {"mutes": "Mutes", "video": "Video", "screen_shared": "ScreenShared"}[kind]
+    method = getattr(sdk.meeting_control_api, f"v1_real_control_meetings_meeting_id_{kind}_put")
+    request = getattr(wm, f"ApiV1RealControlMeetingsMeetingId{names}PutRequest")
+    body = getattr(wm, f"V1RealControlMeetingsMeetingId{names}PutRequest")
+    return method(
+        request=request(
+            meeting_id=meeting_id,
+            body=body(operator_id=operator, operator_id_type=1, instanceid=INSTANCE,
+                      user={"to_operator_id": person, "to_operator_id_type": 1, "instanceid": 5}, **field),
+        ),
+        authenticator_options=auth(),
+    )
+
+
+async def test_a_host_mutes_one_person_stops_their_camera_and_asks_them_to_unmute(server, sdk, peers, members):
+    from harness import media
+
+    info, _ = await asyncio.to_thread(create, sdk, start_in=-60)
+    joined = await asyncio.to_thread(join_meeting, server, info.meeting_code, "Speaker")
+    speaker = await peers.join(joined["room"], joined["identity"], jwt=joined["token"])
+    seen = await asyncio.to_thread(join_meeting, server, info.meeting_code, "Listener")
+    listener = await peers.join(seen["room"], seen["identity"], jwt=seen["token"])
+    tone = await media.publish_tone(speaker)
+    camera = await media.publish_colours(speaker)
+    for pub in (tone, camera):
+        await listener.events.wait("track_published", lambda p, _who, sid=pub.sid: p.sid == sid, timeout=15)
+    who = joined["identity"]
+
+    with pytest.raises(wm.ServiceException):
+        await asyncio.to_thread(person_control, sdk, "mutes", info.meeting_id, who, members[0], mute=True)
+    await asyncio.to_thread(person_control, sdk, "mutes", info.meeting_id, who, mute=True)
+    await speaker.events.wait("track_muted", lambda p, pub: pub.sid == tone.sid)
+    await listener.events.wait("track_muted", lambda p, pub: pub.sid == tone.sid)
+
+    await asyncio.to_thread(person_control, sdk, "video", info.meeting_id, who, video=False)
+    await listener.events.wait("track_muted", lambda p, pub: pub.sid == camera.sid)
+    with pytest.raises(wm.ServiceException) as turn_on:
+        await asyncio.to_thread(person_control, sdk, "video", info.meeting_id, who, video=True)
+    assert service_error(turn_on).error_info.error_code == 10001
+
+    # Unmuting is the participant's choice: they are asked, on the huiyi.control topic.
+    await asyncio.to_thread(person_control, sdk, "mutes", info.meeting_id, who, mute=False)
+    (packet,) = await speaker.events.wait("data_received", lambda p: p.topic == "huiyi.control")
+    assert json.loads(packet.data) == {"action": "ask-unmute"}
+    assert not listener.events.all("data_received"), "the ask goes to that person only"
+
+    # Someone who is not in the meeting cannot be muted.
+    with pytest.raises(wm.ServiceException) as absent:
+        await asyncio.to_thread(person_control, sdk, "screen_shared", info.meeting_id, "guest-000000000000")
+    assert service_error(absent).error_info.error_code == 10006

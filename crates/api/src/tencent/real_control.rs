@@ -2,8 +2,9 @@
 //! server. Served so far: `kickout`, which removes people from the meeting's room and, unless
 //! `allow_rejoin`, keeps them out ([`super::admission`]) until a host lets them back; and
 //! `status`: mute all (with or without self-unmute), lock, and screen sharing, applied through
-//! each participant's LiveKit permission ([`super::controls`]). The other controls (mutes of one
-//! person, co-hosts, video, names, waiting room) are still to come.
+//! each participant's LiveKit permission ([`super::controls`]); and per person `mutes`, `video`
+//! and `screen-shared`, which mute those tracks (the owner is told). The others (co-hosts,
+//! names, waiting room) are still to come.
 
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
@@ -230,4 +231,129 @@ fn apply(e: &mut huiyi_sfu_core::Engine, room: &str, controls: &Controls, newly_
             }
         }
     }
+}
+
+/// The data topic on which Huiyi tells a participant's app what a host asked of it (LiveKit
+/// data packets, so any SDK can listen): `{"action": "ask-unmute"}` for now.
+pub const CONTROL_TOPIC: &str = "huiyi.control";
+
+/// A control aimed at one person: `{operator…, "instanceid", "user": {"to_operator_id", …}}`
+/// plus the control's own field.
+#[derive(Deserialize, ToSchema)]
+pub struct PersonBody {
+    #[serde(default)]
+    operator_id: Option<String>,
+    #[serde(default)]
+    operator_id_type: Option<IdType>,
+    #[serde(default)]
+    userid: Option<String>,
+    #[serde(default)]
+    instanceid: Option<i64>,
+    user: Target,
+    /// `mutes`: mute (`true`) or ask to unmute (`false`).
+    #[serde(default)]
+    mute: Option<bool>,
+    /// `video`: only `false` (stop the camera); nobody's camera is turned on for them.
+    #[serde(default)]
+    video: Option<bool>,
+}
+
+/// Checks the operator of a per-person control and returns the meeting's room and the person.
+async fn person_control(state: &AppState, caller: &Caller, id: &str, b: &PersonBody) -> Result<(String, String), ApiError> {
+    let _ = (b.instanceid, b.user.instanceid);
+    let user = caller.acting_user(state, acting_id(b.userid.as_deref(), b.operator_id.as_deref(), b.operator_id_type.as_ref())?).await?;
+    let m = load(state, caller, &user, id, false).await?;
+    if !may_control(&user, &m) {
+        return Err(ApiError::forbidden("only the meeting's hosts or an enterprise admin may do this"));
+    }
+    if !m.status.is_live() {
+        return Err(ApiError::conflict("the meeting has already ended or was cancelled"));
+    }
+    Ok((m.meeting_id, b.user.person()?.to_owned()))
+}
+
+/// Mutes every track from `sources` of every session of `person` in the room (the owner is
+/// told, and may unmute unless a control forbids it). Returns how many tracks were muted;
+/// `None` if the person is not in the room.
+fn mute_sources(e: &mut huiyi_sfu_core::Engine, room: &str, person: &str, sources: &[huiyi_proto::lk::TrackSource]) -> Option<usize> {
+    let sessions: Vec<_> = e.list_participants(room).unwrap_or_default().into_iter().filter(|p| person_of(&p.metadata, &p.identity) == person).collect();
+    if sessions.is_empty() {
+        return None;
+    }
+    let mut muted = 0;
+    for p in sessions {
+        for t in p.tracks.iter().filter(|t| sources.iter().any(|s| *s as i32 == t.source) && !t.muted) {
+            if e.mute_published_track(room, &p.identity, &t.sid, true).is_ok() {
+                muted += 1;
+            }
+        }
+    }
+    Some(muted)
+}
+
+fn not_in_meeting() -> ApiError {
+    ApiError::not_found("participant in the meeting")
+}
+
+#[utoipa::path(put, path = "/v1/real-control/meetings/{meeting_id}/mutes", tag = "real-control", params(("meeting_id" = String, Path)), request_body = PersonBody,
+    responses((status = 200, body = Empty), (status = "4XX", body = ErrorBody)))]
+/// Mutes one person's microphone (`mute: true`), or asks them to unmute (`mute: false`): a
+/// host never turns someone's microphone on; their app gets a data packet on the
+/// `huiyi.control` topic and they choose.
+pub async fn mutes(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Json<Empty>, ApiError> {
+    let b: PersonBody = parse_body(&body)?;
+    let mute = b.mute.ok_or_else(|| ApiError::invalid("mute (true or false) is required"))?;
+    let (room, person) = person_control(&state, &caller, &id, &b).await?;
+    let done = state
+        .sfu
+        .with_engine(move |e, now| {
+            if mute {
+                return mute_sources(e, &room, &person, &[huiyi_proto::lk::TrackSource::Microphone]).map(|_| ());
+            }
+            let targets: Vec<String> = e.list_participants(&room).unwrap_or_default().into_iter().filter(|p| person_of(&p.metadata, &p.identity) == person).map(|p| p.identity).collect();
+            if targets.is_empty() {
+                return None;
+            }
+            let ask = huiyi_proto::lk::SendDataRequest {
+                room: room.clone(),
+                data: br#"{"action":"ask-unmute"}"#.to_vec(),
+                kind: huiyi_proto::lk::data_packet::Kind::Reliable as i32,
+                destination_identities: targets,
+                topic: Some(CONTROL_TOPIC.to_owned()),
+                ..Default::default()
+            };
+            e.send_data_from_server(now, &ask).ok()
+        })
+        .await
+        .map_err(|_| ApiError::internal())?;
+    done.ok_or_else(not_in_meeting)?;
+    Ok(Json(Empty {}))
+}
+
+#[utoipa::path(put, path = "/v1/real-control/meetings/{meeting_id}/video", tag = "real-control", params(("meeting_id" = String, Path)), request_body = PersonBody,
+    responses((status = 200, body = Empty), (status = "4XX", body = ErrorBody)))]
+/// Stops one person's camera (`video: false`, the default). Turning a camera on for someone
+/// is refused: that is theirs to do.
+pub async fn video(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Json<Empty>, ApiError> {
+    let b: PersonBody = parse_body(&body)?;
+    if b.video == Some(true) {
+        return Err(ApiError::invalid("a host cannot turn on someone's camera; video must be false"));
+    }
+    let (room, person) = person_control(&state, &caller, &id, &b).await?;
+    let done = state.sfu.with_engine(move |e, _| mute_sources(e, &room, &person, &[huiyi_proto::lk::TrackSource::Camera])).await.map_err(|_| ApiError::internal())?;
+    done.ok_or_else(not_in_meeting)?;
+    Ok(Json(Empty {}))
+}
+
+#[utoipa::path(put, path = "/v1/real-control/meetings/{meeting_id}/screen-shared", tag = "real-control", params(("meeting_id" = String, Path)), request_body = PersonBody,
+    responses((status = 200, body = Empty), (status = "4XX", body = ErrorBody)))]
+/// Stops one person's screen share (its video and audio). To keep sharing to hosts for good,
+/// set `share_screen: false` with `status`.
+pub async fn screen_shared(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Json<Empty>, ApiError> {
+    let b: PersonBody = parse_body(&body)?;
+    let (room, person) = person_control(&state, &caller, &id, &b).await?;
+    let sources = [huiyi_proto::lk::TrackSource::ScreenShare, huiyi_proto::lk::TrackSource::ScreenShareAudio];
+    let done = state.sfu.with_engine(move |e, _| mute_sources(e, &room, &person, &sources)).await.map_err(|_| ApiError::internal())?;
+    done.ok_or_else(not_in_meeting)?;
+    Ok(Json(Empty {}))
 }
