@@ -858,3 +858,41 @@ async def test_a_host_mutes_one_person_stops_their_camera_and_asks_them_to_unmut
     with pytest.raises(wm.ServiceException) as absent:
         await asyncio.to_thread(person_control, sdk, "screen_shared", info.meeting_id, "guest-000000000000")
     assert service_error(absent).error_info.error_code == 10006
+
+
+def cohost(sdk, meeting_id: str, person: str, action: bool):
+    return sdk.meeting_control_api.v1_real_control_meetings_meeting_id_cohosts_put(
+        request=wm.ApiV1RealControlMeetingsMeetingIdCohostsPutRequest(
+            meeting_id=meeting_id,
+            body=wm.V1RealControlMeetingsMeetingIdCohostsPutRequest(
+                operator_id=OPERATOR, operator_id_type=1, instanceid=INSTANCE, action=action,
+                user={"to_operator_id": person, "to_operator_id_type": 1, "instanceid": 5},
+            ),
+        ),
+        authenticator_options=auth(),
+    )
+
+
+async def test_co_hosts_run_the_controls_and_are_exempt_from_them(server, sdk, peers, members):
+    info, _ = await asyncio.to_thread(create, sdk, start_in=-60)
+    joined = await asyncio.to_thread(join_meeting, server, info.meeting_code, "Helper")
+    helper = await peers.join(joined["room"], joined["identity"], jwt=joined["token"])
+    who = joined["identity"]
+    # A member who is no host may not run the controls, until made a co-host.
+    with pytest.raises(wm.ServiceException):
+        await asyncio.to_thread(set_status, sdk, info.meeting_id, members[0], mute_all=True)
+    await asyncio.to_thread(cohost, sdk, info.meeting_id, members[0], True)
+    resp = await asyncio.to_thread(set_status, sdk, info.meeting_id, members[0], mute_all=True, allow_unmute_by_self=False)
+    assert resp.status_code == 200
+    await helper.events.wait("participant_permissions_changed", lambda p, perm: p.identity == who and MIC not in perm.can_publish_sources)
+    # The guest made co-host is marked for everyone, and gets the microphone back.
+    await asyncio.to_thread(cohost, sdk, info.meeting_id, who, True)
+    await helper.events.wait("participant_attributes_changed", lambda changed, p: p.identity == who and changed.get("huiyi.role") == "cohost")
+    await helper.events.wait("participant_permissions_changed", lambda p, perm: p.identity == who and not perm.can_publish_sources)
+    # Revoked: the mark goes, and the mute applies again.
+    await asyncio.to_thread(cohost, sdk, info.meeting_id, who, False)
+    await helper.events.wait("participant_permissions_changed", lambda p, perm: p.identity == who and MIC not in perm.can_publish_sources and perm.can_publish_sources)
+    await helper.events.wait(
+        "participant_attributes_changed",
+        lambda changed, p: p.identity == who and changed.get("huiyi.role", "") == "" and not p.attributes.get("huiyi.role"),
+    )

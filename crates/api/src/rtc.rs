@@ -106,6 +106,9 @@ fn unauthorized(e: AuthError) -> Response {
     (StatusCode::UNAUTHORIZED, e.to_string()).into_response()
 }
 
+/// The participant attribute that names a co-host (`"cohost"`), visible to every LiveKit SDK.
+pub const ROLE_ATTRIBUTE: &str = "huiyi.role";
+
 /// Whether a token is a host's: `roomAdmin` (join tokens carry it for hosts), or the role its
 /// metadata names.
 pub fn hosts_room(claims: &Claims) -> bool {
@@ -165,7 +168,14 @@ pub async fn connect(
     let resume_sid = query.get("sid").filter(|_| matches!(query.get("reconnect").map(String::as_str), Some("1" | "true")));
     match room_admits(&state, &claims, resume_sid.is_some()).await {
         // In a meeting's room, the host's live controls decide what a participant may publish.
-        Ok(Some(controls)) => params.permission = controls::permission(&params.permission, &controls, hosts_room(&claims)),
+        Ok(Some(controls)) => {
+            let person = admission::person_of(&claims.metadata, &claims.sub);
+            let exempt = hosts_room(&claims) || controls.is_cohost(&person);
+            params.permission = controls::permission(&params.permission, &controls, exempt);
+            if controls.is_cohost(&person) {
+                params.attributes.insert(ROLE_ATTRIBUTE.to_owned(), "cohost".to_owned());
+            }
+        }
         Ok(None) => {}
         Err(refused) => {
             debug!(room = %claims.video.room, identity = %claims.sub, "signalling connection refused by the meeting");

@@ -83,7 +83,10 @@ fn a_signed_request_changed_anywhere_is_refused() {
             ];
             let r = rt.block_on(api.raw("POST", &uri_sent, &headers, body_sent.as_bytes()));
             let code = common::error_code(&r);
-            prop_assert!(matches!((r.status, code), (401, 10002..=10004) | (403, 10005)), "{part:?}: {} {:?}", r.status, r.body);
+            // A character that is not allowed in a URI never reaches Huiyi: the HTTP layer
+            // refuses the request line (400, no JSON). Everything else is refused by the check.
+            let bad_request_line = matches!(part, Part::Uri) && r.status == 400 && r.body.is_null();
+            prop_assert!(bad_request_line || matches!((r.status, code), (401, 10002..=10004) | (403, 10005)), "{part:?}: {} {:?}", r.status, r.body);
             Ok(())
         })
         .unwrap();

@@ -18,6 +18,9 @@ pub struct Controls {
     pub locked: bool,
     /// Participants may share their screen (default true).
     pub share_screen: Option<bool>,
+    /// Co-hosts, by person (a userid or a guest id): they run the controls with the hosts, and
+    /// the controls do not apply to them.
+    pub cohosts: Vec<String>,
 }
 
 impl Controls {
@@ -33,6 +36,10 @@ impl Controls {
 
     pub fn screen_allowed(&self) -> bool {
         self.share_screen != Some(false)
+    }
+
+    pub fn is_cohost(&self, person: &str) -> bool {
+        self.cohosts.iter().any(|c| c == person)
     }
 }
 

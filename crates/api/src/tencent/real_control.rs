@@ -3,8 +3,8 @@
 //! `allow_rejoin`, keeps them out ([`super::admission`]) until a host lets them back; and
 //! `status`: mute all (with or without self-unmute), lock, and screen sharing, applied through
 //! each participant's LiveKit permission ([`super::controls`]); and per person `mutes`, `video`
-//! and `screen-shared`, which mute those tracks (the owner is told). The others (co-hosts,
-//! names, waiting room) are still to come.
+//! and `screen-shared`, which mute those tracks (the owner is told); and `cohosts`. The others
+//! (names, waiting room) are still to come.
 
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
@@ -18,6 +18,22 @@ use super::error::{ApiError, ErrorBody};
 use super::meetings::{load, Empty};
 use super::{parse_body, unix_now};
 use crate::AppState;
+
+/// The meeting, if `user` may run its controls: a host, a co-host, or an enterprise admin.
+/// Co-hosts may read a meeting they were not invited to, for this.
+async fn load_controlled(state: &AppState, caller: &Caller, user: &huiyi_store::User, id: &str) -> Result<huiyi_store::Meeting, ApiError> {
+    let m = match state.store.meeting(&caller.enterprise_id, id).await {
+        Ok(m) => m,
+        Err(huiyi_store::StoreError::NotFound) => return Err(ApiError::not_found("meeting")),
+        Err(e) => return Err(e.into()),
+    };
+    if may_control(user, &m) || Controls::from_json(state.store.meeting_controls(&m.meeting_id).await?).is_cohost(&user.userid) {
+        return Ok(m);
+    }
+    // As elsewhere, a meeting the user may not see is not found.
+    load(state, caller, user, id, false).await?;
+    Err(ApiError::forbidden("only the meeting's hosts, co-hosts or an enterprise admin may do this"))
+}
 
 /// People one kickout may name.
 const MAX_TARGETS: usize = 100;
@@ -73,10 +89,7 @@ pub async fn kickout(State(state): State<AppState>, Extension(caller): Extension
     let b: KickoutBody = parse_body(&body)?;
     let _ = (b.instanceid, &b.reason);
     let user = caller.acting_user(&state, acting_id(b.userid.as_deref(), b.operator_id.as_deref(), b.operator_id_type.as_ref())?).await?;
-    let m = load(&state, &caller, &user, &id, false).await?;
-    if !may_control(&user, &m) {
-        return Err(ApiError::forbidden("only the meeting's hosts or an enterprise admin may remove participants"));
-    }
+    let m = load_controlled(&state, &caller, &user, &id).await?;
     if !m.status.is_live() {
         return Err(ApiError::conflict("the meeting has already ended or was cancelled"));
     }
@@ -173,10 +186,7 @@ pub async fn status(State(state): State<AppState>, Extension(caller): Extension<
         return Err(ApiError::invalid(format!("{name} cannot be changed during a meeting yet; supported: mute_all, allow_unmute_by_self, meeting_locked, share_screen")));
     }
     let user = caller.acting_user(&state, acting_id(b.userid.as_deref(), b.operator_id.as_deref(), b.operator_id_type.as_ref())?).await?;
-    let m = load(&state, &caller, &user, &id, false).await?;
-    if !may_control(&user, &m) {
-        return Err(ApiError::forbidden("only the meeting's hosts or an enterprise admin may change its controls"));
-    }
+    let m = load_controlled(&state, &caller, &user, &id).await?;
     if !m.status.is_live() {
         return Err(ApiError::conflict("the meeting has already ended or was cancelled"));
     }
@@ -213,7 +223,28 @@ pub async fn status(State(state): State<AppState>, Extension(caller): Extension<
 fn apply(e: &mut huiyi_sfu_core::Engine, room: &str, controls: &Controls, newly_muted: bool) {
     for p in e.list_participants(room).unwrap_or_default() {
         let host = serde_json::from_str::<serde_json::Value>(&p.metadata).is_ok_and(|v| v["role"] == "host");
-        if host {
+        let cohost = controls.is_cohost(&person_of(&p.metadata, &p.identity));
+        // The role attribute follows the co-host list.
+        let role = p.attributes.get(crate::rtc::ROLE_ATTRIBUTE).map(String::as_str);
+        let attributes = match (cohost, role) {
+            (true, Some("cohost")) | (false, None) => None,
+            (true, _) => Some((crate::rtc::ROLE_ATTRIBUTE.to_owned(), "cohost".to_owned())),
+            (false, Some(_)) => Some((crate::rtc::ROLE_ATTRIBUTE.to_owned(), String::new())),
+        };
+        if let Some((k, v)) = attributes {
+            let req = huiyi_proto::lk::UpdateParticipantRequest { room: room.to_owned(), identity: p.identity.clone(), attributes: [(k, v)].into(), ..Default::default() };
+            let _ = e.update_participant(&req);
+        }
+        if host || cohost {
+            // Co-hosts get back what a control took while they were participants.
+            if cohost {
+                let current = p.permission.clone().unwrap_or_default();
+                let full = huiyi_proto::lk::ParticipantPermission { can_publish: true, can_publish_sources: Vec::new(), ..current.clone() };
+                if full != current {
+                    let req = huiyi_proto::lk::UpdateParticipantRequest { room: room.to_owned(), identity: p.identity.clone(), permission: Some(full), ..Default::default() };
+                    let _ = e.update_participant(&req);
+                }
+            }
             continue;
         }
         let current = p.permission.clone().unwrap_or_default();
@@ -262,10 +293,7 @@ pub struct PersonBody {
 async fn person_control(state: &AppState, caller: &Caller, id: &str, b: &PersonBody) -> Result<(String, String), ApiError> {
     let _ = (b.instanceid, b.user.instanceid);
     let user = caller.acting_user(state, acting_id(b.userid.as_deref(), b.operator_id.as_deref(), b.operator_id_type.as_ref())?).await?;
-    let m = load(state, caller, &user, id, false).await?;
-    if !may_control(&user, &m) {
-        return Err(ApiError::forbidden("only the meeting's hosts or an enterprise admin may do this"));
-    }
+    let m = load_controlled(state, caller, &user, id).await?;
     if !m.status.is_live() {
         return Err(ApiError::conflict("the meeting has already ended or was cancelled"));
     }
@@ -355,5 +383,55 @@ pub async fn screen_shared(State(state): State<AppState>, Extension(caller): Ext
     let sources = [huiyi_proto::lk::TrackSource::ScreenShare, huiyi_proto::lk::TrackSource::ScreenShareAudio];
     let done = state.sfu.with_engine(move |e, _| mute_sources(e, &room, &person, &sources)).await.map_err(|_| ApiError::internal())?;
     done.ok_or_else(not_in_meeting)?;
+    Ok(Json(Empty {}))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct CohostBody {
+    #[serde(default)]
+    operator_id: Option<String>,
+    #[serde(default)]
+    operator_id_type: Option<IdType>,
+    #[serde(default)]
+    userid: Option<String>,
+    #[serde(default)]
+    instanceid: Option<i64>,
+    /// `true` makes the person a co-host, `false` revokes it.
+    action: bool,
+    user: Target,
+}
+
+/// Co-hosts one meeting may have.
+const MAX_COHOSTS: usize = 10;
+
+#[utoipa::path(put, path = "/v1/real-control/meetings/{meeting_id}/cohosts", tag = "real-control", params(("meeting_id" = String, Path)), request_body = CohostBody,
+    responses((status = 200, body = Empty), (status = "4XX", body = ErrorBody)))]
+/// Makes someone a co-host, or revokes it (hosts and admins; a co-host cannot make others).
+/// A co-host runs the meeting's controls and is exempt from them; everyone sees the
+/// `huiyi.role` attribute `cohost`. It holds for that person's later joins too.
+pub async fn cohosts(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Json<Empty>, ApiError> {
+    let b: CohostBody = parse_body(&body)?;
+    let _ = (b.instanceid, b.user.instanceid);
+    let user = caller.acting_user(&state, acting_id(b.userid.as_deref(), b.operator_id.as_deref(), b.operator_id_type.as_ref())?).await?;
+    let m = load(&state, &caller, &user, &id, false).await?;
+    if !may_control(&user, &m) {
+        return Err(ApiError::forbidden("only the meeting's hosts or an enterprise admin may appoint co-hosts"));
+    }
+    if !m.status.is_live() {
+        return Err(ApiError::conflict("the meeting has already ended or was cancelled"));
+    }
+    let person = b.user.person()?.to_owned();
+    let mut controls = Controls::from_json(state.store.meeting_controls(&m.meeting_id).await?);
+    controls.cohosts.retain(|c| *c != person);
+    if b.action {
+        if controls.cohosts.len() >= MAX_COHOSTS {
+            return Err(ApiError::invalid(format!("a meeting has at most {MAX_COHOSTS} co-hosts")));
+        }
+        controls.cohosts.push(person);
+    }
+    let json = serde_json::to_value(&controls).map_err(|_| ApiError::internal())?;
+    state.store.set_meeting_controls(&m.meeting_id, &json, unix_now()).await?;
+    let room = m.meeting_id.clone();
+    state.sfu.with_engine(move |e, _| apply(e, &room, &controls, false)).await.map_err(|_| ApiError::internal())?;
     Ok(Json(Empty {}))
 }
