@@ -896,3 +896,31 @@ async def test_co_hosts_run_the_controls_and_are_exempt_from_them(server, sdk, p
         "participant_attributes_changed",
         lambda changed, p: p.identity == who and changed.get("huiyi.role", "") == "" and not p.attributes.get("huiyi.role"),
     )
+
+
+async def test_a_host_renames_a_participant_for_everyone(server, sdk, peers):
+    info, _ = await asyncio.to_thread(create, sdk, start_in=-60)
+    joined = await asyncio.to_thread(join_meeting, server, info.meeting_code, "Anon")
+    guest = await peers.join(joined["room"], joined["identity"], jwt=joined["token"])
+    seen = await asyncio.to_thread(join_meeting, server, info.meeting_code, "Observer")
+    observer = await peers.join(seen["room"], seen["identity"], jwt=seen["token"])
+
+    def rename(person: str, name: str):
+        return sdk.meeting_control_api.v1_real_control_meetings_meeting_id_names_put(
+            request=wm.ApiV1RealControlMeetingsMeetingIdNamesPutRequest(
+                meeting_id=info.meeting_id,
+                body=wm.V1RealControlMeetingsMeetingIdNamesPutRequest(
+                    operator_id=OPERATOR, operator_id_type=1, instanceid=INSTANCE,
+                    users=[{"ms_open_id": person, "nick_name": name, "instanceid": 5}],
+                ),
+            ),
+            authenticator_options=auth(),
+        )
+
+    await asyncio.to_thread(rename, joined["identity"], "张三 (Examiner)")
+    _, old, new = await observer.events.wait("participant_name_changed", lambda p, old, new: p.identity == joined["identity"])
+    assert (old, new) == ("Anon", "张三 (Examiner)")
+    await guest.events.wait("participant_name_changed", lambda p, old, new: new == "张三 (Examiner)")
+    with pytest.raises(wm.ServiceException) as absent:
+        await asyncio.to_thread(rename, "guest-000000000000", "Nobody")
+    assert service_error(absent).error_info.error_code == 10006

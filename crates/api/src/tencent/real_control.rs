@@ -3,8 +3,8 @@
 //! `allow_rejoin`, keeps them out ([`super::admission`]) until a host lets them back; and
 //! `status`: mute all (with or without self-unmute), lock, and screen sharing, applied through
 //! each participant's LiveKit permission ([`super::controls`]); and per person `mutes`, `video`
-//! and `screen-shared`, which mute those tracks (the owner is told); and `cohosts`. The others
-//! (names, waiting room) are still to come.
+//! and `screen-shared`, which mute those tracks (the owner is told); `cohosts`; and `names`.
+//! The waiting room is still to come.
 
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
@@ -433,5 +433,81 @@ pub async fn cohosts(State(state): State<AppState>, Extension(caller): Extension
     state.store.set_meeting_controls(&m.meeting_id, &json, unix_now()).await?;
     let room = m.meeting_id.clone();
     state.sfu.with_engine(move |e, _| apply(e, &room, &controls, false)).await.map_err(|_| ApiError::internal())?;
+    Ok(Json(Empty {}))
+}
+
+/// One rename: the person (`to_operator_id`, or Tencent's `ms_open_id`, taken as the same id)
+/// and the new name.
+#[derive(Deserialize, ToSchema)]
+pub struct Rename {
+    #[serde(default)]
+    to_operator_id: Option<String>,
+    #[serde(default)]
+    ms_open_id: Option<String>,
+    #[serde(default)]
+    instanceid: Option<i64>,
+    /// 1 to 64 characters.
+    nick_name: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct NamesBody {
+    #[serde(default)]
+    operator_id: Option<String>,
+    #[serde(default)]
+    operator_id_type: Option<IdType>,
+    #[serde(default)]
+    userid: Option<String>,
+    #[serde(default)]
+    instanceid: Option<i64>,
+    /// 1 to 100 renames.
+    users: Vec<Rename>,
+}
+
+#[utoipa::path(put, path = "/v1/real-control/meetings/{meeting_id}/names", tag = "real-control", params(("meeting_id" = String, Path)), request_body = NamesBody,
+    responses((status = 200, body = Empty), (status = "4XX", body = ErrorBody)))]
+/// Renames people in the meeting (hosts, co-hosts and admins): every device of each shows the
+/// new name to everyone at once. 404 when none of them is in the meeting.
+pub async fn names(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Json<Empty>, ApiError> {
+    let b: NamesBody = parse_body(&body)?;
+    let _ = b.instanceid;
+    if b.users.is_empty() || b.users.len() > MAX_TARGETS {
+        return Err(ApiError::invalid(format!("users names 1 to {MAX_TARGETS} people")));
+    }
+    let mut renames = Vec::with_capacity(b.users.len());
+    for r in &b.users {
+        let _ = r.instanceid;
+        let person = r.to_operator_id.as_deref().or(r.ms_open_id.as_deref()).filter(|p| !p.is_empty() && p.len() <= 256);
+        let Some(person) = person else { return Err(ApiError::invalid("each user needs to_operator_id (a userid or a guest id)")) };
+        let name = r.nick_name.trim();
+        if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+            return Err(ApiError::invalid("nick_name must be 1 to 64 characters"));
+        }
+        renames.push((person.to_owned(), name.to_owned()));
+    }
+    let user = caller.acting_user(&state, acting_id(b.userid.as_deref(), b.operator_id.as_deref(), b.operator_id_type.as_ref())?).await?;
+    let m = load_controlled(&state, &caller, &user, &id).await?;
+    if !m.status.is_live() {
+        return Err(ApiError::conflict("the meeting has already ended or was cancelled"));
+    }
+    let room = m.meeting_id.clone();
+    let renamed = state
+        .sfu
+        .with_engine(move |e, _| {
+            let mut renamed = 0usize;
+            for p in e.list_participants(&room).unwrap_or_default() {
+                let person = person_of(&p.metadata, &p.identity);
+                if let Some((_, name)) = renames.iter().find(|(who, _)| *who == person) {
+                    let req = huiyi_proto::lk::UpdateParticipantRequest { room: room.clone(), identity: p.identity.clone(), name: name.clone(), ..Default::default() };
+                    renamed += usize::from(e.update_participant(&req).is_ok());
+                }
+            }
+            renamed
+        })
+        .await
+        .map_err(|_| ApiError::internal())?;
+    if renamed == 0 {
+        return Err(not_in_meeting());
+    }
     Ok(Json(Empty {}))
 }
