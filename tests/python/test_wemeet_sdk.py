@@ -73,6 +73,9 @@ KNOWN_SETTINGS = {
     "change_nickname": 1,
 }
 
+# For the live-control tests: nobody is muted on entry, so every mute seen is the control's.
+LIVE_SETTINGS = dict(KNOWN_SETTINGS, mute_enable_join=False)
+
 
 def auth() -> list:
     """The authenticator options for one request, exactly as the SDK's README builds them."""
@@ -704,7 +707,7 @@ def kickout(sdk, meeting_id: str, operator: str, person: str, *, allow_rejoin: b
 
 
 async def test_kickout_removes_and_keeps_out(server, sdk, peers, members):
-    info, _ = await asyncio.to_thread(create, sdk, start_in=-60)
+    info, _ = await asyncio.to_thread(create, sdk, start_in=-60, settings=LIVE_SETTINGS)
     browser = uuid.uuid4().hex
     joined = await asyncio.to_thread(join_meeting, server, info.meeting_code, "Heckler", browser)
     peer = await peers.join(joined["room"], joined["identity"], jwt=joined["token"])
@@ -724,7 +727,7 @@ async def test_kickout_removes_and_keeps_out(server, sdk, peers, members):
 
 
 async def test_kickout_with_rejoin_allowed_lets_them_back(server, sdk, peers):
-    info, _ = await asyncio.to_thread(create, sdk, start_in=-60)
+    info, _ = await asyncio.to_thread(create, sdk, start_in=-60, settings=LIVE_SETTINGS)
     browser = uuid.uuid4().hex
     joined = await asyncio.to_thread(join_meeting, server, info.meeting_code, "Visitor", browser)
     peer = await peers.join(joined["room"], joined["identity"], jwt=joined["token"])
@@ -753,7 +756,7 @@ MIC = 2  # TrackSource.MICROPHONE in LiveKit's protocol
 async def test_mute_all_without_self_unmute_is_enforced_by_the_server(server, sdk, peers, members):
     from harness import media
 
-    info, _ = await asyncio.to_thread(create, sdk, start_in=-60)
+    info, _ = await asyncio.to_thread(create, sdk, start_in=-60, settings=LIVE_SETTINGS)
     joined = await asyncio.to_thread(join_meeting, server, info.meeting_code, "Talker")
     talker = await peers.join(joined["room"], joined["identity"], jwt=joined["token"])
     seen = await asyncio.to_thread(join_meeting, server, info.meeting_code, "Listener")
@@ -790,7 +793,7 @@ async def test_mute_all_without_self_unmute_is_enforced_by_the_server(server, sd
 
 
 async def test_a_locked_meeting_admits_nobody_new(server, sdk, peers):
-    info, _ = await asyncio.to_thread(create, sdk, start_in=-60)
+    info, _ = await asyncio.to_thread(create, sdk, start_in=-60, settings=LIVE_SETTINGS)
     inside = await asyncio.to_thread(join_meeting, server, info.meeting_code, "Inside")
     await peers.join(inside["room"], inside["identity"], jwt=inside["token"])
     await asyncio.to_thread(set_status, sdk, info.meeting_id, meeting_locked=True)
@@ -825,7 +828,7 @@ def person_control(sdk, kind: str, meeting_id: str, person: str, operator: str =
 async def test_a_host_mutes_one_person_stops_their_camera_and_asks_them_to_unmute(server, sdk, peers, members):
     from harness import media
 
-    info, _ = await asyncio.to_thread(create, sdk, start_in=-60)
+    info, _ = await asyncio.to_thread(create, sdk, start_in=-60, settings=LIVE_SETTINGS)
     joined = await asyncio.to_thread(join_meeting, server, info.meeting_code, "Speaker")
     speaker = await peers.join(joined["room"], joined["identity"], jwt=joined["token"])
     seen = await asyncio.to_thread(join_meeting, server, info.meeting_code, "Listener")
@@ -835,6 +838,7 @@ async def test_a_host_mutes_one_person_stops_their_camera_and_asks_them_to_unmut
     for pub in (tone, camera):
         await listener.events.wait("track_published", lambda p, _who, sid=pub.sid: p.sid == sid, timeout=15)
     who = joined["identity"]
+    assert not speaker.events.all("track_muted"), "nothing is muted before the host acts"
 
     with pytest.raises(wm.ServiceException):
         await asyncio.to_thread(person_control, sdk, "mutes", info.meeting_id, who, members[0], mute=True)
@@ -874,7 +878,7 @@ def cohost(sdk, meeting_id: str, person: str, action: bool):
 
 
 async def test_co_hosts_run_the_controls_and_are_exempt_from_them(server, sdk, peers, members):
-    info, _ = await asyncio.to_thread(create, sdk, start_in=-60)
+    info, _ = await asyncio.to_thread(create, sdk, start_in=-60, settings=LIVE_SETTINGS)
     joined = await asyncio.to_thread(join_meeting, server, info.meeting_code, "Helper")
     helper = await peers.join(joined["room"], joined["identity"], jwt=joined["token"])
     who = joined["identity"]
@@ -899,7 +903,7 @@ async def test_co_hosts_run_the_controls_and_are_exempt_from_them(server, sdk, p
 
 
 async def test_a_host_renames_a_participant_for_everyone(server, sdk, peers):
-    info, _ = await asyncio.to_thread(create, sdk, start_in=-60)
+    info, _ = await asyncio.to_thread(create, sdk, start_in=-60, settings=LIVE_SETTINGS)
     joined = await asyncio.to_thread(join_meeting, server, info.meeting_code, "Anon")
     guest = await peers.join(joined["room"], joined["identity"], jwt=joined["token"])
     seen = await asyncio.to_thread(join_meeting, server, info.meeting_code, "Observer")
@@ -924,3 +928,17 @@ async def test_a_host_renames_a_participant_for_everyone(server, sdk, peers):
     with pytest.raises(wm.ServiceException) as absent:
         await asyncio.to_thread(rename, "guest-000000000000", "Nobody")
     assert service_error(absent).error_info.error_code == 10006
+
+
+async def test_mute_on_entry_is_enforced_by_the_server(server, sdk, peers):
+    from harness import media
+
+    settings = dict(KNOWN_SETTINGS, mute_enable_join=True)
+    settings.pop("mute_enable_type_join", None)
+    info, _ = await asyncio.to_thread(create, sdk, start_in=-60, settings=settings)
+    joined = await asyncio.to_thread(join_meeting, server, info.meeting_code, "Newcomer")
+    newcomer = await peers.join(joined["room"], joined["identity"], jwt=joined["token"])
+    # The SDK publishes its microphone unmuted, as a client that ignores mute_on_join would;
+    # the server mutes it and tells the client.
+    tone = await media.publish_tone(newcomer)
+    await newcomer.events.wait("track_muted", lambda p, pub: pub.sid == tone.sid)

@@ -20,7 +20,7 @@ use tracing::{debug, info, warn};
 
 use crate::auth::{AuthError, Claims};
 use crate::tencent::admission;
-use crate::tencent::controls::{self, Controls};
+use crate::tencent::controls;
 use crate::AppState;
 
 /// Close codes Huiyi uses on the signalling socket (RFC 6455 §7.4.1).
@@ -99,6 +99,7 @@ fn join_params(claims: &Claims, query: &HashMap<String, String>, client: Option<
         auto_subscribe,
         now_ms: unix_millis(),
         client_addr: client.map(|a| a.ip().to_string()),
+        mute_on_entry: huiyi_sfu_core::MuteOnEntry::Never,
     })
 }
 
@@ -118,7 +119,7 @@ pub fn hosts_room(claims: &Claims) -> bool {
 /// Whether the token's room admits its holder now: a meeting that ended or was cancelled, a
 /// person the host removed, or a newcomer to a locked meeting is refused however valid the
 /// token ([`admission`]). For a meeting's room, the answer carries its live controls.
-async fn room_admits(state: &AppState, claims: &Claims, resuming: bool) -> Result<Option<Controls>, Response> {
+async fn room_admits(state: &AppState, claims: &Claims, resuming: bool) -> Result<Option<admission::RoomRules>, Response> {
     let person = admission::person_of(&claims.metadata, &claims.sub);
     match admission::check_room(&state.store, &claims.video.room, &person, hosts_room(claims), resuming, crate::unix_now()).await {
         Ok(Ok(controls)) => Ok(controls),
@@ -168,10 +169,13 @@ pub async fn connect(
     let resume_sid = query.get("sid").filter(|_| matches!(query.get("reconnect").map(String::as_str), Some("1" | "true")));
     match room_admits(&state, &claims, resume_sid.is_some()).await {
         // In a meeting's room, the host's live controls decide what a participant may publish.
-        Ok(Some(controls)) => {
+        Ok(Some(admission::RoomRules { controls, mute_on_entry })) => {
             let person = admission::person_of(&claims.metadata, &claims.sub);
             let exempt = hosts_room(&claims) || controls.is_cohost(&person);
             params.permission = controls::permission(&params.permission, &controls, exempt);
+            if !exempt {
+                params.mute_on_entry = mute_on_entry;
+            }
             if controls.is_cohost(&person) {
                 params.attributes.insert(ROLE_ATTRIBUTE.to_owned(), "cohost".to_owned());
             }

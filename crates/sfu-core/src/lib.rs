@@ -23,7 +23,7 @@ pub mod ids;
 pub mod permission;
 pub mod speaker;
 
-pub use engine::{CloseReason, Engine, EngineConfig, JoinError, JoinParams, Output, PeerRole, ResumeError, RoomEvent, ServiceError};
+pub use engine::{CloseReason, Engine, EngineConfig, JoinError, JoinParams, MuteOnEntry, Output, PeerRole, ResumeError, RoomEvent, ServiceError};
 pub use engine::signal::SignalError;
 pub use ids::{NameError, ParticipantIdentity, ParticipantSid, PeerId, RoomName, SessionKey, TrackSid};
 pub use str0m::net::{Protocol, Transmit};

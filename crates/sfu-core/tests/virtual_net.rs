@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use huiyi_proto::lk::{self, signal_request::Message as Req, signal_response::Message as Resp};
-use huiyi_sfu_core::{Engine, EngineConfig, JoinParams, Output, ParticipantIdentity, Protocol, RoomName, SessionKey};
+use huiyi_sfu_core::{Engine, EngineConfig, JoinParams, MuteOnEntry, Output, ParticipantIdentity, Protocol, RoomName, SessionKey};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, KeyframeRequest, MediaKind, Mid, Rid, Simulcast, SimulcastLayer};
@@ -53,13 +53,15 @@ struct Net {
     loss: Loss,
     /// Exchanges at the current instant, bounded by `step`.
     rounds: u32,
+    /// What the next joins are told about muting on entry.
+    mute_on_entry: MuteOnEntry,
 }
 
 impl Net {
     fn new() -> Self {
         let now = Instant::now();
         let config = EngineConfig { udp_candidate: SERVER.parse().unwrap(), ..EngineConfig::default() };
-        Self { now, engine: Engine::new(config, now), next_engine: None, peers: Vec::new(), signals: HashMap::new(), loss: Box::new(|_| false), rounds: 0 }
+        Self { now, engine: Engine::new(config, now), next_engine: None, peers: Vec::new(), signals: HashMap::new(), loss: Box::new(|_| false), rounds: 0, mute_on_entry: MuteOnEntry::Never }
     }
 
     fn add_peer(&mut self, addr: &str) -> usize {
@@ -78,6 +80,7 @@ impl Net {
             auto_subscribe: true,
             now_ms: 0,
             client_addr: None,
+            mute_on_entry: self.mute_on_entry,
         };
         let (key, _join) = self.engine.join(self.now, params).unwrap();
         key
@@ -646,4 +649,29 @@ fn a_microphone_grant_does_not_carry_video() {
     net.run_for(Duration::from_millis(100));
     let info = net.engine.get_participant("virtual", "pub").unwrap();
     assert!(info.tracks.is_empty(), "video published under a microphone grant: {:?}", info.tracks);
+}
+
+
+#[test]
+fn mute_on_entry_mutes_the_first_microphone_once() {
+    let mut net = Net::new();
+    // The first two join freely; from the third on (more than 2 in the room), mute on entry.
+    net.mute_on_entry = MuteOnEntry::Above(2);
+    let first = publish(&mut net, "first", "10.0.0.1:5000", &[], true);
+    let info = net.engine.get_participant("virtual", "first").unwrap();
+    assert!(info.tracks.iter().all(|t| !t.muted), "the first participant is not muted");
+    let _second = net.join("second");
+    let third = publish(&mut net, "third", "10.0.0.3:5000", &[], true);
+    let info = net.engine.get_participant("virtual", "third").unwrap();
+    let mic = info.tracks.iter().find(|t| t.source == lk::TrackSource::Microphone as i32).expect("a microphone track");
+    assert!(mic.muted, "the newcomer's microphone is muted by the server");
+    assert!(info.tracks.iter().filter(|t| t.source == lk::TrackSource::Camera as i32).all(|t| !t.muted), "only the microphone");
+    let told = net.take_signal(third.key, |m| if let Resp::Mute(r) = m { Some((r.sid.clone(), r.muted)) } else { None });
+    assert_eq!(told, Some((mic.sid.clone(), true)), "the publisher is told to mute");
+    // Unmuting is theirs: the server does not mute it again.
+    net.signal(third.key, Req::Mute(lk::MuteTrackRequest { sid: mic.sid.clone(), muted: false }));
+    let info = net.engine.get_participant("virtual", "third").unwrap();
+    assert!(info.tracks.iter().all(|t| !t.muted));
+    let _ = first;
+    assert!(MuteOnEntry::Always.applies(0) && !MuteOnEntry::Never.applies(99) && !MuteOnEntry::Above(6).applies(5) && MuteOnEntry::Above(6).applies(6));
 }

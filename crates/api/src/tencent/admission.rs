@@ -79,7 +79,7 @@ pub fn person_of(metadata: &str, identity: &str) -> String {
 /// already in, reconnecting). Rooms that are not meetings (plain LiveKit rooms made through
 /// the RoomService or by a token) are not governed by this rule: `Ok(Ok(None))`. For a
 /// meeting, the answer carries its live controls, which decide what the person may publish.
-pub async fn check_room(store: &Store, room: &str, person: &str, host: bool, resuming: bool, now: i64) -> Result<Result<Option<Controls>, Refusal>, StoreError> {
+pub async fn check_room(store: &Store, room: &str, person: &str, host: bool, resuming: bool, now: i64) -> Result<Result<Option<RoomRules>, Refusal>, StoreError> {
     let meeting = match store.meeting_for_room(room).await {
         Ok(m) => m,
         Err(StoreError::NotFound) => return Ok(Ok(None)),
@@ -87,7 +87,14 @@ pub async fn check_room(store: &Store, room: &str, person: &str, host: bool, res
     };
     let controls = Controls::from_json(store.meeting_controls(&meeting.meeting_id).await?);
     let entry = Entry { removed: store.is_removed(&meeting.meeting_id, person).await?, locked_out: controls.locked && !host && !resuming };
-    Ok(admit(&meeting, now, entry).map(|()| Some(controls)))
+    let mute_on_entry = super::controls::mute_on_entry(&super::meetings::Settings::of(&meeting), &controls);
+    Ok(admit(&meeting, now, entry).map(|()| Some(RoomRules { controls, mute_on_entry })))
+}
+
+/// What a meeting's room asks of someone it admits.
+pub struct RoomRules {
+    pub controls: Controls,
+    pub mute_on_entry: huiyi_sfu_core::MuteOnEntry,
 }
 
 #[cfg(test)]

@@ -43,6 +43,23 @@ impl Controls {
     }
 }
 
+/// Whether a participant (not a host) joining now is muted on entry: always while the host has
+/// muted everyone; otherwise as the meeting's settings say (`mute_enable_type_join`: 0 off,
+/// 1 on, 2 above six people; without it, `mute_enable_join`).
+pub fn mute_on_entry(settings: &super::meetings::Settings, controls: &Controls) -> huiyi_sfu_core::MuteOnEntry {
+    use huiyi_sfu_core::MuteOnEntry;
+    if controls.mute_all {
+        return MuteOnEntry::Always;
+    }
+    match settings.mute_enable_type_join {
+        Some(1) => MuteOnEntry::Always,
+        Some(2) => MuteOnEntry::Above(6),
+        Some(_) => MuteOnEntry::Never,
+        None if settings.mute_enable_join == Some(true) => MuteOnEntry::Always,
+        None => MuteOnEntry::Never,
+    }
+}
+
 /// Every source a participant can publish.
 const ALL_SOURCES: [lk::TrackSource; 4] = [lk::TrackSource::Camera, lk::TrackSource::Microphone, lk::TrackSource::ScreenShare, lk::TrackSource::ScreenShareAudio];
 
@@ -106,6 +123,14 @@ mod tests {
         let locked = Controls { mute_all: true, allow_unmute_self: Some(false), ..Default::default() };
         assert!(!permission(&mic_only, &locked, false).can_publish);
         assert_eq!(Controls::from_json(None), Controls::default());
+        use super::super::meetings::Settings;
+        use huiyi_sfu_core::MuteOnEntry;
+        let quiet = Settings { mute_enable_join: Some(true), ..Default::default() };
+        assert_eq!(mute_on_entry(&quiet, &Controls::default()), MuteOnEntry::Always);
+        let big = Settings { mute_enable_join: Some(true), mute_enable_type_join: Some(2), ..Default::default() };
+        assert_eq!(mute_on_entry(&big, &Controls::default()), MuteOnEntry::Above(6), "the type wins");
+        assert_eq!(mute_on_entry(&Settings::default(), &Controls::default()), MuteOnEntry::Never);
+        assert_eq!(mute_on_entry(&Settings::default(), &Controls { mute_all: true, ..Default::default() }), MuteOnEntry::Always);
         assert_eq!(permission(&open(), &Controls::default(), false), open());
     }
 }

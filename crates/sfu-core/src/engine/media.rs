@@ -117,6 +117,14 @@ impl Engine {
         }
         let sid = TrackSid::from_wire(&pending.info.sid);
         p.published.insert(added.mid, sid.clone());
+        // Mute on entry: the server mutes the first microphone, and tells the publisher.
+        if p.mute_mic_on_publish && pending.info.source == lk::TrackSource::Microphone as i32 {
+            p.mute_mic_on_publish = false;
+            if !pending.info.muted {
+                pending.info.muted = true;
+                self.outputs.push_back(Output::Signal(owner, Response::Mute(lk::MuteTrackRequest { sid: sid.to_string(), muted: true })));
+            }
+        }
         let room_name = p.room.clone();
         let track = PublishedTrack {
             owner,

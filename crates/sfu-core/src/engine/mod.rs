@@ -108,6 +108,30 @@ pub struct JoinParams {
     pub now_ms: UnixMillis,
     /// The client's address as the signalling socket saw it, for attendance records.
     pub client_addr: Option<String>,
+    /// Whether the participant's microphone is muted by the server when it is first
+    /// published (a meeting's "mute on entry").
+    pub mute_on_entry: MuteOnEntry,
+}
+
+/// A meeting's "mute on entry": never, always, or once the room holds more than this many
+/// participants (Tencent's `mute_enable_type_join` 2 is "above 6").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MuteOnEntry {
+    #[default]
+    Never,
+    Always,
+    Above(usize),
+}
+
+impl MuteOnEntry {
+    /// Whether someone joining a room that already holds `others` participants is muted.
+    pub fn applies(self, others: usize) -> bool {
+        match self {
+            MuteOnEntry::Never => false,
+            MuteOnEntry::Always => true,
+            MuteOnEntry::Above(n) => others + 1 > n,
+        }
+    }
 }
 
 /// Something that happened in a room that the rest of the server records (attendance,
@@ -358,6 +382,7 @@ impl Engine {
             publisher: None,
             subscriber: None,
             pending_tracks: Vec::new(),
+            mute_mic_on_publish: params.mute_on_entry.applies(occupied as usize),
             published: HashMap::new(),
             pending_mids: Vec::new(),
             downtracks: HashMap::new(),

@@ -96,6 +96,9 @@ pub(crate) struct Participant {
     pub subscriber: Option<PeerId>,
     /// Tracks announced with AddTrack whose media has not arrived yet.
     pub pending_tracks: Vec<PendingTrack>,
+    /// The first microphone track this participant publishes is muted by the server ("mute on
+    /// entry"); cleared once done, so a later unmute is theirs.
+    pub mute_mic_on_publish: bool,
     /// Published tracks by the publisher peer's mid.
     pub published: HashMap<Mid, TrackSid>,
     /// Down tracks offered to the subscriber and not yet answered, with their media line.
