@@ -4,6 +4,7 @@
 
 import {
   ConnectionState,
+  createLocalAudioTrack,
   DisconnectReason,
   MediaDeviceFailure,
   Room,
@@ -78,9 +79,14 @@ export class Meeting {
     void this.room.startAudio();
     try {
       // Camera is published with livekit-client's default simulcast layers. A meeting set to
-      // mute on join starts with the microphone off; the mic button turns it on.
-      if (creds.muted) await this.room.localParticipant.setCameraEnabled(true);
-      else await this.room.localParticipant.enableCameraAndMicrophone();
+      // mute on join starts with the microphone published but muted (the server would mute an
+      // unmuted one: mute on entry is enforced there); the mic button unmutes it.
+      if (creds.muted) {
+        await this.room.localParticipant.setCameraEnabled(true);
+        const mic = await createLocalAudioTrack();
+        await mic.mute();
+        await this.room.localParticipant.publishTrack(mic, { source: Track.Source.Microphone });
+      } else await this.room.localParticipant.enableCameraAndMicrophone();
     } catch (e) {
       showStatus('connected', `${t('error.devices')}: ${message(e)}`);
     }
