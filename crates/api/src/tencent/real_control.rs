@@ -367,10 +367,7 @@ pub async fn video(State(state): State<AppState>, Extension(caller): Extension<C
     if b.video == Some(true) {
         return Err(ApiError::invalid("a host cannot turn on someone's camera; video must be false"));
     }
-    let (room, person) = person_control(&state, &caller, &id, &b).await?;
-    let done = state.sfu.with_engine(move |e, _| mute_sources(e, &room, &person, &[huiyi_proto::lk::TrackSource::Camera])).await.map_err(|_| ApiError::internal())?;
-    done.ok_or_else(not_in_meeting)?;
-    Ok(Json(Empty {}))
+    mute_person(&state, &caller, &id, &b, &[huiyi_proto::lk::TrackSource::Camera]).await
 }
 
 #[utoipa::path(put, path = "/v1/real-control/meetings/{meeting_id}/screen-shared", tag = "real-control", params(("meeting_id" = String, Path)), request_body = PersonBody,
@@ -379,9 +376,13 @@ pub async fn video(State(state): State<AppState>, Extension(caller): Extension<C
 /// set `share_screen: false` with `status`.
 pub async fn screen_shared(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Json<Empty>, ApiError> {
     let b: PersonBody = parse_body(&body)?;
-    let (room, person) = person_control(&state, &caller, &id, &b).await?;
-    let sources = [huiyi_proto::lk::TrackSource::ScreenShare, huiyi_proto::lk::TrackSource::ScreenShareAudio];
-    let done = state.sfu.with_engine(move |e, _| mute_sources(e, &room, &person, &sources)).await.map_err(|_| ApiError::internal())?;
+    mute_person(&state, &caller, &id, &b, &[huiyi_proto::lk::TrackSource::ScreenShare, huiyi_proto::lk::TrackSource::ScreenShareAudio]).await
+}
+
+/// A per-person control that mutes `sources`: checks the operator, then mutes the tracks.
+async fn mute_person(state: &AppState, caller: &Caller, id: &str, b: &PersonBody, sources: &'static [huiyi_proto::lk::TrackSource]) -> Result<Json<Empty>, ApiError> {
+    let (room, person) = person_control(state, caller, id, b).await?;
+    let done = state.sfu.with_engine(move |e, _| mute_sources(e, &room, &person, sources)).await.map_err(|_| ApiError::internal())?;
     done.ok_or_else(not_in_meeting)?;
     Ok(Json(Empty {}))
 }
