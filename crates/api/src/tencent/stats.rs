@@ -253,9 +253,16 @@ pub fn invitation(m: &Meeting, join_url: &str, now: i64) -> String {
         format!("DTSTART{}", when(d.start_time)),
         format!("DTEND{}", when(d.end_time)),
         format!("SUMMARY:{}", ics_text(&d.subject)),
-        format!("URL:{join_url}"),
-        format!("DESCRIPTION:{}", ics_text(&format!("{join_url}\nMeeting code: {}", m.meeting_code))),
     ]);
+    // A cancelled meeting offers no way in; a live one carries everything needed to join:
+    // the link, the code, and the password when there is one.
+    if m.status == huiyi_store::MeetingStatus::Cancelled {
+        lines.push("DESCRIPTION:This meeting was cancelled.".into());
+    } else {
+        let password = d.password.as_deref().filter(|p| !p.is_empty()).map(|p| format!("\nPassword: {p}")).unwrap_or_default();
+        lines.push(format!("URL:{join_url}"));
+        lines.push(format!("DESCRIPTION:{}", ics_text(&format!("{join_url}\nMeeting code: {}{password}", m.meeting_code))));
+    }
     if !d.location.is_empty() {
         lines.push(format!("LOCATION:{}", ics_text(&d.location)));
     }
@@ -467,5 +474,18 @@ mod tests {
         assert!(ics.contains("TZOFFSETFROM:+0800\r\nTZOFFSETTO:+0800\r\n"));
         assert_eq!(ics.matches("BEGIN:STANDARD").count() + ics.matches("BEGIN:DAYLIGHT").count(), 1);
         assert!(ics.split("\r\n").all(|l| l.len() <= 75));
+    }
+
+    #[test]
+    fn invitations_carry_the_password_and_cancelled_ones_no_link() {
+        let mut m = super::super::testing::meeting("u");
+        m.data.password = Some("2468".into());
+        let ics = invitation(&m, "http://h/j/123456789", 0);
+        assert!(ics.contains("URL:http://h/j/123456789\r\n"));
+        assert!(ics.contains("Meeting code: 123456789\\nPassword: 2468"), "{ics}");
+        m.status = huiyi_store::MeetingStatus::Cancelled;
+        let ics = invitation(&m, "http://h/j/123456789", 0);
+        assert!(!ics.contains("/j/123456789") && !ics.contains("2468"), "{ics}");
+        assert!(ics.contains("STATUS:CANCELLED\r\n"));
     }
 }
