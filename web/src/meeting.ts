@@ -53,6 +53,8 @@ export class Meeting {
   });
   private readonly grid: TileGrid;
   private ended = false;
+  /** The muted microphone a mute-on-join meeting publishes at join; the mic button waits for it. */
+  private micReady: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly els: MeetingElements,
@@ -82,10 +84,14 @@ export class Meeting {
       // mute on join starts with the microphone published but muted (the server would mute an
       // unmuted one: mute on entry is enforced there); the mic button unmutes it.
       if (creds.muted) {
+        // The mic button waits for this, so a quick click cannot publish a second microphone.
+        this.micReady = (async () => {
+          const mic = await createLocalAudioTrack();
+          await mic.mute();
+          await this.room.localParticipant.publishTrack(mic, { source: Track.Source.Microphone });
+        })();
         await this.room.localParticipant.setCameraEnabled(true);
-        const mic = await createLocalAudioTrack();
-        await mic.mute();
-        await this.room.localParticipant.publishTrack(mic, { source: Track.Source.Microphone });
+        await this.micReady;
       } else await this.room.localParticipant.enableCameraAndMicrophone();
     } catch (e) {
       showStatus('connected', `${t('error.devices')}: ${message(e)}`);
@@ -135,7 +141,11 @@ export class Meeting {
 
   private wireControls(): void {
     const lp = () => this.room.localParticipant;
-    this.els.mic.onclick = () => this.act(() => lp().setMicrophoneEnabled(!lp().isMicrophoneEnabled));
+    this.els.mic.onclick = () =>
+      this.act(async () => {
+        await this.micReady.catch(() => undefined);
+        await lp().setMicrophoneEnabled(!lp().isMicrophoneEnabled);
+      });
     this.els.camera.onclick = () => this.act(() => lp().setCameraEnabled(!lp().isCameraEnabled));
     this.els.screen.onclick = () =>
       this.act(

@@ -257,6 +257,11 @@ impl Engine {
             key,
             Response::TrackPublished(lk::TrackPublishedResponse { cid: req.cid.clone(), track: Some(info.clone()) }),
         ));
+        // A microphone announced muted settles "mute on entry": the client joined muted, and
+        // what it does next (unmuting this track, or publishing another) is the user's choice.
+        if req.source == lk::TrackSource::Microphone as i32 && req.muted {
+            p.mute_mic_on_publish = false;
+        }
         // The codec the client wants for this track, when it names one ("h264", "vp8").
         let codec = req.simulcast_codecs.first().map(|c| c.codec.to_ascii_lowercase()).filter(|c| !c.is_empty());
         p.pending_tracks.push(PendingTrack { cid: req.cid, info, codec });
