@@ -35,6 +35,36 @@ async fn load_controlled(state: &AppState, caller: &Caller, user: &huiyi_store::
     Err(ApiError::forbidden("only the meeting's hosts, co-hosts or an enterprise admin may do this"))
 }
 
+/// The acting user of a control, in the fields Tencent's bodies carry them.
+#[derive(Deserialize, ToSchema)]
+pub struct Operator {
+    #[serde(default)]
+    operator_id: Option<String>,
+    #[serde(default)]
+    operator_id_type: Option<IdType>,
+    #[serde(default)]
+    userid: Option<String>,
+    #[serde(default)]
+    instanceid: Option<i64>,
+}
+
+impl Operator {
+    async fn user(&self, state: &AppState, caller: &Caller) -> Result<huiyi_store::User, ApiError> {
+        let _ = self.instanceid;
+        caller.acting_user(state, acting_id(self.userid.as_deref(), self.operator_id.as_deref(), self.operator_id_type.as_ref())?).await
+    }
+}
+
+/// The live meeting whose controls `operator` may run ([`load_controlled`]).
+async fn controlled_meeting(state: &AppState, caller: &Caller, operator: &Operator, id: &str) -> Result<huiyi_store::Meeting, ApiError> {
+    let user = operator.user(state, caller).await?;
+    let m = load_controlled(state, caller, &user, id).await?;
+    if !m.status.is_live() {
+        return Err(ApiError::conflict("the meeting has already ended or was cancelled"));
+    }
+    Ok(m)
+}
+
 /// People one kickout may name.
 const MAX_TARGETS: usize = 100;
 
@@ -62,14 +92,9 @@ impl Target {
 
 #[derive(Deserialize, ToSchema)]
 pub struct KickoutBody {
-    #[serde(default)]
-    operator_id: Option<String>,
-    #[serde(default)]
-    operator_id_type: Option<IdType>,
-    #[serde(default)]
-    userid: Option<String>,
-    #[serde(default)]
-    instanceid: Option<i64>,
+    /// Who acts: `operator_id` with `operator_id_type` 1, or `userid`.
+    #[serde(flatten)]
+    operator: Operator,
     /// 1 to 100 people.
     users: Vec<Target>,
     /// Whether they may join again; `false` keeps them out until a host lets them back
@@ -87,12 +112,8 @@ pub struct KickoutBody {
 /// signed by an application.
 pub async fn kickout(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Json<Empty>, ApiError> {
     let b: KickoutBody = parse_body(&body)?;
-    let _ = (b.instanceid, &b.reason);
-    let user = caller.acting_user(&state, acting_id(b.userid.as_deref(), b.operator_id.as_deref(), b.operator_id_type.as_ref())?).await?;
-    let m = load_controlled(&state, &caller, &user, &id).await?;
-    if !m.status.is_live() {
-        return Err(ApiError::conflict("the meeting has already ended or was cancelled"));
-    }
+    let _ = &b.reason;
+    let m = controlled_meeting(&state, &caller, &b.operator, &id).await?;
     if b.users.is_empty() || b.users.len() > MAX_TARGETS {
         return Err(ApiError::invalid(format!("users names 1 to {MAX_TARGETS} people")));
     }
@@ -128,14 +149,9 @@ pub async fn kickout(State(state): State<AppState>, Extension(caller): Extension
 
 #[derive(Deserialize, ToSchema)]
 pub struct StatusBody {
-    #[serde(default)]
-    operator_id: Option<String>,
-    #[serde(default)]
-    operator_id_type: Option<IdType>,
-    #[serde(default)]
-    userid: Option<String>,
-    #[serde(default)]
-    instanceid: Option<i64>,
+    /// Who acts: `operator_id` with `operator_id_type` 1, or `userid`.
+    #[serde(flatten)]
+    operator: Operator,
     /// Mute everyone but the hosts (`true`), or lift it (`false`).
     #[serde(default)]
     mute_all: Option<bool>,
@@ -172,7 +188,6 @@ pub struct StatusBody {
 /// in the room, through their LiveKit permissions, and to everyone who joins later.
 pub async fn status(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Json<Empty>, ApiError> {
     let b: StatusBody = parse_body(&body)?;
-    let _ = b.instanceid;
     let unsupported = [
         ("allow_chat", b.allow_chat.is_some()),
         ("auto_waiting_room", b.auto_waiting_room.is_some()),
@@ -185,11 +200,7 @@ pub async fn status(State(state): State<AppState>, Extension(caller): Extension<
     if let Some((name, _)) = unsupported.iter().find(|(_, given)| *given) {
         return Err(ApiError::invalid(format!("{name} cannot be changed during a meeting yet; supported: mute_all, allow_unmute_by_self, meeting_locked, share_screen")));
     }
-    let user = caller.acting_user(&state, acting_id(b.userid.as_deref(), b.operator_id.as_deref(), b.operator_id_type.as_ref())?).await?;
-    let m = load_controlled(&state, &caller, &user, &id).await?;
-    if !m.status.is_live() {
-        return Err(ApiError::conflict("the meeting has already ended or was cancelled"));
-    }
+    let m = controlled_meeting(&state, &caller, &b.operator, &id).await?;
     let mut controls = Controls::from_json(state.store.meeting_controls(&m.meeting_id).await?);
     let newly_muted = b.mute_all == Some(true) && !controls.mute_all;
     if let Some(v) = b.mute_all {
@@ -272,14 +283,9 @@ pub const CONTROL_TOPIC: &str = "huiyi.control";
 /// plus the control's own field.
 #[derive(Deserialize, ToSchema)]
 pub struct PersonBody {
-    #[serde(default)]
-    operator_id: Option<String>,
-    #[serde(default)]
-    operator_id_type: Option<IdType>,
-    #[serde(default)]
-    userid: Option<String>,
-    #[serde(default)]
-    instanceid: Option<i64>,
+    /// Who acts: `operator_id` with `operator_id_type` 1, or `userid`.
+    #[serde(flatten)]
+    operator: Operator,
     user: Target,
     /// `mutes`: mute (`true`) or ask to unmute (`false`).
     #[serde(default)]
@@ -291,12 +297,8 @@ pub struct PersonBody {
 
 /// Checks the operator of a per-person control and returns the meeting's room and the person.
 async fn person_control(state: &AppState, caller: &Caller, id: &str, b: &PersonBody) -> Result<(String, String), ApiError> {
-    let _ = (b.instanceid, b.user.instanceid);
-    let user = caller.acting_user(state, acting_id(b.userid.as_deref(), b.operator_id.as_deref(), b.operator_id_type.as_ref())?).await?;
-    let m = load_controlled(state, caller, &user, id).await?;
-    if !m.status.is_live() {
-        return Err(ApiError::conflict("the meeting has already ended or was cancelled"));
-    }
+    let _ = b.user.instanceid;
+    let m = controlled_meeting(state, caller, &b.operator, id).await?;
     Ok((m.meeting_id, b.user.person()?.to_owned()))
 }
 
@@ -389,14 +391,9 @@ async fn mute_person(state: &AppState, caller: &Caller, id: &str, b: &PersonBody
 
 #[derive(Deserialize, ToSchema)]
 pub struct CohostBody {
-    #[serde(default)]
-    operator_id: Option<String>,
-    #[serde(default)]
-    operator_id_type: Option<IdType>,
-    #[serde(default)]
-    userid: Option<String>,
-    #[serde(default)]
-    instanceid: Option<i64>,
+    /// Who acts: `operator_id` with `operator_id_type` 1, or `userid`.
+    #[serde(flatten)]
+    operator: Operator,
     /// `true` makes the person a co-host, `false` revokes it.
     action: bool,
     user: Target,
@@ -412,8 +409,8 @@ const MAX_COHOSTS: usize = 10;
 /// `huiyi.role` attribute `cohost`. It holds for that person's later joins too.
 pub async fn cohosts(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Json<Empty>, ApiError> {
     let b: CohostBody = parse_body(&body)?;
-    let _ = (b.instanceid, b.user.instanceid);
-    let user = caller.acting_user(&state, acting_id(b.userid.as_deref(), b.operator_id.as_deref(), b.operator_id_type.as_ref())?).await?;
+    let _ = b.user.instanceid;
+    let user = b.operator.user(&state, &caller).await?;
     let m = load(&state, &caller, &user, &id, false).await?;
     if !may_control(&user, &m) {
         return Err(ApiError::forbidden("only the meeting's hosts or an enterprise admin may appoint co-hosts"));
@@ -453,14 +450,9 @@ pub struct Rename {
 
 #[derive(Deserialize, ToSchema)]
 pub struct NamesBody {
-    #[serde(default)]
-    operator_id: Option<String>,
-    #[serde(default)]
-    operator_id_type: Option<IdType>,
-    #[serde(default)]
-    userid: Option<String>,
-    #[serde(default)]
-    instanceid: Option<i64>,
+    /// Who acts: `operator_id` with `operator_id_type` 1, or `userid`.
+    #[serde(flatten)]
+    operator: Operator,
     /// 1 to 100 renames.
     users: Vec<Rename>,
 }
@@ -471,7 +463,6 @@ pub struct NamesBody {
 /// new name to everyone at once. 404 when none of them is in the meeting.
 pub async fn names(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Json<Empty>, ApiError> {
     let b: NamesBody = parse_body(&body)?;
-    let _ = b.instanceid;
     if b.users.is_empty() || b.users.len() > MAX_TARGETS {
         return Err(ApiError::invalid(format!("users names 1 to {MAX_TARGETS} people")));
     }
@@ -486,11 +477,7 @@ pub async fn names(State(state): State<AppState>, Extension(caller): Extension<C
         }
         renames.push((person.to_owned(), name.to_owned()));
     }
-    let user = caller.acting_user(&state, acting_id(b.userid.as_deref(), b.operator_id.as_deref(), b.operator_id_type.as_ref())?).await?;
-    let m = load_controlled(&state, &caller, &user, &id).await?;
-    if !m.status.is_live() {
-        return Err(ApiError::conflict("the meeting has already ended or was cancelled"));
-    }
+    let m = controlled_meeting(&state, &caller, &b.operator, &id).await?;
     let room = m.meeting_id.clone();
     let renamed = state
         .sfu
