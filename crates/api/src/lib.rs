@@ -7,6 +7,7 @@
 //! engine through [`huiyi_sfu::SfuHandle`].
 
 pub mod auth;
+pub mod chat;
 pub mod dev;
 pub mod limits;
 pub mod passwords;
@@ -82,6 +83,7 @@ pub fn router(state: AppState, web_dir: Option<PathBuf>) -> Router {
         .route("/rtc/v1", get(rtc::v1_not_supported))
         .route("/rtc/v1/validate", get(rtc::v1_not_supported))
         .route("/twirp/livekit.RoomService/{method}", post(twirp::room_service))
+        .route("/api/chat", get(chat::history))
         .layer(cors());
     let mut app = Router::new()
         .route("/healthz", get(|| async { "ok" }))

@@ -48,7 +48,7 @@ fn unix_millis() -> i64 {
 }
 
 /// Reads the token from `?access_token=` (JS SDK) or `Authorization: Bearer` (Rust/Python SDK).
-fn token<'a>(query: &'a HashMap<String, String>, headers: &'a HeaderMap) -> &'a str {
+pub(crate) fn token_from<'a>(query: &'a HashMap<String, String>, headers: &'a HeaderMap) -> &'a str {
     if let Some(t) = query.get("access_token").filter(|t| !t.is_empty()) {
         return t;
     }
@@ -100,6 +100,7 @@ fn join_params(claims: &Claims, query: &HashMap<String, String>, client: Option<
         now_ms: unix_millis(),
         client_addr: client.map(|a| a.ip().to_string()),
         mute_on_entry: huiyi_sfu_core::MuteOnEntry::Never,
+        chat: huiyi_sfu_core::ChatRule::Free,
     })
 }
 
@@ -107,13 +108,25 @@ fn unauthorized(e: AuthError) -> Response {
     (StatusCode::UNAUTHORIZED, e.to_string()).into_response()
 }
 
-/// The participant attribute that names a co-host (`"cohost"`), visible to every LiveKit SDK.
-pub const ROLE_ATTRIBUTE: &str = "huiyi.role";
+/// The participant attribute that names a host (`"host"`) or co-host (`"cohost"`), visible to
+/// every LiveKit SDK; the engine reads it for the chat rule and for who may lower hands.
+pub use huiyi_sfu_core::interaction::ROLE_ATTRIBUTE;
 
 /// Whether a token is a host's: `roomAdmin` (join tokens carry it for hosts), or the role its
 /// metadata names.
 pub fn hosts_room(claims: &Claims) -> bool {
     claims.video.room_admin || serde_json::from_str::<serde_json::Value>(&claims.metadata).is_ok_and(|m| m["role"] == "host")
+}
+
+/// The role attribute's value for a host or a co-host; none for a participant.
+pub fn role_of(host: bool, cohost: bool) -> Option<&'static str> {
+    if host {
+        Some("host")
+    } else if cohost {
+        Some("cohost")
+    } else {
+        None
+    }
 }
 
 /// Whether the token's room admits its holder now: a meeting that ended or was cancelled, a
@@ -133,7 +146,7 @@ async fn room_admits(state: &AppState, claims: &Claims, resuming: bool) -> Resul
 
 /// `GET /rtc/validate`: the client calls this after a failed upgrade to learn why.
 pub async fn validate(State(state): State<AppState>, Query(query): Query<HashMap<String, String>>, headers: HeaderMap) -> Response {
-    let claims = match state.keys.verify(token(&query, &headers)).and_then(|c| join_params(&c, &query, None).map(|_| c)) {
+    let claims = match state.keys.verify(token_from(&query, &headers)).and_then(|c| join_params(&c, &query, None).map(|_| c)) {
         Ok(c) => c,
         Err(e) => return unauthorized(e),
     };
@@ -158,7 +171,7 @@ pub async fn connect(
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
     let client = Some(client);
-    let checked = state.keys.verify(token(&query, &headers)).and_then(|c| join_params(&c, &query, client).map(|p| (c, p)));
+    let checked = state.keys.verify(token_from(&query, &headers)).and_then(|c| join_params(&c, &query, client).map(|p| (c, p)));
     let (claims, mut params) = match checked {
         Ok(x) => x,
         Err(e) => {
@@ -176,9 +189,10 @@ pub async fn connect(
             if !exempt {
                 params.mute_on_entry = mute_on_entry;
             }
-            if controls.is_cohost(&person) {
-                params.attributes.insert(ROLE_ATTRIBUTE.to_owned(), "cohost".to_owned());
+            if let Some(role) = role_of(hosts_room(&claims), controls.is_cohost(&person)) {
+                params.attributes.insert(ROLE_ATTRIBUTE.to_owned(), role.to_owned());
             }
+            params.chat = controls.chat_rule();
         }
         Ok(None) => {}
         Err(refused) => {

@@ -3,6 +3,7 @@
 //! leaving after its end time ends it). Rooms that are not meetings (plain LiveKit rooms) are
 //! not recorded. A sweep ([`sweep`]) ends the started meetings nobody is in once their end
 //! time passes: those everyone left early, and those whose participants a restart dropped.
+//! Chat messages are stored for every room, meeting or not, for history and export.
 
 use huiyi_api::unix_now;
 use huiyi_api::webhook::{Event, Operator, Webhooks};
@@ -135,6 +136,23 @@ async fn record(store: &Store, webhooks: &Webhooks, event: RoomEvent) -> Result<
                 let ended = store.transition(&meeting.data.enterprise_id, &meeting.meeting_id, &[MeetingStatus::Started], MeetingStatus::Ended, at_ms / 1000).await?;
                 info!(meeting_id = %meeting.meeting_id, "meeting ended: the last participant left after its end time");
                 webhooks.participant_event(Event::MeetingEnd, &ended, &operator, at_ms).await;
+            }
+        }
+        RoomEvent::Chat(c) => {
+            let stored = store
+                .record_chat(&huiyi_store::ChatMessage {
+                    room: c.room,
+                    room_sid: c.room_sid,
+                    message_id: c.id,
+                    sender: c.identity,
+                    sender_name: c.name,
+                    recipients: c.to,
+                    body: c.text,
+                    sent_at_ms: c.at_ms,
+                })
+                .await?;
+            if !stored {
+                warn!("a room holds the most chat messages it may keep; this one was delivered but not stored");
             }
         }
     }

@@ -320,3 +320,43 @@ async fn a_started_meeting_nobody_is_in_ends_once_its_end_time_passes() {
     let (api, _stop, _task) = start_in(dir, database).await;
     eventually("the sweep to end the empty meeting", || async { status(&api, &id).await == "MEETING_STATE_ENDED" }).await;
 }
+
+#[tokio::test]
+async fn a_meetings_chat_is_readable_and_exportable_by_its_hosts_only() {
+    let api = start().await;
+    let created = api.call("POST", "/v1/meetings", json!({ "userid": "dev-user", "instanceid": 1, "subject": "Review", "type": 1 })).await;
+    let id = created.body["meeting_info_list"][0]["meeting_id"].as_str().unwrap().to_string();
+    // What the recorder writes for each delivered message (the live path is tested with the
+    // Python SDK in tests/python/test_meeting_interaction.py).
+    for (i, (from, to, text)) in [("ann", vec![], "hello, all"), ("ann", vec!["bob"], "psst"), ("bob", vec![], "=1+1")].into_iter().enumerate() {
+        let m = huiyi_store::ChatMessage {
+            room: id.clone(),
+            room_sid: "RM_x".into(),
+            message_id: format!("m{i}"),
+            sender: from.into(),
+            sender_name: from.to_uppercase(),
+            recipients: to.into_iter().map(String::from).collect(),
+            body: text.into(),
+            sent_at_ms: 1_700_000_000_000 + i as i64,
+        };
+        assert!(api.store.record_chat(&m).await.unwrap());
+    }
+    let page = api.call("GET", &format!("/v1/meetings/{id}/chat?userid=dev-user&page=1&page_size=2"), Value::Null).await;
+    assert_eq!(page.status, 200, "{:?}", page.body);
+    let texts: Vec<&str> = page.body["messages"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
+    assert_eq!(texts, ["hello, all", "psst"], "private messages included, in order, paged");
+    assert_eq!(page.body["messages"][1]["to"], json!(["bob"]));
+    let next = api.call("GET", &format!("/v1/meetings/{id}/chat?userid=dev-user&page=2&page_size=2"), Value::Null).await;
+    assert_eq!(next.body["messages"][0]["from_name"], "BOB");
+    let csv = api.call("GET", &format!("/v1/meetings/{id}/chat.csv?userid=dev-user"), Value::Null).await;
+    assert_eq!(csv.status, 200);
+    assert!(csv.head.to_ascii_lowercase().contains("content-type: text/csv"), "{}", csv.head);
+    assert!(csv.text.contains("'=1+1"), "formulas are defused: {}", csv.text);
+    assert_eq!(csv.text.lines().count(), 4);
+    // A signed-in member of the enterprise who does not host it reads nothing.
+    api.call("POST", "/v1/users", json!({ "userid": "member1", "username": "Member", "email": "member1@example.com", "password": "m quartz lantern", "role": "member" })).await;
+    let member = api.session("/api/auth/signin", json!({ "email": "member1@example.com", "password": "m quartz lantern" })).await;
+    let other = member.call("GET", &format!("/v1/meetings/{id}/chat"), Value::Null).await;
+    assert!(matches!(other.status, 403 | 404), "{} {:?}", other.status, other.body);
+    assert_eq!(member.call("GET", &format!("/v1/meetings/{id}/chat.csv"), Value::Null).await.status, other.status);
+}

@@ -20,10 +20,12 @@
 pub mod engine;
 pub mod forward;
 pub mod ids;
+pub mod interaction;
 pub mod permission;
 pub mod speaker;
 
-pub use engine::{CloseReason, Engine, EngineConfig, JoinError, JoinParams, MuteOnEntry, Output, PeerRole, ResumeError, RoomEvent, ServiceError};
+pub use engine::{ChatEvent, CloseReason, Engine, EngineConfig, JoinError, JoinParams, MuteOnEntry, Output, PeerRole, ResumeError, RoomEvent, ServiceError};
 pub use engine::signal::SignalError;
+pub use interaction::ChatRule;
 pub use ids::{NameError, ParticipantIdentity, ParticipantSid, PeerId, RoomName, SessionKey, TrackSid};
 pub use str0m::net::{Protocol, Transmit};

@@ -81,6 +81,7 @@ impl Net {
             now_ms: 0,
             client_addr: None,
             mute_on_entry: self.mute_on_entry,
+            chat: huiyi_sfu_core::ChatRule::Free,
         };
         let (key, _join) = self.engine.join(self.now, params).unwrap();
         key

@@ -11,6 +11,7 @@
 
 mod accounts;
 mod attendance;
+mod chat;
 mod meetings;
 mod webhooks;
 
@@ -21,6 +22,7 @@ use sqlx::AnyPool;
 
 pub use accounts::{AppCredential, Enterprise, Role, User, DEV_ENTERPRISE, DEV_SECRET_ID};
 pub use attendance::{ParticipantSession, MAX_REPORT_SESSIONS};
+pub use chat::{ChatMessage, MAX_ROOM_MESSAGES};
 pub use meetings::{Meeting, MeetingStatus, NewMeeting};
 pub use webhooks::{AttemptOutcome, Delivery, DeliveryStatus, Webhook};
 /// The database driver, so callers can read a database error's code.

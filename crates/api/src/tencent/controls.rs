@@ -21,6 +21,8 @@ pub struct Controls {
     /// Co-hosts, by person (a userid or a guest id): they run the controls with the hosts, and
     /// the controls do not apply to them.
     pub cohosts: Vec<String>,
+    /// Who may chat (`ChatRule::code`); absent is free chat.
+    pub allow_chat: Option<i64>,
 }
 
 impl Controls {
@@ -36,6 +38,10 @@ impl Controls {
 
     pub fn screen_allowed(&self) -> bool {
         self.share_screen != Some(false)
+    }
+
+    pub fn chat_rule(&self) -> huiyi_sfu_core::ChatRule {
+        self.allow_chat.and_then(huiyi_sfu_core::ChatRule::from_code).unwrap_or_default()
     }
 
     pub fn is_cohost(&self, person: &str) -> bool {

@@ -7,6 +7,7 @@ pub mod access;
 pub mod admission;
 pub mod account;
 pub mod attendance;
+pub mod chat;
 pub mod controls;
 pub mod credentials;
 pub mod error;
@@ -50,6 +51,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/v1/real-control/meetings/{meeting_id}/names", axum::routing::put(real_control::names))
         .route("/v1/real-control/meetings/{meeting_id}/video", axum::routing::put(real_control::video))
         .route("/v1/real-control/meetings/{meeting_id}/screen-shared", axum::routing::put(real_control::screen_shared))
+        .route("/v1/meetings/{meeting_id}/chat", get(chat::list))
+        .route("/v1/meetings/{meeting_id}/chat.csv", get(chat::csv))
         .route("/v1/meetings/{meeting_id}/removed", get(attendance::removed))
         .route("/v1/meetings/{meeting_id}/removed/{person}", axum::routing::delete(attendance::readmit))
         .route("/v1/meetings/{meeting_id}/statistics", get(stats::meeting_statistics))

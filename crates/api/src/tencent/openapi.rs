@@ -6,7 +6,7 @@ use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{access, account, attendance, credentials, invitees, join, meetings, real_control, records, stats, users, waiting_room, webhooks};
+use super::{access, account, attendance, chat, credentials, invitees, join, meetings, real_control, records, stats, users, waiting_room, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -22,6 +22,7 @@ use super::{access, account, attendance, credentials, invitees, join, meetings, 
         attendance::participants, attendance::real_time, attendance::dismiss, attendance::removed, attendance::readmit,
         stats::meeting_statistics, stats::attendance_csv, stats::invitation_ics, stats::enterprise_statistics,
         join::join,
+        chat::list, chat::csv,
         invitees::list, invitees::replace, waiting_room::now, waiting_room::history, records::list,
         real_control::kickout, real_control::status, real_control::mutes, real_control::video, real_control::screen_shared, real_control::cohosts, real_control::names,
         users::create, users::get, users::update, users::delete, users::list,

@@ -165,9 +165,12 @@ pub struct StatusBody {
     /// Whether participants may share their screen.
     #[serde(default)]
     share_screen: Option<bool>,
-    // Tencent's other status fields: refused with a clear error until they are enforced.
+    /// Who may chat: 0 freely, 1 in public (privately with the hosts only), 2 with the hosts
+    /// only, 3 nobody (Huiyi's addition). Hosts and co-hosts always may.
     #[serde(default)]
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 3)]
     allow_chat: Option<serde_json::Value>,
+    // Tencent's other status fields: refused with a clear error until they are enforced.
     #[serde(default)]
     auto_waiting_room: Option<serde_json::Value>,
     #[serde(default)]
@@ -189,7 +192,6 @@ pub struct StatusBody {
 pub async fn status(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Json<Empty>, ApiError> {
     let b: StatusBody = parse_body(&body)?;
     let unsupported = [
-        ("allow_chat", b.allow_chat.is_some()),
         ("auto_waiting_room", b.auto_waiting_room.is_some()),
         ("enable_red_envelope", b.enable_red_envelope.is_some()),
         ("hide_meeting_code_password", b.hide_meeting_code_password.is_some()),
@@ -198,8 +200,12 @@ pub async fn status(State(state): State<AppState>, Extension(caller): Extension<
         ("play_ivr_on_join", b.play_ivr_on_join.is_some()),
     ];
     if let Some((name, _)) = unsupported.iter().find(|(_, given)| *given) {
-        return Err(ApiError::invalid(format!("{name} cannot be changed during a meeting yet; supported: mute_all, allow_unmute_by_self, meeting_locked, share_screen")));
+        return Err(ApiError::invalid(format!("{name} cannot be changed during a meeting yet; supported: mute_all, allow_unmute_by_self, meeting_locked, share_screen, allow_chat")));
     }
+    let chat = match b.allow_chat {
+        None => None,
+        Some(v) => Some(v.as_i64().and_then(huiyi_sfu_core::ChatRule::from_code).ok_or_else(|| ApiError::invalid("allow_chat is 0 (free), 1 (public only), 2 (with the hosts only) or 3 (nobody)"))?),
+    };
     let m = controlled_meeting(&state, &caller, &b.operator, &id).await?;
     let mut controls = Controls::from_json(state.store.meeting_controls(&m.meeting_id).await?);
     let newly_muted = b.mute_all == Some(true) && !controls.mute_all;
@@ -214,6 +220,9 @@ pub async fn status(State(state): State<AppState>, Extension(caller): Extension<
     }
     if let Some(v) = b.share_screen {
         controls.share_screen = Some(v);
+    }
+    if let Some(rule) = chat {
+        controls.allow_chat = Some(rule.code());
     }
     let json = serde_json::to_value(&controls).map_err(|_| ApiError::internal())?;
     state.store.set_meeting_controls(&m.meeting_id, &json, unix_now()).await?;
@@ -232,18 +241,17 @@ pub async fn status(State(state): State<AppState>, Extension(caller): Extension<
 /// the permission the controls leave them (which unpublishes what they may no longer publish,
 /// so its packets are dropped), and on a new mute-all their microphones are muted.
 fn apply(e: &mut huiyi_sfu_core::Engine, room: &str, controls: &Controls, newly_muted: bool) {
+    let _ = e.set_chat_rule(room, controls.chat_rule());
     for p in e.list_participants(room).unwrap_or_default() {
         let host = serde_json::from_str::<serde_json::Value>(&p.metadata).is_ok_and(|v| v["role"] == "host");
         let cohost = controls.is_cohost(&person_of(&p.metadata, &p.identity));
         // The role attribute follows the co-host list.
         let role = p.attributes.get(crate::rtc::ROLE_ATTRIBUTE).map(String::as_str);
-        let attributes = match (cohost, role) {
-            (true, Some("cohost")) | (false, None) => None,
-            (true, _) => Some((crate::rtc::ROLE_ATTRIBUTE.to_owned(), "cohost".to_owned())),
-            (false, Some(_)) => Some((crate::rtc::ROLE_ATTRIBUTE.to_owned(), String::new())),
-        };
-        if let Some((k, v)) = attributes {
-            let req = huiyi_proto::lk::UpdateParticipantRequest { room: room.to_owned(), identity: p.identity.clone(), attributes: [(k, v)].into(), ..Default::default() };
+        let wanted = crate::rtc::role_of(host, cohost);
+        if role != wanted {
+            // An empty value removes the attribute.
+            let attributes = [(crate::rtc::ROLE_ATTRIBUTE.to_owned(), wanted.unwrap_or_default().to_owned())].into();
+            let req = huiyi_proto::lk::UpdateParticipantRequest { room: room.to_owned(), identity: p.identity.clone(), attributes, ..Default::default() };
             let _ = e.update_participant(&req);
         }
         if host || cohost {

@@ -568,6 +568,7 @@ impl Engine {
     // Data packets
 
     fn handle_data(&mut self, now: Instant, owner: SessionKey, data: ChannelData, reliable: bool) {
+        use crate::interaction::{self, Delivery, Kind};
         let Some(p) = self.sessions.get(&owner) else { return };
         if !p.permission.can_publish_data {
             debug!("data from a participant without canPublishData dropped");
@@ -590,7 +591,106 @@ impl Engine {
             destinations.extend(user.destination_identities.iter().cloned());
         }
         packet.kind = if reliable { lk::data_packet::Kind::Reliable } else { lk::data_packet::Kind::Lossy } as i32;
-        self.send_data(now, &p.room.clone(), Some(owner), &destinations, reliable, &packet);
+        let room = p.room.clone();
+        let kind = interaction::classify(&packet);
+        if !matches!(kind, Kind::Other) && !self.sessions.get_mut(&owner).is_some_and(|p| p.data_bucket.take(now)) {
+            debug!(identity = %packet.participant_identity, "chat, hand or reaction over the rate limit dropped");
+            return;
+        }
+        match kind {
+            Kind::Other | Kind::Reaction => {}
+            Kind::BadChat(why) => {
+                debug!(why, "bad chat message or reaction dropped");
+                return;
+            }
+            Kind::BadReaction => {
+                debug!("a reaction that is not one short emoji dropped");
+                return;
+            }
+            Kind::Hand(request) => return self.handle_hand(owner, request),
+            Kind::Chat(_) | Kind::ChatStream => {
+                let sender_is_host = self.sessions.get(&owner).is_some_and(|p| interaction::is_host(&p.attributes));
+                let hosts: Vec<String> = room_participants(self, &room)
+                    .iter()
+                    .filter_map(|k| self.sessions.get(k))
+                    .filter(|p| interaction::is_host(&p.attributes))
+                    .map(|p| p.identity.to_string())
+                    .collect();
+                let rule = self.rooms.get(&room).map(|r| r.chat).unwrap_or_default();
+                destinations = match interaction::chat_delivery(rule, sender_is_host, &destinations, &hosts) {
+                    Delivery::Everyone => Vec::new(),
+                    Delivery::To(list) => list,
+                    Delivery::Refused(why) => {
+                        debug!(identity = %packet.participant_identity, why, "chat message refused by the room's chat rule");
+                        return;
+                    }
+                };
+                packet.destination_identities = destinations.clone();
+                if let Some(lk::data_packet::Value::User(user)) = packet.value.as_mut() {
+                    user.destination_identities = destinations.clone();
+                }
+                if let Kind::Chat(text) = kind {
+                    self.record_chat(&mut packet, owner, text, &destinations);
+                }
+            }
+        }
+        self.send_data(now, &room, Some(owner), &destinations, reliable, &packet);
+    }
+
+    /// Stamps a chat message with the server's clock and hands it to the recorder.
+    fn record_chat(&mut self, packet: &mut lk::DataPacket, owner: SessionKey, text: crate::interaction::ChatText, to: &[String]) {
+        let Some(p) = self.sessions.get(&owner) else { return };
+        let Some(room) = self.rooms.get_mut(&p.room) else { return };
+        // Strictly increasing within a room, so the stored order is the order of delivery.
+        let at_ms = self.now_ms.max(room.last_chat_ms + 1);
+        room.last_chat_ms = at_ms;
+        let id = if text.id.is_empty() { format!("{}-{}", p.sid, at_ms) } else { text.id };
+        if let Some(lk::data_packet::Value::ChatMessage(m)) = packet.value.as_mut() {
+            m.timestamp = at_ms;
+            m.id = id.clone();
+        }
+        self.outputs.push_back(Output::Event(super::RoomEvent::Chat(super::ChatEvent {
+            room: room.name.to_string(),
+            room_sid: room.sid.to_string(),
+            id,
+            identity: p.identity.to_string(),
+            name: p.name.clone(),
+            to: to.to_vec(),
+            text: text.text,
+            at_ms,
+        })));
+    }
+
+    /// Raises or lowers a hand: the `huiyi.hand` attribute, announced like any participant
+    /// change. Only a host may lower someone else's.
+    fn handle_hand(&mut self, owner: SessionKey, request: crate::interaction::HandRequest) {
+        use crate::interaction::{is_host, HandRequest, HAND_ATTRIBUTE};
+        let Some(p) = self.sessions.get(&owner) else { return };
+        let room = p.room.clone();
+        let sender_is_host = is_host(&p.attributes);
+        let targets: Vec<SessionKey> = match &request {
+            HandRequest::Raise | HandRequest::Lower => vec![owner],
+            HandRequest::LowerOther(_) | HandRequest::LowerAll if !sender_is_host => {
+                debug!(identity = %p.identity, "a participant who is not a host tried to lower a hand");
+                return;
+            }
+            HandRequest::LowerOther(who) => room_participants(self, &room).into_iter().filter(|k| self.sessions.get(k).is_some_and(|q| q.identity.as_str() == who)).collect(),
+            HandRequest::LowerAll => room_participants(self, &room),
+        };
+        let raise = request == HandRequest::Raise;
+        let now_ms = self.now_ms;
+        for k in targets {
+            let Some(q) = self.sessions.get_mut(&k) else { continue };
+            let changed = if raise {
+                // Raising a raised hand keeps its place in the queue.
+                !q.attributes.contains_key(HAND_ATTRIBUTE) && q.attributes.insert(HAND_ATTRIBUTE.to_owned(), now_ms.to_string()).is_none()
+            } else {
+                q.attributes.remove(HAND_ATTRIBUTE).is_some()
+            };
+            if changed {
+                self.participant_changed(k);
+            }
+        }
     }
 
     /// Sends a data packet to everyone in the room but `from`, or only to `destinations` when

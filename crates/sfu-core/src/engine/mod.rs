@@ -111,6 +111,8 @@ pub struct JoinParams {
     /// Whether the participant's microphone is muted by the server when it is first
     /// published (a meeting's "mute on entry").
     pub mute_on_entry: MuteOnEntry,
+    /// The room's chat rule, as the meeting's controls have it now.
+    pub chat: crate::interaction::ChatRule,
 }
 
 /// A meeting's "mute on entry": never, always, or once the room holds more than this many
@@ -153,6 +155,30 @@ pub enum RoomEvent {
         identity: String,
         at_ms: UnixMillis,
     },
+    /// A chat message the room's rule let through, as delivered (`to` empty: everyone).
+    Chat(ChatEvent),
+}
+
+/// One delivered chat message, for the record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatEvent {
+    pub room: String,
+    pub room_sid: String,
+    /// The message id the client chose (unique per sender), or one the server made.
+    pub id: String,
+    pub identity: String,
+    pub name: String,
+    pub to: Vec<String>,
+    pub text: String,
+    pub at_ms: UnixMillis,
+}
+
+impl RoomEvent {
+    /// Whether losing the event loses only a copy of something already delivered (a chat
+    /// message), so it may be dropped when the recorder falls behind.
+    pub fn is_droppable(&self) -> bool {
+        matches!(self, RoomEvent::Chat(_))
+    }
 }
 
 /// Why a join was refused.
@@ -386,6 +412,7 @@ impl Engine {
             published: HashMap::new(),
             pending_mids: Vec::new(),
             downtracks: HashMap::new(),
+            data_bucket: crate::interaction::Bucket::new(now),
             last_seen: now,
             disconnected_until: None,
         };
@@ -401,6 +428,7 @@ impl Engine {
             at_ms: params.now_ms,
         }));
         let room = self.rooms.get_mut(&params.room).expect("room inserted above");
+        room.chat = params.chat;
         room.participants.push(key);
         room.empty_since = None;
         let others: Vec<lk::ParticipantInfo> = room

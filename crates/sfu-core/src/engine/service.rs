@@ -176,6 +176,15 @@ impl Engine {
         Ok(())
     }
 
+    /// Sets who may chat with whom in a room (a meeting's chat control). Hosts are not
+    /// bound by it. A room that does not exist yet takes the rule from its first join.
+    pub fn set_chat_rule(&mut self, room: &str, rule: crate::interaction::ChatRule) -> Result<(), ServiceError> {
+        let name = RoomName::parse(room).map_err(|_| ServiceError::RoomNotFound)?;
+        let room = self.rooms.get_mut(&name).ok_or(ServiceError::RoomNotFound)?;
+        room.chat = rule;
+        Ok(())
+    }
+
     pub fn update_room_metadata(&mut self, room: &str, metadata: &str) -> Result<lk::Room, ServiceError> {
         let name = self.room_name(room)?;
         self.config.state_limits.check_metadata(metadata)?;

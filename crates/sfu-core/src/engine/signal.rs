@@ -330,6 +330,20 @@ impl Engine {
         limits.check_name(&m.name)?;
         limits.check_metadata(&m.metadata)?;
         limits.check_attributes(&p.attributes, &m.attributes)?;
+        if let Some(k) = m.attributes.keys().find(|k| k.starts_with(crate::interaction::RESERVED_PREFIX)) {
+            debug!(key = %k, "a client tried to set a server attribute on itself");
+            // Answered, so the client's call fails at once instead of waiting for an update.
+            self.outputs.push_back(Output::Signal(
+                key,
+                Response::RequestResponse(lk::RequestResponse {
+                    request_id: m.request_id,
+                    reason: lk::request_response::Reason::NotAllowed as i32,
+                    message: format!("attribute {k}: attributes under huiyi. are set by the server"),
+                    ..Default::default()
+                }),
+            ));
+            return Err(SignalError::NotPermitted("attributes under huiyi. are set by the server"));
+        }
         if !m.name.is_empty() {
             p.name = m.name;
         }

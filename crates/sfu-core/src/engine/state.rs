@@ -35,6 +35,11 @@ pub(crate) struct Room {
     /// When the last participant left; the room closes after `empty_timeout`.
     pub empty_since: Option<Instant>,
     pub version: u64,
+    /// Who may chat with whom (`interaction::chat_delivery`); set by each join and by
+    /// `Engine::set_chat_rule`.
+    pub chat: crate::interaction::ChatRule,
+    /// The stamp of the last chat message, so that stamps only grow.
+    pub last_chat_ms: UnixMillis,
 }
 
 impl Room {
@@ -53,6 +58,8 @@ impl Room {
             last_speakers: Vec::new(),
             empty_since: Some(now),
             version: 0,
+            chat: crate::interaction::ChatRule::Free,
+            last_chat_ms: 0,
         }
     }
 
@@ -105,6 +112,9 @@ pub(crate) struct Participant {
     pub pending_mids: Vec<(TrackSid, Mid)>,
     /// What this participant receives, by the publisher's track sid.
     pub downtracks: HashMap<TrackSid, DownTrack>,
+    /// What this participant may still send through the room's rules (chat, hands,
+    /// reactions) before it is rate-limited.
+    pub data_bucket: crate::interaction::Bucket,
     /// Last time a ping arrived, to detect dead sessions.
     pub last_seen: Instant,
     /// The signalling socket is gone; the session is kept for a resume until this time.
