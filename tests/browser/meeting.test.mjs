@@ -147,6 +147,7 @@ describe('meeting in the web app', () => {
   it('a participant who leaves disappears for the others', { timeout: 30_000 }, async () => {
     assert.ok(alice && bob, 'needs the meeting from the first case');
     await bob.page.getByTestId('leave').click();
+    await bob.page.getByTestId('leave-confirm').click();
     await bob.page.locator('[data-testid="status"][data-state="disconnected"]').waitFor({ timeout: 10_000 });
     await tileOf(alice.page, bob.identity).waitFor({ state: 'detached', timeout: 15_000 });
     assert.equal(await alice.page.locator('[data-testid="tile"]').count(), 1, 'only Alice is left');
@@ -213,7 +214,7 @@ describe('joining a scheduled meeting from its link', () => {
     await page.getByTestId('join-name').fill('Examiner');
     await page.getByTestId('join-password').fill('1111');
     await page.getByTestId('join-button').click();
-    await poll('the wrong password to be refused', () => page.getByTestId('join-error').innerText(), (t) => /wrong meeting password/.test(t), { timeout: 10_000 });
+    await poll('the wrong password to be refused', () => page.getByTestId('join-error').innerText(), (t) => /password is wrong/.test(t), { timeout: 10_000 });
     await page.screenshot({ path: join(artifacts, 'link-wrong-password.png') });
 
     await page.getByTestId('join-password').fill('2468');

@@ -359,6 +359,7 @@ describe('the web portal', () => {
       { timeout: 10_000, interval: 250 },
     );
     await page.getByTestId('leave').click();
+    await page.getByTestId('leave-confirm').click();
     await page.locator('[data-testid="status"][data-state="disconnected"]').waitFor({ timeout: 10_000 });
 
     await page.goto(`${server.url}/meetings/${instant.id}`);

@@ -5,11 +5,20 @@
 // URL parameters: `room`, `name` (prefill the form), `token` (join with this access token instead
 // of asking the dev token endpoint). Signed in to the portal, the name defaults to the username.
 
-import { t } from './i18n';
+import { t, tf, tryT } from './i18n';
 import { Meeting } from './meeting';
 import { currentUser } from './portal/api';
 import { showStatus } from './status';
-import { devToken, joinByCode, sameOriginWsUrl, type Credentials } from './token';
+import { devToken, joinByCode, looksLikeCode, meetingCodeIn, sameOriginWsUrl, TokenError, type Credentials } from './token';
+
+/** A join failure in the user's language: the server's code when it gave one. */
+export function joinErrorText(e: unknown): string {
+  if (e instanceof TokenError && e.code !== undefined) {
+    const known = tryT(`joinError.${e.code}`);
+    if (known) return known.replace('{detail}', e.message);
+  }
+  return tf('joinError.other', { detail: e instanceof Error ? e.message : String(e) });
+}
 
 function byId<T extends HTMLElement>(id: string): T {
   const el = document.getElementById(id);
@@ -36,6 +45,12 @@ export function startJoinView(params: URLSearchParams): void {
     roomInput.readOnly = true;
     byId('join-room-label').textContent = t('join.code');
     passwordInput.closest('label')!.hidden = false;
+  }
+
+  // The home page takes a meeting code as well as a room name.
+  if (!meetingCode) {
+    byId('join-room-label').textContent = t('join.codeOrRoom');
+    passwordInput.closest('label')!.hidden = !params.get('password');
   }
 
   nameInput.value = params.get('name') ?? localStorage.getItem('huiyi.name') ?? '';
@@ -76,15 +91,26 @@ export function startJoinView(params: URLSearchParams): void {
     joinButton.disabled = true;
     showStatus('connecting');
 
+    // On the home page, a 9-digit code (spaces and dashes allowed) joins that meeting; other
+    // digits are a mistyped code, not a room name.
+    const typedCode = meetingCode ?? (urlToken ? undefined : meetingCodeIn(room));
+    if (!urlToken && !typedCode && looksLikeCode(room)) {
+      showJoinError(t('join.badCode'));
+      showStatus('idle');
+      joinButton.disabled = false;
+      return;
+    }
     let creds: Credentials;
     try {
       creds = urlToken
         ? { url: sameOriginWsUrl(), token: urlToken }
-        : meetingCode
-          ? await joinByCode(meetingCode, name, passwordInput.value)
+        : typedCode
+          ? await joinByCode(typedCode, name, passwordInput.value)
           : await devToken(room, name);
     } catch (e) {
-      const msg = `${t('error.token')}: ${e instanceof Error ? e.message : String(e)}`;
+      // The code was right but needs a password: show the field.
+      if (e instanceof TokenError && e.code === 10009) passwordInput.closest('label')!.hidden = false;
+      const msg = joinErrorText(e);
       showStatus('disconnected', msg);
       showJoinError(msg);
       joinButton.disabled = false;
@@ -99,9 +125,33 @@ export function startJoinView(params: URLSearchParams): void {
         mic: byId('toggle-mic'),
         camera: byId('toggle-camera'),
         screen: byId('toggle-screen'),
+        hand: byId('toggle-hand'),
+        react: byId('react'),
+        reactMenu: byId('react-menu'),
+        people: byId('toggle-people'),
+        chat: byId('toggle-chat'),
         leave: byId('leave'),
+        side: byId('side-panel'),
+        title: byId('meeting-title'),
+        code: byId('meeting-code'),
+        timer: byId('meeting-timer'),
+        copyInvite: byId('copy-invite'),
+        toasts: byId('toasts'),
+        leaveDialog: byId('leave-dialog'),
+        leaveConfirm: byId('leave-confirm'),
+        endAll: byId('end-all'),
+        leaveCancel: byId('leave-cancel'),
+        leaveHostHint: byId('leave-host-hint'),
+      },
+      {
+        title: creds.meeting?.subject || room || t('app.title'),
+        meetingId: creds.meeting?.id || undefined,
+        code: creds.meeting?.code,
+        password: passwordInput.value || undefined,
+        signedIn: !!creds.meeting && creds.meeting.role !== 'guest',
       },
       () => {
+        document.title = t('app.title');
         meetingView.hidden = true;
         joinView.hidden = false;
         joinButton.disabled = false;

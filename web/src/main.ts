@@ -5,7 +5,7 @@
 // reads more (see join.ts).
 
 import './style.css';
-import { pickLang, savedLang, setLang, t, translateDom } from './i18n';
+import { currentLang, pickLang, saveLang, savedLang, setLang, t, translateDom } from './i18n';
 import { startJoinView } from './join';
 import { isPortalPath, startPortal } from './portal/router';
 
@@ -20,7 +20,21 @@ function byId<T extends HTMLElement>(id: string): T {
   return el as T;
 }
 
+// The join and meeting screens' language switch (the portal has its own in its navigation).
+// Before joining it reloads the page in the other language; during a meeting it is hidden,
+// since a reload would leave the call.
+const langSwitch = byId<HTMLButtonElement>('lang-switch');
+langSwitch.textContent = t('lang.switch');
+langSwitch.setAttribute('aria-label', t('nav.language'));
+langSwitch.onclick = () => {
+  saveLang(currentLang() === 'zh' ? 'en' : 'zh');
+  const url = new URL(location.href);
+  url.searchParams.delete('lang');
+  location.href = url.toString();
+};
+
 if (isPortalPath(location.pathname)) {
+  langSwitch.hidden = true;
   byId('join-view').hidden = true;
   byId('status').hidden = true;
   byId('portal-view').hidden = false;

@@ -15,8 +15,11 @@ import {
 import type { Credentials } from './token';
 import { TileGrid } from './tiles';
 import { icon, type IconName } from './icons';
-import { t, tryT, type Key } from './i18n';
+import { t, tf, tryT, type Key } from './i18n';
 import { showStatus } from './status';
+import { ChatPanel } from './panels/chat';
+import { HostApi } from './panels/host-api';
+import { handOf, PeoplePanel, roleOf, sendHand } from './panels/people';
 
 /**
  * livekit-client retries some failures without end (a server that answers 404 on both signalling
@@ -30,8 +33,40 @@ export interface MeetingElements {
   mic: HTMLButtonElement;
   camera: HTMLButtonElement;
   screen: HTMLButtonElement;
+  hand: HTMLButtonElement;
+  react: HTMLButtonElement;
+  reactMenu: HTMLElement;
+  people: HTMLButtonElement;
+  chat: HTMLButtonElement;
   leave: HTMLButtonElement;
+  side: HTMLElement;
+  title: HTMLElement;
+  code: HTMLElement;
+  timer: HTMLElement;
+  copyInvite: HTMLButtonElement;
+  toasts: HTMLElement;
+  leaveDialog: HTMLDialogElement;
+  leaveConfirm: HTMLButtonElement;
+  endAll: HTMLButtonElement;
+  leaveCancel: HTMLButtonElement;
+  leaveHostHint: HTMLElement;
 }
+
+/** What the join answer said about the meeting (absent for a plain room). */
+export interface MeetingInfo {
+  /** The subject, or the room's name. */
+  title: string;
+  meetingId?: string;
+  code?: string;
+  password?: string;
+  /** Whether the participant is signed in (a host or member), so the host API can be called. */
+  signedIn: boolean;
+}
+
+/** The emoji offered as reactions. */
+const REACTIONS = ['👍', '👏', '😂', '🎉', '❤️', '😮'];
+const REACTION_TOPIC = 'huiyi.reaction';
+const CONTROL_TOPIC = 'huiyi.control';
 
 declare global {
   interface Window {
@@ -53,21 +88,66 @@ export class Meeting {
   });
   private readonly grid: TileGrid;
   private ended = false;
+  private chatPanel: ChatPanel | undefined;
+  private peoplePanel: PeoplePanel | undefined;
+  private panel: 'people' | 'chat' | undefined;
+  private unread = 0;
+  private token = '';
+  private joinedAt = 0;
+  private timerHandle: ReturnType<typeof setInterval> | undefined;
+  private readonly api: HostApi | undefined;
+  private readonly onKey = (e: KeyboardEvent) => this.shortcut(e);
   /** The muted microphone a mute-on-join meeting publishes at join; the mic button waits for it. */
   private micReady: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly els: MeetingElements,
+    private readonly info: MeetingInfo,
     private readonly onEnd: () => void,
   ) {
     this.grid = new TileGrid(els.grid);
+    this.api = info.meetingId && info.signedIn ? new HostApi(info.meetingId) : undefined;
     window.__huiyi = { room: this.room };
     this.wireRoom();
     this.wireControls();
+    this.showHeader();
+  }
+
+  private showHeader(): void {
+    const { title, code, timer, copyInvite } = this.els;
+    title.textContent = this.info.title;
+    document.title = `${this.info.title} · ${t('app.title')}`;
+    code.hidden = !this.info.code;
+    code.textContent = this.info.code ? `${t('meeting.code')} ${formatCode(this.info.code)}` : '';
+    copyInvite.hidden = !this.info.code;
+    copyInvite.textContent = t('meeting.copyInvite');
+    copyInvite.onclick = () => void this.copyInvitation();
+    timer.textContent = '';
+    timer.setAttribute('aria-label', t('meeting.duration'));
+  }
+
+  private async copyInvitation(): Promise<void> {
+    const { code, password, title } = this.info;
+    if (!code) return;
+    const lines = [
+      t('meeting.inviteTitle'),
+      `${t('meeting.inviteSubject')}: ${title}`,
+      `${t('meeting.inviteLink')}: ${location.origin}/j/${code}`,
+      `${t('meeting.code')}: ${formatCode(code)}`,
+    ];
+    if (password) lines.push(`${t('meeting.invitePassword')}: ${password}`);
+    try {
+      await navigator.clipboard.writeText(lines.join('\n'));
+      this.toast(t('meeting.inviteCopied'));
+    } catch {
+      // No clipboard permission (plain http on a LAN address): show the text to copy by hand.
+      prompt(t('meeting.copyInvite'), lines.join(' · '));
+    }
   }
 
   async start(creds: Credentials): Promise<void> {
     showStatus('connecting');
+    this.token = creds.token;
     try {
       await withTimeout(this.room.connect(creds.url, creds.token), CONNECT_TIMEOUT_MS);
     } catch (e) {
@@ -76,6 +156,11 @@ export class Meeting {
       void this.room.disconnect();
       return;
     }
+    this.startPanels();
+    this.joinedAt = Date.now();
+    this.timerHandle = setInterval(() => this.tick(), 1000);
+    this.tick();
+    document.addEventListener('keydown', this.onKey);
     this.render();
     // Unlocks audio playback on browsers that require a gesture; the join click was one.
     void this.room.startAudio();
@@ -99,12 +184,111 @@ export class Meeting {
     this.render();
   }
 
+  /** The panels need the local identity and role, which exist once connected. */
+  private startPanels(): void {
+    const currentToken = () => (this.room.engine as unknown as { token?: string }).token ?? this.token;
+    this.chatPanel = new ChatPanel(this.room, currentToken, this.api ? this.api.chatCsvUrl() : undefined);
+    this.chatPanel.onIncoming = (line) => {
+      if (this.panel !== 'chat') {
+        this.unread++;
+        this.toast(`${tf('chat.newMessage', { name: line.fromName })}: ${line.text.slice(0, 80)}`);
+      }
+      this.render();
+    };
+    void this.chatPanel.loadHistory();
+    this.peoplePanel = new PeoplePanel(this.room, this.api);
+    this.peoplePanel.onChatRule = (rule) => this.chatPanel?.setRule(rule);
+  }
+
+  private togglePanel(which: 'people' | 'chat'): void {
+    this.panel = this.panel === which ? undefined : which;
+    if (this.panel === 'chat') this.unread = 0;
+    const side = this.els.side;
+    side.hidden = !this.panel;
+    const el = this.panel === 'chat' ? this.chatPanel?.el : this.panel === 'people' ? this.peoplePanel?.el : undefined;
+    side.replaceChildren(...(el ? [el] : []));
+    if (this.panel === 'chat') side.querySelector<HTMLTextAreaElement>('textarea')?.focus();
+    this.render();
+  }
+
+  private tick(): void {
+    const s = Math.max(0, Math.floor((Date.now() - this.joinedAt) / 1000));
+    const hh = Math.floor(s / 3600);
+    const mm = String(Math.floor((s % 3600) / 60)).padStart(2, '0');
+    const ss = String(s % 60).padStart(2, '0');
+    this.els.timer.textContent = hh > 0 ? `${hh}:${mm}:${ss}` : `${mm}:${ss}`;
+  }
+
+  private toast(text: string): void {
+    const el = document.createElement('div');
+    el.className = 'toast';
+    el.textContent = text;
+    this.els.toasts.append(el);
+    setTimeout(() => el.remove(), 5000);
+  }
+
+  /** The host asked this participant to unmute (`huiyi.control`); they choose. */
+  private askedToUnmute(): void {
+    const el = document.createElement('div');
+    el.className = 'toast ask';
+    el.dataset.testid = 'ask-unmute';
+    const text = document.createElement('span');
+    text.textContent = t('people.askedUnmute');
+    const yes = document.createElement('button');
+    yes.className = 'primary small';
+    yes.textContent = t('people.unmuteNow');
+    const no = document.createElement('button');
+    no.className = 'small';
+    no.textContent = t('people.stayMuted');
+    yes.onclick = () => {
+      el.remove();
+      void this.act(() => this.room.localParticipant.setMicrophoneEnabled(true));
+    };
+    no.onclick = () => el.remove();
+    el.append(text, yes, no);
+    this.els.toasts.append(el);
+  }
+
+  private showReaction(identity: string, emoji: string): void {
+    this.grid.react(identity, emoji);
+  }
+
+  private shortcut(e: KeyboardEvent): void {
+    if (!e.altKey || e.ctrlKey || e.metaKey) return;
+    const target = e.target as HTMLElement | null;
+    if (target && (target.tagName === 'TEXTAREA' || target.tagName === 'INPUT')) return;
+    // Tencent Meeting's and Zoom's: Alt+A microphone, Alt+V camera; Zoom's Alt+Y hand, Alt+U
+    // participants, Alt+H chat.
+    const k = e.code;
+    if (k === 'KeyA') this.els.mic.click();
+    else if (k === 'KeyV') this.els.camera.click();
+    else if (k === 'KeyY') this.els.hand.click();
+    else if (k === 'KeyU') this.els.people.click();
+    else if (k === 'KeyH') this.els.chat.click();
+    else return;
+    e.preventDefault();
+  }
+
   private wireRoom(): void {
     const room = this.room;
     const render = () => this.render();
     room
+      .on(RoomEvent.DataReceived, (payload: Uint8Array, participant, _kind, topic) => {
+        if (topic === REACTION_TOPIC && participant) this.showReaction(participant.identity, new TextDecoder().decode(payload));
+        if (topic === CONTROL_TOPIC) {
+          try {
+            const m = JSON.parse(new TextDecoder().decode(payload)) as { action?: string };
+            if (m.action === 'ask-unmute') this.askedToUnmute();
+          } catch {
+            /* not ours */
+          }
+        }
+      })
+      .on(RoomEvent.ParticipantAttributesChanged, render)
+      .on(RoomEvent.ConnectionQualityChanged, render)
+      .on(RoomEvent.ParticipantPermissionsChanged, render)
       .on(RoomEvent.ConnectionStateChanged, (state) => {
-        if (state === ConnectionState.Connected) showStatus('connected', `${t('status.room')}: ${room.name}`);
+        if (state === ConnectionState.Connected) showStatus('connected', this.info.title);
         else if (state === ConnectionState.Reconnecting || state === ConnectionState.SignalReconnecting)
           showStatus('reconnecting');
         else if (state === ConnectionState.Connecting) showStatus('connecting');
@@ -153,8 +337,54 @@ export class Meeting {
         () => lp().setScreenShareEnabled(!lp().isScreenShareEnabled, { audio: true }),
         'error.share',
       );
+    this.els.hand.onclick = () =>
+      this.act(() => sendHand(this.room, { raised: handOf(lp()) === undefined }));
+    this.els.react.onclick = () => {
+      const menu = this.els.reactMenu;
+      menu.hidden = !menu.hidden;
+      this.els.react.setAttribute('aria-expanded', String(!menu.hidden));
+    };
+    this.els.reactMenu.replaceChildren(
+      ...REACTIONS.map((emoji) => {
+        const b = document.createElement('button');
+        b.type = 'button';
+        b.textContent = emoji;
+        b.setAttribute('role', 'menuitem');
+        b.dataset.testid = 'reaction';
+        b.onclick = () => {
+          this.els.reactMenu.hidden = true;
+          this.els.react.setAttribute('aria-expanded', 'false');
+          this.showReaction(lp().identity, emoji);
+          void lp().publishData(new TextEncoder().encode(emoji), { reliable: true, topic: REACTION_TOPIC });
+        };
+        return b;
+      }),
+    );
+    this.els.people.onclick = () => this.togglePanel('people');
+    this.els.chat.onclick = () => this.togglePanel('chat');
     this.els.leave.innerHTML = `${icon('leave')}<span>${t('controls.leave')}</span>`;
-    this.els.leave.onclick = () => void this.room.disconnect();
+    const dialog = this.els.leaveDialog;
+    this.els.leave.onclick = () => {
+      const host = !!this.api && roleOf(lp()) !== undefined;
+      this.els.endAll.hidden = !host;
+      this.els.leaveHostHint.hidden = !host;
+      dialog.showModal();
+    };
+    this.els.leaveCancel.onclick = () => dialog.close();
+    this.els.leaveConfirm.onclick = () => {
+      dialog.close();
+      void this.room.disconnect();
+    };
+    this.els.endAll.onclick = async () => {
+      dialog.close();
+      try {
+        await this.api?.endForAll();
+      } catch (e) {
+        showStatus('connected', `${t('people.controlFailed').replace('{detail}', message(e))}`);
+        return;
+      }
+      void this.room.disconnect();
+    };
   }
 
   /** Runs one control action, then re-renders whatever it changed; failures go to the status line. */
@@ -183,11 +413,31 @@ export class Meeting {
       ['screenStop', 'screen'],
       ['controls.shareStop', 'controls.shareStart'],
     );
+    const raised = handOf(lp) !== undefined;
+    setControl(this.els.hand, raised, ['hand', 'hand'], ['controls.lowerHand', 'controls.raiseHand']);
+    this.els.react.innerHTML = `${icon('smile')}<span>${t('controls.react')}</span>`;
+    const count = 1 + room.remoteParticipants.size;
+    this.els.people.innerHTML = `${icon('people')}<span>${t('controls.participants')} ${count}</span>`;
+    this.els.people.setAttribute('aria-pressed', String(this.panel === 'people'));
+    this.els.chat.innerHTML = `${icon('chat')}<span>${t('controls.chat')}</span>${this.unread ? `<b class="unread" data-testid="unread">${this.unread}</b>` : ''}`;
+    this.els.chat.setAttribute('aria-pressed', String(this.panel === 'chat'));
+    // A microphone the host took (mute all without self-unmute) cannot be turned on.
+    const sources = lp.permissions?.canPublishSources ?? [];
+    const micAllowed = lp.permissions?.canPublish !== false && (sources.length === 0 || sources.includes(2));
+    this.els.mic.disabled = !micAllowed;
+    this.els.mic.title = micAllowed ? t('controls.shortcuts') : t('people.mutedByHost');
+    this.grid.setHands(new Set([lp, ...room.remoteParticipants.values()].filter((p) => handOf(p) !== undefined).map((p) => p.identity)));
+    if (this.panel === 'people') this.peoplePanel?.render();
   }
 
   private end(detail: string): void {
     if (this.ended) return;
     this.ended = true;
+    clearInterval(this.timerHandle);
+    document.removeEventListener('keydown', this.onKey);
+    this.els.side.replaceChildren();
+    this.els.side.hidden = true;
+    if (this.els.leaveDialog.open) this.els.leaveDialog.close();
     showStatus('disconnected', detail);
     this.grid.dispose();
     this.els.audioSink.replaceChildren();
@@ -210,6 +460,11 @@ function setControl(btn: HTMLButtonElement, on: boolean, icons: [IconName, IconN
 function reasonText(reason: DisconnectReason | undefined): string {
   const name = DisconnectReason[reason ?? DisconnectReason.UNKNOWN_REASON] ?? String(reason);
   return tryT(`reason.${name}`) ?? name;
+}
+
+/** 123456789 → "123 456 789", as Tencent Meeting shows codes. */
+export function formatCode(code: string): string {
+  return code.replace(/^(\d{3})(\d{3})(\d{3})$/, '$1 $2 $3');
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

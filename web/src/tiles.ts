@@ -14,6 +14,7 @@ type TileKind = 'camera' | 'screen';
 export class TileGrid {
   private readonly tiles = new Map<string, Tile>();
   private speakers = new Set<string>();
+  private hands = new Set<string>();
   /** Shared screens, large, above the cameras. Hidden while nobody shares. */
   private readonly stage: HTMLDivElement;
   /** Camera tiles: a grid filling the view, or a strip under the stage while someone shares. */
@@ -33,6 +34,16 @@ export class TileGrid {
 
   setActiveSpeakers(identities: Iterable<string>): void {
     this.speakers = new Set(identities);
+  }
+
+  /** Who has a hand up; shown on their camera tile at the next sync. */
+  setHands(identities: Set<string>): void {
+    this.hands = identities;
+  }
+
+  /** Shows an emoji over someone's camera tile for a few seconds. */
+  react(identity: string, emoji: string): void {
+    this.tiles.get(`${identity}\u0000camera`)?.react(emoji);
   }
 
   sync(participants: Participant[]): void {
@@ -56,7 +67,7 @@ export class TileGrid {
         this.tiles.set(key, tile);
         (kind === 'screen' ? this.stage : this.cams).append(tile.el);
       }
-      tile.update(p, this.speakers.has(p.identity));
+      tile.update(p, this.speakers.has(p.identity), this.hands.has(p.identity));
     }
     this.layout();
   }
@@ -99,6 +110,7 @@ class Tile {
   private readonly avatar: HTMLDivElement;
   private readonly label: HTMLSpanElement;
   private readonly mic: HTMLSpanElement;
+  private readonly hand: HTMLSpanElement;
   /** The track currently attached to `video`; compared on each update to attach only on change. */
   private track: VideoTrack | undefined;
 
@@ -124,12 +136,27 @@ class Tile {
     this.mic.title = t('tile.micMuted');
     this.label = document.createElement('span');
     this.label.className = 'name';
-    footer.append(this.mic, this.label);
+    this.hand = document.createElement('span');
+    this.hand.className = 'hand';
+    this.hand.innerHTML = icon('hand');
+    this.hand.dataset.testid = 'tile-hand';
+    this.hand.title = t('people.handRaised');
+    this.hand.hidden = true;
+    footer.append(this.mic, this.label, this.hand);
 
     this.el.append(this.avatar, this.video, footer);
   }
 
-  update(p: Participant, speaking: boolean): void {
+  react(emoji: string): void {
+    const bubble = document.createElement('span');
+    bubble.className = 'reaction';
+    bubble.dataset.testid = 'tile-reaction';
+    bubble.textContent = emoji;
+    this.el.append(bubble);
+    setTimeout(() => bubble.remove(), 4000);
+  }
+
+  update(p: Participant, speaking: boolean, hand: boolean): void {
     const source = this.kind === 'camera' ? Track.Source.Camera : Track.Source.ScreenShare;
     const pub = p.getTrackPublication(source);
     const track = pub && !pub.isMuted ? pub.videoTrack : undefined;
@@ -149,6 +176,7 @@ class Tile {
     this.el.classList.toggle('no-video', !track);
     this.el.classList.toggle('mirror', p.isLocal && this.kind === 'camera');
     this.mic.hidden = this.kind !== 'camera' || !micMuted;
+    this.hand.hidden = this.kind !== 'camera' || !hand;
     this.avatar.textContent = initials(name);
     this.label.textContent =
       this.kind === 'screen' ? `${name} · ${t('tile.screen')}` : p.isLocal ? `${name} ${t('tile.you')}` : name;

@@ -11,6 +11,8 @@ export interface Credentials {
   token: string;
   /** Join with the microphone off: the meeting's `mute_enable_join` setting. */
   muted?: boolean;
+  /** A scheduled meeting's details, from the join answer. */
+  meeting?: { id: string; code: string; subject: string; role: string };
 }
 
 interface DevTokenAnswer {
@@ -25,7 +27,16 @@ export function sameOriginWsUrl(loc: Location = location): string {
   return `${loc.protocol === 'https:' ? 'wss' : 'ws'}://${loc.host}`;
 }
 
-export class TokenError extends Error {}
+/** Why no token was given: the server's `/v1` error code when there is one (see i18n's
+ * `joinError.*`), `network` when the server could not be reached. */
+export class TokenError extends Error {
+  constructor(
+    message: string,
+    readonly code?: number | 'network',
+  ) {
+    super(message);
+  }
+}
 
 export async function devToken(room: string, name: string): Promise<Credentials> {
   let res: Response;
@@ -36,7 +47,7 @@ export async function devToken(room: string, name: string): Promise<Credentials>
       body: JSON.stringify({ room, name }),
     });
   } catch (e) {
-    throw new TokenError(e instanceof Error ? e.message : String(e));
+    throw new TokenError(e instanceof Error ? e.message : String(e), 'network');
   }
   // The body may not be JSON at all (a 404 page from a proxy, say): fall back to the status line.
   const answer = (await res.json().catch(() => ({}))) as DevTokenAnswer;
@@ -63,8 +74,22 @@ interface JoinAnswer {
   token?: string;
   url?: string;
   subject?: string;
+  meeting_id?: string;
+  meeting_code?: string;
+  role?: string;
   mute_on_join?: boolean;
   error_info?: { error_code: number; message: string };
+}
+
+/** The 9-digit meeting code in what someone typed ("123 456 789", "123-456-789"), if it is one. */
+export function meetingCodeIn(text: string): string | undefined {
+  const digits = text.replace(/[\s-]/g, '');
+  return /^\d{9}$/.test(digits) ? digits : undefined;
+}
+
+/** Whether the text looks like an attempt at a meeting code (only digits, spaces and dashes). */
+export function looksLikeCode(text: string): boolean {
+  return /^[\d\s-]+$/.test(text.trim());
 }
 
 /** Joins a scheduled meeting by its 9-digit code (a `/j/<code>` link) through the server's
@@ -81,11 +106,16 @@ export async function joinByCode(code: string, name: string, password: string): 
       body: JSON.stringify({ meeting_code: code, display_name: name, password: password || undefined, client_id: clientId() }),
     });
   } catch (e) {
-    throw new TokenError(e instanceof Error ? e.message : String(e));
+    throw new TokenError(e instanceof Error ? e.message : String(e), 'network');
   }
   const answer = (await res.json().catch(() => ({}))) as JoinAnswer;
   if (!res.ok || !answer.token) {
-    throw new TokenError(answer.error_info?.message ?? `HTTP ${res.status} ${res.statusText}`.trim());
+    throw new TokenError(answer.error_info?.message ?? `HTTP ${res.status} ${res.statusText}`.trim(), answer.error_info?.error_code);
   }
-  return { url: answer.url || sameOriginWsUrl(), token: answer.token, muted: answer.mute_on_join === true };
+  return {
+    url: answer.url || sameOriginWsUrl(),
+    token: answer.token,
+    muted: answer.mute_on_join === true,
+    meeting: { id: answer.meeting_id ?? '', code: answer.meeting_code ?? code, subject: answer.subject ?? '', role: answer.role ?? 'guest' },
+  };
 }

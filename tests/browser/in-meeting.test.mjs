@@ -1,0 +1,226 @@
+// A host runs a meeting in headless Chromium through the web app alone: a guest joins by typing
+// the code on the home page, they chat (with history for a late joiner, and a private message
+// the late joiner never sees), the guest raises a hand and reacts, the host mutes everyone with
+// self-unmute forbidden, removes the late joiner (who cannot come back), and ends the meeting
+// for all. A phone-sized guest checks the layout. Screenshots of each screen go to the
+// artifacts folder. Run inside scripts/netns-run, like the other browser tests.
+
+import assert from 'node:assert/strict';
+import { appendFileSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { launchChromium, tileOf } from './lib/browser.mjs';
+import { startServer, tail } from './lib/server.mjs';
+import { poll } from './lib/wait.mjs';
+
+const WEB_DIST = fileURLToPath(new URL('../../web/dist', import.meta.url));
+
+describe('running a meeting in the web app', () => {
+  const artifacts = process.env.HUIYI_ARTIFACTS
+    ? (mkdirSync(process.env.HUIYI_ARTIFACTS, { recursive: true }), process.env.HUIYI_ARTIFACTS)
+    : mkdtempSync(join(tmpdir(), 'huiyi-in-meeting-'));
+  const stamp = Date.now().toString(36);
+  let server;
+  let browser;
+  /** code, id */
+  const meeting = {};
+  const people = {};
+  let failed = false;
+  const step = (name, fn, timeout = 90_000) =>
+    it(name, { timeout }, async (t) => {
+      if (failed) return t.skip('an earlier case failed');
+      try {
+        await fn();
+      } catch (e) {
+        failed = true;
+        throw new Error(`${e.message}\n--- server log ---\n${tail(server.log)}`);
+      }
+    });
+  const shot = (page, name) => page.screenshot({ path: join(artifacts, `in-meeting-${name}.png`) });
+
+  async function open(name, { viewport = { width: 1280, height: 760 }, lang = 'en' } = {}) {
+    const context = await browser.newContext({ viewport, locale: lang === 'zh' ? 'zh-CN' : 'en-US' });
+    const page = await context.newPage();
+    page.setDefaultTimeout(15_000);
+    const log = join(artifacts, `in-meeting-${name}.console.log`);
+    page.on('console', (m) => appendFileSync(log, `[${m.type()}] ${m.text()}\n`));
+    page.on('pageerror', (e) => appendFileSync(log, `[pageerror] ${e.stack ?? e}\n`));
+    return { context, page };
+  }
+
+  /** Joins from the home page by typing the meeting code, as a guest. */
+  async function joinByTypedCode(name, opts) {
+    const { context, page } = await open(name, opts);
+    await page.goto(`${server.url}/?lang=${opts?.lang ?? 'en'}`);
+    await page.getByTestId('join-name').fill(name);
+    // Typed the way people read it out.
+    await page.getByTestId('join-room').fill(`${meeting.code.slice(0, 3)} ${meeting.code.slice(3, 6)} ${meeting.code.slice(6)}`);
+    await page.getByTestId('join-button').click();
+    await page.locator('[data-testid="status"][data-state="connected"]').waitFor({ timeout: 35_000 });
+    const identity = await page.evaluate(() => window.__huiyi.room.localParticipant.identity);
+    return { context, page, identity, name };
+  }
+
+  const state = (page) =>
+    page.evaluate(() => {
+      const lp = window.__huiyi.room.localParticipant;
+      return { mic: lp.isMicrophoneEnabled, sources: lp.permissions?.canPublishSources ?? [], room: window.__huiyi.room.name, state: window.__huiyi.room.state };
+    });
+
+  before(async () => {
+    console.log(`artifacts (screenshots, logs): ${artifacts}`);
+    assert.equal(process.env.HUIYI_IN_NETNS, '1', 'run the browser tests inside scripts/netns-run');
+    server = await startServer({ bin: process.env.HUIYI_BIN, webDir: WEB_DIST, logPath: join(artifacts, 'server-in-meeting.log') });
+    browser = await launchChromium();
+  }, { timeout: 60_000 });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+    console.log(`artifacts (screenshots, logs): ${artifacts}`);
+  });
+
+  step('a signed-in host schedules a meeting and joins from its link', async () => {
+    const { context, page } = await open('host');
+    await page.goto(`${server.url}/signin?lang=en`);
+    const made = await page.evaluate(async (email) => {
+      const signup = await fetch('/api/auth/signup', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email, password: 'quiet harbour 77', username: 'Host Wang', enterprise_name: 'Review Board' }),
+      });
+      if (!signup.ok) return { error: await signup.text() };
+      const res = await fetch('/v1/meetings', {
+        method: 'POST',
+        credentials: 'same-origin',
+        headers: { 'content-type': 'application/json', 'X-Huiyi-Csrf': '1' },
+        body: JSON.stringify({ subject: 'Design review 设计评审', type: 1, instanceid: 5, settings: { mute_enable_join: false } }),
+      });
+      return res.json();
+    }, `host.${Date.now()}@example.com`);
+    assert.ok(made.meeting_info_list, JSON.stringify(made));
+    meeting.code = made.meeting_info_list[0].meeting_code;
+    meeting.id = made.meeting_info_list[0].meeting_id;
+    await page.goto(`${server.url}/j/${meeting.code}?lang=en`);
+    await page.getByTestId('join-name').fill('Host Wang');
+    await page.getByTestId('join-button').click();
+    await page.locator('[data-testid="status"][data-state="connected"]').waitFor({ timeout: 35_000 });
+    people.host = { context, page, identity: await page.evaluate(() => window.__huiyi.room.localParticipant.identity) };
+    assert.equal(await page.getByTestId('meeting-title').innerText(), 'Design review 设计评审');
+    assert.match(await page.getByTestId('meeting-code').innerText(), new RegExp(`${meeting.code.slice(0, 3)} ${meeting.code.slice(3, 6)}`));
+    assert.match(await page.getByTestId('status').innerText(), /Design review/, 'the status names the meeting, not its room id');
+  });
+
+  step('a malformed code gets a clear message, and a typed code reaches the meeting', async () => {
+    const { context, page } = await open('typo');
+    await page.goto(`${server.url}/?lang=en`);
+    await page.getByTestId('join-name').fill('Typo');
+    await page.getByTestId('join-room').fill('123 456');
+    await page.getByTestId('join-button').click();
+    assert.match(await page.getByTestId('join-error').innerText(), /9 digits/);
+    await context.close();
+
+    people.guest = await joinByTypedCode('Guest Li');
+    assert.equal((await state(people.guest.page)).room, meeting.id, 'the typed code joins that meeting, not a room named after it');
+    await tileOf(people.host.page, people.guest.identity).waitFor();
+  });
+
+  step('chat between the two, with history and privacy for a late joiner', async () => {
+    const { host, guest } = people;
+    await guest.page.getByTestId('toggle-chat').click();
+    await guest.page.getByTestId('chat-input').fill('Hello everyone 大家好');
+    await guest.page.getByTestId('chat-send').click();
+    await poll('the host to get an unread chat badge', () => host.page.getByTestId('unread').count(), (n) => n === 1);
+    await host.page.getByTestId('toggle-chat').click();
+    await host.page.getByTestId('chat-line').filter({ hasText: 'Hello everyone 大家好' }).waitFor();
+    // A private reply.
+    await host.page.getByTestId('chat-to').selectOption(guest.identity);
+    await host.page.getByTestId('chat-input').fill('Only for you');
+    await host.page.getByTestId('chat-send').click();
+    await guest.page.getByTestId('chat-line').filter({ hasText: 'Only for you' }).waitFor();
+    await shot(host.page, 'chat-host');
+
+    people.late = await joinByTypedCode('Late Zhang');
+    await people.late.page.getByTestId('toggle-chat').click();
+    await people.late.page.getByTestId('chat-line').filter({ hasText: 'Hello everyone 大家好' }).waitFor();
+    assert.equal(await people.late.page.getByTestId('chat-line').filter({ hasText: 'Only for you' }).count(), 0, 'a private message stays private');
+    await shot(people.late.page, 'chat-late-joiner');
+  });
+
+  step('a raised hand and a reaction reach the host', async () => {
+    const { host, guest } = people;
+    await guest.page.getByTestId('toggle-hand').click();
+    await tileOf(host.page, guest.identity).getByTestId('tile-hand').waitFor();
+    await host.page.getByTestId('toggle-people').click();
+    const row = host.page.locator(`[data-testid="person"][data-identity="${guest.identity}"]`);
+    await row.locator('.badge-hand').waitFor();
+    // The first row is the first hand.
+    assert.equal(await host.page.getByTestId('person').first().getAttribute('data-identity'), guest.identity);
+    await guest.page.getByTestId('react').click();
+    await guest.page.getByTestId('reaction').first().click();
+    await tileOf(host.page, guest.identity).getByTestId('tile-reaction').waitFor();
+    await shot(host.page, 'people-panel');
+    // The host lowers it.
+    await row.getByTestId('lower-hand').click();
+    await poll('the hand to go down', () => tileOf(guest.page, guest.identity).getByTestId('tile-hand').isVisible(), (v) => v === false);
+  });
+
+  step('mute all with self-unmute forbidden takes the microphone, and lifting it gives it back', async () => {
+    const { host, guest } = people;
+    await poll('the guest microphone to be on', () => state(guest.page), (s) => s.mic === true);
+    await host.page.getByTestId('self-unmute').uncheck();
+    await host.page.getByTestId('mute-all').click();
+    await poll('the guest to lose the microphone', () => state(guest.page), (s) => s.mic === false && s.sources.length > 0 && !s.sources.includes(2));
+    assert.equal(await guest.page.getByTestId('toggle-mic').isDisabled(), true, 'the mic button cannot unmute');
+    await shot(guest.page, 'muted-by-host');
+    await host.page.getByTestId('mute-all').click();
+    await poll('the guest to get the microphone back', () => state(guest.page), (s) => s.sources.length === 0);
+    assert.equal(await guest.page.getByTestId('toggle-mic').isDisabled(), false);
+  });
+
+  step('a removed participant is told so and cannot come back', async () => {
+    const { host, late } = people;
+    host.page.once('dialog', (d) => d.accept());
+    await host.page.locator(`[data-testid="person"][data-identity="${late.identity}"]`).getByTestId('remove').click();
+    await late.page.locator('[data-testid="status"][data-state="disconnected"]').waitFor({ timeout: 15_000 });
+    assert.match(await late.page.getByTestId('status').innerText(), /removed/);
+    await late.page.getByTestId('join-button').click();
+    await poll('the rejoin to be refused', () => late.page.getByTestId('join-error').innerText(), (t) => /removed you/.test(t));
+    await shot(late.page, 'removed');
+    await late.context.close();
+  });
+
+  step('the meeting works on a phone-sized screen, in Chinese', async () => {
+    people.phone = await joinByTypedCode('手机用户', { viewport: { width: 390, height: 780 }, lang: 'zh' });
+    const { page } = people.phone;
+    await tileOf(page, people.host.identity).waitFor();
+    assert.match(await page.getByTestId('toggle-chat').innerText(), /聊天/);
+    // Every control is on screen.
+    for (const id of ['toggle-mic', 'toggle-camera', 'toggle-chat', 'leave']) {
+      const box = await page.getByTestId(id).boundingBox();
+      assert.ok(box && box.x >= 0 && box.x + box.width <= 390 && box.y + box.height <= 780, `${id} is on screen: ${JSON.stringify(box)}`);
+    }
+    await shot(page, 'phone');
+    await page.getByTestId('toggle-people').click();
+    await shot(page, 'phone-people');
+    await page.getByTestId('toggle-people').click();
+  });
+
+  step('the host ends the meeting for everyone', async () => {
+    const { host, guest } = people;
+    await host.page.getByTestId('leave').click();
+    await host.page.getByTestId('end-all').waitFor();
+    await shot(host.page, 'leave-dialog');
+    await host.page.getByTestId('end-all').click();
+    for (const p of [guest, people.phone]) {
+      await p.page.locator('[data-testid="status"][data-state="disconnected"]').waitFor({ timeout: 15_000 });
+    }
+    assert.match(await guest.page.getByTestId('status').innerText(), /ended/);
+    // Nobody gets back in.
+    await guest.page.getByTestId('join-button').click();
+    await poll('the ended meeting to refuse joins', () => guest.page.getByTestId('join-error').innerText(), (t) => /ended or was cancelled/.test(t));
+    await shot(guest.page, 'ended');
+  });
+});

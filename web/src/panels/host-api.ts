@@ -1,0 +1,74 @@
+// The host's controls, as calls to Tencent's real-control API (`/v1/real-control/meetings/…`)
+// with the portal's session cookie: only a signed-in host (or admin) can make them, and the
+// server checks that on every call. The media server enforces what they change.
+
+export class ControlError extends Error {}
+
+/** The person a participant is, for the API: `person` in the join token's metadata (a userid
+ * or a guest id), else the identity. */
+export function personOf(identity: string, metadata: string | undefined): string {
+  try {
+    const m = JSON.parse(metadata || '{}') as { person?: unknown };
+    if (typeof m.person === 'string' && m.person) return m.person;
+  } catch {
+    /* not JSON: a plain LiveKit token */
+  }
+  return identity;
+}
+
+export class HostApi {
+  constructor(private readonly meetingId: string) {}
+
+  private put(control: string, body: Record<string, unknown>): Promise<void> {
+    return this.call('PUT', `/v1/real-control/meetings/${encodeURIComponent(this.meetingId)}/${control}`, body);
+  }
+
+  private async call(method: string, path: string, body: Record<string, unknown>): Promise<void> {
+    let res: Response;
+    try {
+      res = await fetch(path, {
+        method,
+        credentials: 'same-origin',
+        headers: { 'content-type': 'application/json', 'X-Huiyi-Csrf': '1' },
+        // instanceid 5: a web browser, in Tencent's device numbering.
+        body: JSON.stringify({ instanceid: 5, ...body }),
+      });
+    } catch (e) {
+      throw new ControlError(e instanceof Error ? e.message : String(e));
+    }
+    if (!res.ok) {
+      const answer = (await res.json().catch(() => ({}))) as { error_info?: { message?: string } };
+      throw new ControlError(answer.error_info?.message ?? `HTTP ${res.status}`);
+    }
+  }
+
+  private static user(person: string) {
+    return { to_operator_id: person, to_operator_id_type: 1 };
+  }
+
+  status(fields: { mute_all?: boolean; allow_unmute_by_self?: boolean; meeting_locked?: boolean; share_screen?: boolean; allow_chat?: number }) {
+    return this.put('status', fields);
+  }
+  mute(person: string, mute: boolean) {
+    return this.put('mutes', { user: HostApi.user(person), mute });
+  }
+  stopVideo(person: string) {
+    return this.put('video', { user: HostApi.user(person), video: false });
+  }
+  cohost(person: string, action: boolean) {
+    return this.put('cohosts', { user: HostApi.user(person), action });
+  }
+  remove(person: string) {
+    return this.put('kickout', { users: [HostApi.user(person)], allow_rejoin: false });
+  }
+
+  /** Ends the meeting for everyone (Tencent's dismiss). */
+  endForAll(): Promise<void> {
+    return this.call('POST', `/v1/meetings/${encodeURIComponent(this.meetingId)}/dismiss`, { reason_code: 1 });
+  }
+
+  /** The meeting's chat as CSV, for the host. */
+  chatCsvUrl(): string {
+    return `/v1/meetings/${encodeURIComponent(this.meetingId)}/chat.csv`;
+  }
+}

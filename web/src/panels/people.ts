@@ -1,0 +1,275 @@
+// The participants panel: everyone in the meeting with their role, microphone, camera, raised
+// hand and connection quality, live; raised hands first, in the order they were raised (the
+// server's `huiyi.hand` attribute). For a host it carries the controls: per person (mute, ask
+// to unmute, stop video, co-host, lower hand, remove) and for the meeting (mute all, lock,
+// chat and screen-sharing rules, lower all hands). Hands go over LiveKit data (`huiyi.hand`);
+// the rest through Tencent's real-control API (host-api.ts). The server enforces all of it.
+
+import { ConnectionQuality, Track, type Participant, type Room } from 'livekit-client';
+import { t, tf, type Key } from '../i18n';
+import { icon } from '../icons';
+import { HostApi, personOf } from './host-api';
+
+export const HAND_TOPIC = 'huiyi.hand';
+export const ROLE_ATTRIBUTE = 'huiyi.role';
+export const HAND_ATTRIBUTE = 'huiyi.hand';
+
+export function roleOf(p: Participant): 'host' | 'cohost' | undefined {
+  const r = p.attributes[ROLE_ATTRIBUTE];
+  return r === 'host' || r === 'cohost' ? r : undefined;
+}
+
+/** When the hand went up (server time), or undefined. */
+export function handOf(p: Participant): number | undefined {
+  const v = Number(p.attributes[HAND_ATTRIBUTE]);
+  return Number.isFinite(v) && v > 0 ? v : undefined;
+}
+
+/** Everyone, raised hands first in the order raised, then hosts, then by name. */
+export function ordered(participants: Participant[]): Participant[] {
+  const rank = (p: Participant) => (roleOf(p) === 'host' ? 0 : roleOf(p) === 'cohost' ? 1 : 2);
+  return [...participants].sort((a, b) => {
+    const ha = handOf(a) ?? Infinity;
+    const hb = handOf(b) ?? Infinity;
+    if (ha !== hb) return ha - hb;
+    if (rank(a) !== rank(b)) return rank(a) - rank(b);
+    return (a.name || a.identity).localeCompare(b.name || b.identity);
+  });
+}
+
+export async function sendHand(room: Room, body: Record<string, unknown>): Promise<void> {
+  await room.localParticipant.publishData(new TextEncoder().encode(JSON.stringify(body)), { reliable: true, topic: HAND_TOPIC });
+}
+
+/** What this host last set; the API has no read for live controls, so the panel remembers. */
+interface LiveControls {
+  muteAll: boolean;
+  selfUnmute: boolean;
+  locked: boolean;
+  chat: number;
+  shareAll: boolean;
+}
+
+export class PeoplePanel {
+  readonly el: HTMLElement;
+  private readonly list: HTMLUListElement;
+  private readonly hostBar: HTMLDivElement;
+  private readonly error: HTMLParagraphElement;
+  private readonly live: LiveControls = { muteAll: false, selfUnmute: true, locked: false, chat: 0, shareAll: true };
+  /** Tells the chat panel the rule this host set. */
+  onChatRule: (rule: number) => void = () => undefined;
+
+  constructor(
+    private readonly room: Room,
+    private readonly api: HostApi | undefined,
+  ) {
+    this.el = document.createElement('section');
+    this.el.className = 'panel people-panel';
+    this.el.dataset.testid = 'people-panel';
+    this.el.setAttribute('aria-label', t('people.title'));
+    this.hostBar = document.createElement('div');
+    this.hostBar.className = 'host-bar';
+    this.error = document.createElement('p');
+    this.error.className = 'error';
+    this.error.setAttribute('role', 'alert');
+    this.error.hidden = true;
+    this.list = document.createElement('ul');
+    this.list.className = 'people-list';
+    this.list.dataset.testid = 'people-list';
+    const head = document.createElement('h2');
+    head.dataset.testid = 'people-count';
+    this.el.append(head, this.hostBar, this.error, this.list);
+  }
+
+  private get amHost(): boolean {
+    return roleOf(this.room.localParticipant) !== undefined;
+  }
+
+  /** What the list showed last, so that frequent room events (speakers, stats) that change
+   * nothing visible leave the DOM alone: a host's open menu or half-made click survives. */
+  private shown = '';
+
+  render(): void {
+    const everyone = ordered([this.room.localParticipant, ...this.room.remoteParticipants.values()]);
+    const rows = everyone.map((p) => this.rowState(p));
+    const signature = JSON.stringify([this.amHost, this.live, rows]);
+    if (signature === this.shown) return;
+    this.shown = signature;
+    this.el.querySelector('h2')!.textContent = `${t('people.title')} (${everyone.length})`;
+    this.renderHostBar(everyone);
+    this.list.replaceChildren(...everyone.map((p) => this.row(p)));
+  }
+
+  private rowState(p: Participant) {
+    const mic = p.getTrackPublication(Track.Source.Microphone);
+    const cam = p.getTrackPublication(Track.Source.Camera);
+    return [p.identity, p.name, roleOf(p), handOf(p), !!mic && !mic.isMuted, !!cam && !cam.isMuted, p.connectionQuality];
+  }
+
+  private renderHostBar(everyone: Participant[]): void {
+    const host = this.amHost;
+    this.hostBar.hidden = !host;
+    if (!host) return;
+    const bar: HTMLElement[] = [];
+    if (this.api) {
+      const api = this.api;
+      bar.push(
+        this.button(this.live.muteAll ? 'people.unmuteAll' : 'people.muteAll', 'mute-all', async () => {
+          const muteAll = !this.live.muteAll;
+          await api.status({ mute_all: muteAll, allow_unmute_by_self: this.live.selfUnmute });
+          this.live.muteAll = muteAll;
+        }),
+        this.checkbox('people.selfUnmute', 'self-unmute', this.live.selfUnmute, async (on) => {
+          await api.status({ allow_unmute_by_self: on });
+          this.live.selfUnmute = on;
+        }),
+        this.checkbox('people.lock', 'lock', this.live.locked, async (on) => {
+          await api.status({ meeting_locked: on });
+          this.live.locked = on;
+        }),
+        this.select('people.chatRule', 'chat-rule', [0, 1, 2, 3].map((v) => [String(v), t(`chatRule.${v}` as Key)]), String(this.live.chat), async (v) => {
+          await api.status({ allow_chat: Number(v) });
+          this.live.chat = Number(v);
+          this.onChatRule(this.live.chat);
+        }),
+        this.select('people.shareRule', 'share-rule', [['all', t('people.shareAll')], ['hosts', t('people.shareHosts')]], this.live.shareAll ? 'all' : 'hosts', async (v) => {
+          await api.status({ share_screen: v === 'all' });
+          this.live.shareAll = v === 'all';
+        }),
+      );
+    }
+    if (everyone.some((p) => handOf(p) !== undefined)) {
+      bar.push(this.button('people.lowerAll', 'lower-all', () => sendHand(this.room, { raised: false, all: true })));
+    }
+    this.hostBar.replaceChildren(...bar);
+  }
+
+  private row(p: Participant): HTMLLIElement {
+    const li = document.createElement('li');
+    li.className = 'person';
+    li.dataset.testid = 'person';
+    li.dataset.identity = p.identity;
+    const name = document.createElement('span');
+    name.className = 'person-name';
+    name.textContent = `${p.name || p.identity}${p.isLocal ? ` ${t('people.you')}` : ''}`;
+    const badges = document.createElement('span');
+    badges.className = 'badges';
+    const role = roleOf(p);
+    if (role) badges.append(badge(t(role === 'host' ? 'people.host' : 'people.cohost'), 'role'));
+    const hand = handOf(p);
+    if (hand !== undefined) {
+      const b = badge('', 'hand');
+      b.innerHTML = icon('hand');
+      b.title = t('people.handRaised');
+      b.setAttribute('aria-label', t('people.handRaised'));
+      badges.append(b);
+    }
+    const mic = p.getTrackPublication(Track.Source.Microphone);
+    const cam = p.getTrackPublication(Track.Source.Camera);
+    const micOn = !!mic && !mic.isMuted;
+    const camOn = !!cam && !cam.isMuted;
+    const state = document.createElement('span');
+    state.className = 'person-state';
+    state.innerHTML = icon(micOn ? 'mic' : 'micOff') + icon(camOn ? 'cam' : 'camOff');
+    state.dataset.mic = String(micOn);
+    state.dataset.camera = String(camOn);
+    const quality = document.createElement('span');
+    const q = qualityKey(p.connectionQuality);
+    quality.className = `quality q-${q}`;
+    quality.title = t(`quality.${q}` as Key);
+    quality.setAttribute('role', 'img');
+    quality.setAttribute('aria-label', t(`quality.${q}` as Key));
+    li.append(name, badges, state, quality);
+    if (this.amHost && !p.isLocal) li.append(this.actions(p, { micOn, camOn, hand: hand !== undefined }));
+    return li;
+  }
+
+  private actions(p: Participant, s: { micOn: boolean; camOn: boolean; hand: boolean }): HTMLElement {
+    const box = document.createElement('span');
+    box.className = 'person-actions';
+    const person = personOf(p.identity, p.metadata);
+    const api = this.api;
+    if (s.hand) box.append(this.button('people.lowerHand', 'lower-hand', () => sendHand(this.room, { raised: false, identity: p.identity })));
+    if (api) {
+      if (s.micOn) box.append(this.button('people.mute', 'mute', () => api.mute(person, true)));
+      else box.append(this.button('people.askUnmute', 'ask-unmute', () => api.mute(person, false)));
+      if (s.camOn) box.append(this.button('people.stopVideo', 'stop-video', () => api.stopVideo(person)));
+      const cohost = roleOf(p) === 'cohost';
+      if (roleOf(p) !== 'host') box.append(this.button(cohost ? 'people.revokeCohost' : 'people.makeCohost', 'cohost', () => api.cohost(person, !cohost)));
+      box.append(
+        this.button('people.remove', 'remove', async () => {
+          if (!confirm(tf('people.removeConfirm', { name: p.name || p.identity }))) return;
+          await api.remove(person);
+        }),
+      );
+    }
+    return box;
+  }
+
+  private async run(action: () => Promise<unknown>): Promise<void> {
+    this.error.hidden = true;
+    try {
+      await action();
+    } catch (e) {
+      this.error.textContent = tf('people.controlFailed', { detail: e instanceof Error ? e.message : String(e) });
+      this.error.hidden = false;
+    }
+    this.render();
+  }
+
+  private button(label: Key, testid: string, action: () => Promise<unknown>): HTMLButtonElement {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'small';
+    b.textContent = t(label);
+    b.dataset.testid = testid;
+    b.onclick = () => void this.run(action);
+    return b;
+  }
+
+  private checkbox(label: Key, testid: string, checked: boolean, action: (on: boolean) => Promise<unknown>): HTMLLabelElement {
+    const l = document.createElement('label');
+    l.className = 'check';
+    const box = document.createElement('input');
+    box.type = 'checkbox';
+    box.checked = checked;
+    box.dataset.testid = testid;
+    box.onchange = () => void this.run(() => action(box.checked));
+    l.append(box, ` ${t(label)}`);
+    return l;
+  }
+
+  private select(label: Key, testid: string, options: string[][], value: string, action: (v: string) => Promise<unknown>): HTMLLabelElement {
+    const l = document.createElement('label');
+    l.className = 'inline-select';
+    const s = document.createElement('select');
+    s.dataset.testid = testid;
+    s.replaceChildren(...options.map(([v, text]) => new Option(text, v)));
+    s.value = value;
+    s.onchange = () => void this.run(() => action(s.value));
+    l.append(`${t(label)} `, s);
+    return l;
+  }
+}
+
+function badge(text: string, kind: string): HTMLSpanElement {
+  const b = document.createElement('span');
+  b.className = `badge badge-${kind}`;
+  b.textContent = text;
+  return b;
+}
+
+function qualityKey(q: ConnectionQuality): 'excellent' | 'good' | 'poor' | 'lost' | 'unknown' {
+  switch (q) {
+    case ConnectionQuality.Excellent:
+      return 'excellent';
+    case ConnectionQuality.Good:
+      return 'good';
+    case ConnectionQuality.Poor:
+      return 'poor';
+    case ConnectionQuality.Lost:
+      return 'lost';
+    default:
+      return 'unknown';
+  }
+}
