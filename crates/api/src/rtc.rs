@@ -101,6 +101,7 @@ fn join_params(claims: &Claims, query: &HashMap<String, String>, client: Option<
         client_addr: client.map(|a| a.ip().to_string()),
         mute_on_entry: huiyi_sfu_core::MuteOnEntry::Never,
         chat: huiyi_sfu_core::ChatRule::Free,
+        waiting: false,
     })
 }
 
@@ -182,7 +183,7 @@ pub async fn connect(
     let resume_sid = query.get("sid").filter(|_| matches!(query.get("reconnect").map(String::as_str), Some("1" | "true")));
     match room_admits(&state, &claims, resume_sid.is_some()).await {
         // In a meeting's room, the host's live controls decide what a participant may publish.
-        Ok(Some(admission::RoomRules { controls, mute_on_entry })) => {
+        Ok(Some(admission::RoomRules { controls, mute_on_entry, waits })) => {
             let person = admission::person_of(&claims.metadata, &claims.sub);
             let exempt = hosts_room(&claims) || controls.is_cohost(&person);
             params.permission = controls::permission(&params.permission, &controls, exempt);
@@ -193,6 +194,7 @@ pub async fn connect(
                 params.attributes.insert(ROLE_ATTRIBUTE.to_owned(), role.to_owned());
             }
             params.chat = controls.chat_rule();
+            params.waiting = waits;
         }
         Ok(None) => {}
         Err(refused) => {
@@ -333,6 +335,7 @@ async fn session(state: AppState, attach: Attach, claims: Claims, socket: WebSoc
                         CloseReason::DuplicateIdentity => "the same identity joined again",
                         CloseReason::RoomDeleted => "room closed",
                         CloseReason::MediaFailure => "media connection lost",
+                        CloseReason::Denied => "the host did not admit you from the waiting room",
                     };
                     close(&mut tx, close_code::NORMAL, text).await;
                     break;

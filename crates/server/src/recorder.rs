@@ -3,12 +3,14 @@
 //! leaving after its end time ends it). Rooms that are not meetings (plain LiveKit rooms) are
 //! not recorded. A sweep ([`sweep`]) ends the started meetings nobody is in once their end
 //! time passes: those everyone left early, and those whose participants a restart dropped.
-//! Chat messages are stored for every room, meeting or not, for history and export.
+//! Chat messages are stored for every room, meeting or not, for history and export. The
+//! waiting room's entries and departures are recorded (`waiting_room`) with their webhooks;
+//! a waiting participant's attendance starts when a host admits it.
 
 use huiyi_api::unix_now;
 use huiyi_api::webhook::{Event, Operator, Webhooks};
 use huiyi_sfu_core::RoomEvent;
-use huiyi_store::{MeetingStatus, ParticipantSession, Store, StoreError};
+use huiyi_store::{MeetingStatus, ParticipantSession, Store, StoreError, WaitingState};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
@@ -137,6 +139,31 @@ async fn record(store: &Store, webhooks: &Webhooks, event: RoomEvent) -> Result<
                 info!(meeting_id = %meeting.meeting_id, "meeting ended: the last participant left after its end time");
                 webhooks.participant_event(Event::MeetingEnd, &ended, &operator, at_ms).await;
             }
+        }
+        RoomEvent::WaitingJoined { room, identity, name, metadata: meta, at_ms, .. } => {
+            let meeting = match store.meeting_for_room(&room).await {
+                Ok(m) => m,
+                Err(StoreError::NotFound) => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            let meta = metadata(&meta, &identity);
+            if !store.enter_waiting(&meeting.meeting_id, &meta.person, &identity, &name, at_ms).await? {
+                warn!(meeting_id = %meeting.meeting_id, "the meeting's waiting-room record is full; this entrant waits unrecorded");
+            }
+            let operator = Operator { userid: identity, user_name: name, instance_id: meta.device };
+            webhooks.participant_event(Event::JoinedWaitingRoom, &meeting, &operator, at_ms).await;
+        }
+        RoomEvent::WaitingLeft { room, identity, name, metadata: meta, at_ms, .. } => {
+            let meeting = match store.meeting_for_room(&room).await {
+                Ok(m) => m,
+                Err(StoreError::NotFound) => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            let meta = metadata(&meta, &identity);
+            // A host's denial was recorded by the handler first; this only marks a departure.
+            store.decide_waiting(&meeting.meeting_id, &meta.person, &identity, &name, WaitingState::Left, at_ms).await?;
+            let operator = Operator { userid: identity, user_name: name, instance_id: meta.device };
+            webhooks.participant_event(Event::LeftWaitingRoom, &meeting, &operator, at_ms).await;
         }
         RoomEvent::Chat(c) => {
             let stored = store

@@ -82,6 +82,7 @@ impl Net {
             client_addr: None,
             mute_on_entry: self.mute_on_entry,
             chat: huiyi_sfu_core::ChatRule::Free,
+            waiting: false,
         };
         let (key, _join) = self.engine.join(self.now, params).unwrap();
         key

@@ -87,14 +87,19 @@ pub async fn check_room(store: &Store, room: &str, person: &str, host: bool, res
     };
     let controls = Controls::from_json(store.meeting_controls(&meeting.meeting_id).await?);
     let entry = Entry { removed: store.is_removed(&meeting.meeting_id, person).await?, locked_out: controls.locked && !host && !resuming };
-    let mute_on_entry = super::controls::mute_on_entry(&super::meetings::Settings::of(&meeting), &controls);
-    Ok(admit(&meeting, now, entry).map(|()| Some(RoomRules { controls, mute_on_entry })))
+    let settings = super::meetings::Settings::of(&meeting);
+    let mute_on_entry = super::controls::mute_on_entry(&settings, &controls);
+    // The waiting room is on and this person was never admitted (or a host sent them back).
+    let waits = controls.waiting_room(&settings) && !host && !controls.is_cohost(person) && store.waiting_state(&meeting.meeting_id, person).await? != Some(huiyi_store::WaitingState::Admitted);
+    Ok(admit(&meeting, now, entry).map(|()| Some(RoomRules { controls, mute_on_entry, waits })))
 }
 
 /// What a meeting's room asks of someone it admits.
 pub struct RoomRules {
     pub controls: Controls,
     pub mute_on_entry: huiyi_sfu_core::MuteOnEntry,
+    /// The person enters the waiting room (`JoinParams::waiting`).
+    pub waits: bool,
 }
 
 #[cfg(test)]

@@ -166,7 +166,8 @@ pub async fn real_time(State(state): State<AppState>, Extension(caller): Extensi
     let room = m.meeting_id.clone();
     let now_in = state.sfu.with_engine(move |e, _| e.list_participants(&room).unwrap_or_default()).await.map_err(|_| ApiError::internal())?;
     let (page, size) = paging(q.page, q.page_size, 20, 100)?;
-    let visible: Vec<_> = now_in.iter().filter(|p| !p.permission.as_ref().is_some_and(|x| x.hidden)).collect();
+    // The waiting room is not in the meeting (see `waiting-room-participants`).
+    let visible: Vec<_> = now_in.iter().filter(|p| !p.permission.as_ref().is_some_and(|x| x.hidden) && !p.attributes.contains_key(huiyi_sfu_core::WAITING_ATTRIBUTE)).collect();
     let total = visible.len();
     let participants: Vec<LiveParticipant> = visible
         .into_iter()

@@ -23,6 +23,9 @@ pub struct Controls {
     pub cohosts: Vec<String>,
     /// Who may chat (`ChatRule::code`); absent is free chat.
     pub allow_chat: Option<i64>,
+    /// The waiting room, turned on or off during the meeting (`status`'s
+    /// `auto_waiting_room`); absent follows the meeting's `auto_in_waiting_room` setting.
+    pub waiting_room: Option<bool>,
 }
 
 impl Controls {
@@ -46,6 +49,11 @@ impl Controls {
 
     pub fn is_cohost(&self, person: &str) -> bool {
         self.cohosts.iter().any(|c| c == person)
+    }
+
+    /// Whether newcomers who are not hosts or co-hosts wait to be admitted.
+    pub fn waiting_room(&self, settings: &super::meetings::Settings) -> bool {
+        self.waiting_room.unwrap_or(settings.auto_in_waiting_room == Some(true))
     }
 }
 
@@ -138,5 +146,15 @@ mod tests {
         assert_eq!(mute_on_entry(&Settings::default(), &Controls::default()), MuteOnEntry::Never);
         assert_eq!(mute_on_entry(&Settings::default(), &Controls { mute_all: true, ..Default::default() }), MuteOnEntry::Always);
         assert_eq!(permission(&open(), &Controls::default(), false), open());
+    }
+
+    #[test]
+    fn the_live_waiting_room_control_wins_over_the_setting() {
+        use super::super::meetings::Settings;
+        let on = Settings { auto_in_waiting_room: Some(true), ..Default::default() };
+        assert!(Controls::default().waiting_room(&on));
+        assert!(!Controls::default().waiting_room(&Settings::default()));
+        assert!(!Controls { waiting_room: Some(false), ..Default::default() }.waiting_room(&on));
+        assert!(Controls { waiting_room: Some(true), ..Default::default() }.waiting_room(&Settings::default()));
     }
 }

@@ -51,6 +51,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/v1/real-control/meetings/{meeting_id}/names", axum::routing::put(real_control::names))
         .route("/v1/real-control/meetings/{meeting_id}/video", axum::routing::put(real_control::video))
         .route("/v1/real-control/meetings/{meeting_id}/screen-shared", axum::routing::put(real_control::screen_shared))
+        .route("/v1/real-control/meetings/{meeting_id}/waiting-room", axum::routing::put(waiting_room::control))
         .route("/v1/meetings/{meeting_id}/chat", get(chat::list))
         .route("/v1/meetings/{meeting_id}/chat.csv", get(chat::csv))
         .route("/v1/meetings/{meeting_id}/removed", get(attendance::removed))

@@ -4,7 +4,8 @@
 //! `status`: mute all (with or without self-unmute), lock, and screen sharing, applied through
 //! each participant's LiveKit permission ([`super::controls`]); and per person `mutes`, `video`
 //! and `screen-shared`, which mute those tracks (the owner is told); `cohosts`; and `names`.
-//! The waiting room is still to come.
+//! The waiting room's own control (`waiting-room`) is in [`super::waiting_room`]; `status`
+//! turns it on and off (`auto_waiting_room`).
 
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
@@ -21,7 +22,7 @@ use crate::AppState;
 
 /// The meeting, if `user` may run its controls: a host, a co-host, or an enterprise admin.
 /// Co-hosts may read a meeting they were not invited to, for this.
-async fn load_controlled(state: &AppState, caller: &Caller, user: &huiyi_store::User, id: &str) -> Result<huiyi_store::Meeting, ApiError> {
+pub(super) async fn load_controlled(state: &AppState, caller: &Caller, user: &huiyi_store::User, id: &str) -> Result<huiyi_store::Meeting, ApiError> {
     let m = match state.store.meeting(&caller.enterprise_id, id).await {
         Ok(m) => m,
         Err(huiyi_store::StoreError::NotFound) => return Err(ApiError::not_found("meeting")),
@@ -49,14 +50,14 @@ pub struct Operator {
 }
 
 impl Operator {
-    async fn user(&self, state: &AppState, caller: &Caller) -> Result<huiyi_store::User, ApiError> {
+    pub(super) async fn user(&self, state: &AppState, caller: &Caller) -> Result<huiyi_store::User, ApiError> {
         let _ = self.instanceid;
         caller.acting_user(state, acting_id(self.userid.as_deref(), self.operator_id.as_deref(), self.operator_id_type.as_ref())?).await
     }
 }
 
 /// The live meeting whose controls `operator` may run ([`load_controlled`]).
-async fn controlled_meeting(state: &AppState, caller: &Caller, operator: &Operator, id: &str) -> Result<huiyi_store::Meeting, ApiError> {
+pub(super) async fn controlled_meeting(state: &AppState, caller: &Caller, operator: &Operator, id: &str) -> Result<huiyi_store::Meeting, ApiError> {
     let user = operator.user(state, caller).await?;
     let m = load_controlled(state, caller, &user, id).await?;
     if !m.status.is_live() {
@@ -66,7 +67,7 @@ async fn controlled_meeting(state: &AppState, caller: &Caller, operator: &Operat
 }
 
 /// People one kickout may name.
-const MAX_TARGETS: usize = 100;
+pub(super) const MAX_TARGETS: usize = 100;
 
 /// Someone a control acts on: `to_operator_id` is their userid, or a guest's id (`guest-…`,
 /// as the participant lists show it), with `to_operator_id_type` 1 (or left out).
@@ -80,11 +81,11 @@ pub struct Target {
     #[serde(default)]
     userid: Option<String>,
     #[serde(default)]
-    instanceid: Option<i64>,
+    pub(super) instanceid: Option<i64>,
 }
 
 impl Target {
-    fn person(&self) -> Result<&str, ApiError> {
+    pub(super) fn person(&self) -> Result<&str, ApiError> {
         let id = acting_id(self.userid.as_deref(), self.to_operator_id.as_deref(), self.to_operator_id_type.as_ref().or(Some(&IdType::Int(1))))?;
         id.filter(|p| !p.is_empty() && p.len() <= 256).ok_or_else(|| ApiError::invalid("each user needs to_operator_id (a userid or a guest id)"))
     }
@@ -170,9 +171,12 @@ pub struct StatusBody {
     #[serde(default)]
     #[schema(value_type = Option<i64>, minimum = 0, maximum = 3)]
     allow_chat: Option<serde_json::Value>,
-    // Tencent's other status fields: refused with a clear error until they are enforced.
+    /// Turn the waiting room on (`true`: newcomers who are not hosts or co-hosts wait to be
+    /// admitted) or off (`false`: everyone waiting is admitted at once).
     #[serde(default)]
+    #[schema(value_type = Option<bool>)]
     auto_waiting_room: Option<serde_json::Value>,
+    // Tencent's other status fields: refused with a clear error until they are enforced.
     #[serde(default)]
     enable_red_envelope: Option<serde_json::Value>,
     #[serde(default)]
@@ -192,7 +196,6 @@ pub struct StatusBody {
 pub async fn status(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Json<Empty>, ApiError> {
     let b: StatusBody = parse_body(&body)?;
     let unsupported = [
-        ("auto_waiting_room", b.auto_waiting_room.is_some()),
         ("enable_red_envelope", b.enable_red_envelope.is_some()),
         ("hide_meeting_code_password", b.hide_meeting_code_password.is_some()),
         ("only_enterprise_user_allowed", b.only_enterprise_user_allowed.is_some()),
@@ -200,8 +203,12 @@ pub async fn status(State(state): State<AppState>, Extension(caller): Extension<
         ("play_ivr_on_join", b.play_ivr_on_join.is_some()),
     ];
     if let Some((name, _)) = unsupported.iter().find(|(_, given)| *given) {
-        return Err(ApiError::invalid(format!("{name} cannot be changed during a meeting yet; supported: mute_all, allow_unmute_by_self, meeting_locked, share_screen, allow_chat")));
+        return Err(ApiError::invalid(format!("{name} cannot be changed during a meeting yet; supported: mute_all, allow_unmute_by_self, meeting_locked, share_screen, allow_chat, auto_waiting_room")));
     }
+    let waiting_room = match b.auto_waiting_room {
+        None => None,
+        Some(v) => Some(v.as_bool().ok_or_else(|| ApiError::invalid("auto_waiting_room is true or false"))?),
+    };
     let chat = match b.allow_chat {
         None => None,
         Some(v) => Some(v.as_i64().and_then(huiyi_sfu_core::ChatRule::from_code).ok_or_else(|| ApiError::invalid("allow_chat is 0 (free), 1 (public only), 2 (with the hosts only) or 3 (nobody)"))?),
@@ -224,6 +231,9 @@ pub async fn status(State(state): State<AppState>, Extension(caller): Extension<
     if let Some(rule) = chat {
         controls.allow_chat = Some(rule.code());
     }
+    if let Some(on) = waiting_room {
+        controls.waiting_room = Some(on);
+    }
     let json = serde_json::to_value(&controls).map_err(|_| ApiError::internal())?;
     state.store.set_meeting_controls(&m.meeting_id, &json, unix_now()).await?;
     let room = m.meeting_id.clone();
@@ -233,6 +243,11 @@ pub async fn status(State(state): State<AppState>, Extension(caller): Extension<
         .with_engine(move |e, _| apply(e, &room, &applied, newly_muted))
         .await
         .map_err(|_| ApiError::internal())?;
+    if waiting_room == Some(false) {
+        // With the waiting room closed, nobody is kept in it.
+        let operator = b.operator.user(&state, &caller).await?;
+        super::waiting_room::admit(&state, &m, &operator, &controls, None).await?;
+    }
     tracing::info!(meeting_id = %m.meeting_id, ?controls, "meeting controls changed");
     Ok(Json(Empty {}))
 }
@@ -240,9 +255,13 @@ pub async fn status(State(state): State<AppState>, Extension(caller): Extension<
 /// Applies the controls to everyone in the room now: each participant who is not a host gets
 /// the permission the controls leave them (which unpublishes what they may no longer publish,
 /// so its packets are dropped), and on a new mute-all their microphones are muted.
-fn apply(e: &mut huiyi_sfu_core::Engine, room: &str, controls: &Controls, newly_muted: bool) {
+pub(super) fn apply(e: &mut huiyi_sfu_core::Engine, room: &str, controls: &Controls, newly_muted: bool) {
     let _ = e.set_chat_rule(room, controls.chat_rule());
     for p in e.list_participants(room).unwrap_or_default() {
+        // The waiting room has no permission to narrow; admission applies the controls.
+        if p.attributes.contains_key(huiyi_sfu_core::WAITING_ATTRIBUTE) {
+            continue;
+        }
         let host = serde_json::from_str::<serde_json::Value>(&p.metadata).is_ok_and(|v| v["role"] == "host");
         let cohost = controls.is_cohost(&person_of(&p.metadata, &p.identity));
         // The role attribute follows the co-host list.

@@ -28,10 +28,19 @@ pub enum Event {
     MeetingEnd,
     ParticipantJoined,
     ParticipantLeft,
+    /// Someone entered the waiting room (each time they do).
+    JoinedWaitingRoom,
+    /// Someone left the waiting room without being admitted: they left, or a host turned
+    /// them away.
+    LeftWaitingRoom,
+    /// A host admitted someone from the waiting room.
+    Admitted,
+    /// A host sent someone from the meeting to the waiting room.
+    PutInWaitingRoom,
 }
 
 impl Event {
-    pub const ALL: [Event; 7] = [
+    pub const ALL: [Event; 11] = [
         Event::MeetingCreated,
         Event::MeetingUpdated,
         Event::MeetingCanceled,
@@ -39,6 +48,10 @@ impl Event {
         Event::MeetingEnd,
         Event::ParticipantJoined,
         Event::ParticipantLeft,
+        Event::JoinedWaitingRoom,
+        Event::LeftWaitingRoom,
+        Event::Admitted,
+        Event::PutInWaitingRoom,
     ];
 
     pub fn name(self) -> &'static str {
@@ -50,6 +63,10 @@ impl Event {
             Event::MeetingEnd => "meeting.end",
             Event::ParticipantJoined => "meeting.participant-joined",
             Event::ParticipantLeft => "meeting.participant-left",
+            Event::JoinedWaitingRoom => "meeting.participant-joined-waiting-room",
+            Event::LeftWaitingRoom => "meeting.participant-left-waiting-room",
+            Event::Admitted => "meeting.participant-admitted",
+            Event::PutInWaitingRoom => "meeting.participant-put-in-waiting-room",
         }
     }
 
@@ -103,8 +120,20 @@ impl Webhooks {
         self.queue(event, meeting, participant, at_ms).await;
     }
 
+    /// Queues a host's action on a participant (`to_operator`, Tencent's name for the person
+    /// acted on): admissions and moves to the waiting room.
+    pub async fn control_event(&self, event: Event, meeting: &Meeting, operator: &Operator, to_operator: &Operator, at_ms: i64) {
+        let mut body = envelope(event, meeting, operator, at_ms);
+        body["payload"][0]["to_operator"] = operator_json(to_operator);
+        self.queue_body(event, meeting, body, at_ms).await;
+    }
+
     async fn queue(&self, event: Event, meeting: &Meeting, operator: &Operator, at_ms: i64) {
-        let body = envelope(event, meeting, operator, at_ms).to_string();
+        self.queue_body(event, meeting, envelope(event, meeting, operator, at_ms), at_ms).await;
+    }
+
+    async fn queue_body(&self, event: Event, meeting: &Meeting, body: Value, at_ms: i64) {
+        let body = body.to_string();
         match self.store.enqueue_event(&meeting.data.enterprise_id, event.name(), &body, at_ms / 1000).await {
             Ok(0) => {}
             Ok(n) => {
@@ -116,6 +145,10 @@ impl Webhooks {
     }
 }
 
+fn operator_json(o: &Operator) -> Value {
+    json!({ "userid": o.userid, "user_name": o.user_name, "instance_id": o.instance_id })
+}
+
 /// The event as Tencent Meeting shapes it.
 pub fn envelope(event: Event, meeting: &Meeting, operator: &Operator, at_ms: i64) -> Value {
     let d = &meeting.data;
@@ -124,7 +157,7 @@ pub fn envelope(event: Event, meeting: &Meeting, operator: &Operator, at_ms: i64
         "trace_id": format!("{:032x}", rand::rng().random::<u128>()),
         "payload": [{
             "operate_time": at_ms,
-            "operator": { "userid": operator.userid, "user_name": operator.user_name, "instance_id": operator.instance_id },
+            "operator": operator_json(operator),
             "meeting_info": {
                 "meeting_id": meeting.meeting_id,
                 "meeting_code": meeting.meeting_code,

@@ -702,6 +702,10 @@ impl Engine {
                 continue;
             }
             let Some(p) = self.sessions.get(&k) else { continue };
+            // The waiting room receives no data.
+            if p.waiting() {
+                continue;
+            }
             if !destinations.is_empty() && !destinations.iter().any(|d| d == p.identity.as_str()) {
                 continue;
             }

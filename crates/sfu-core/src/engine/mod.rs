@@ -23,6 +23,7 @@ mod peer;
 mod service;
 pub mod signal;
 mod state;
+mod waiting;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -43,6 +44,7 @@ pub use peer::PeerRole;
 
 pub use service::ServiceError;
 pub use state::UnixMillis;
+pub use waiting::WAITING_ATTRIBUTE;
 use peer::{drain, Peer};
 use state::{Participant, Room};
 
@@ -72,6 +74,8 @@ pub struct EngineConfig {
     pub max_remote_addrs: usize,
     /// Sizes of a participant's name, metadata and attributes.
     pub state_limits: StateLimits,
+    /// Participants one room's waiting room holds; joins to wait beyond are refused.
+    pub max_waiting_per_room: usize,
 }
 
 impl Default for EngineConfig {
@@ -90,6 +94,7 @@ impl Default for EngineConfig {
             max_pending_tracks: 16,
             max_remote_addrs: 8,
             state_limits: StateLimits::default(),
+            max_waiting_per_room: 1_000,
         }
     }
 }
@@ -113,6 +118,9 @@ pub struct JoinParams {
     pub mute_on_entry: MuteOnEntry,
     /// The room's chat rule, as the meeting's controls have it now.
     pub chat: crate::interaction::ChatRule,
+    /// The participant enters the waiting room (`engine::waiting`): no permission, seen only by
+    /// the hosts, until [`Engine::admit`] gives it `permission`.
+    pub waiting: bool,
 }
 
 /// A meeting's "mute on entry": never, always, or once the room holds more than this many
@@ -157,6 +165,26 @@ pub enum RoomEvent {
     },
     /// A chat message the room's rule let through, as delivered (`to` empty: everyone).
     Chat(ChatEvent),
+    /// A participant joined the room's waiting room (its `ParticipantJoined` comes when it is
+    /// admitted).
+    WaitingJoined {
+        room: String,
+        sid: String,
+        identity: String,
+        name: String,
+        metadata: String,
+        at_ms: UnixMillis,
+    },
+    /// A waiting participant left the room without being admitted (it left, was removed or
+    /// denied, or its connection was lost).
+    WaitingLeft {
+        room: String,
+        sid: String,
+        identity: String,
+        name: String,
+        metadata: String,
+        at_ms: UnixMillis,
+    },
 }
 
 /// One delivered chat message, for the record.
@@ -188,6 +216,8 @@ pub enum JoinError {
     RoomFull(String),
     #[error("the server is full")]
     ServerFull,
+    #[error("the waiting room of room {0} is full")]
+    WaitingRoomFull(String),
     #[error("the token's participant state is too large: {0}")]
     State(#[from] StateError),
 }
@@ -212,6 +242,8 @@ pub enum CloseReason {
     RoomDeleted,
     /// Its media connection failed or a peer connection errored.
     MediaFailure,
+    /// A host turned it away from the waiting room.
+    Denied,
 }
 
 impl CloseReason {
@@ -222,6 +254,7 @@ impl CloseReason {
             CloseReason::DuplicateIdentity => lk::DisconnectReason::DuplicateIdentity,
             CloseReason::RoomDeleted => lk::DisconnectReason::RoomDeleted,
             CloseReason::MediaFailure => lk::DisconnectReason::SignalClose,
+            CloseReason::Denied => lk::DisconnectReason::UserRejected,
         }
     }
 }
@@ -386,19 +419,32 @@ impl Engine {
         if duplicate.is_none() && self.sessions.len() >= self.config.max_sessions {
             return Err(JoinError::ServerFull);
         }
+        if params.waiting {
+            let replaced = duplicate.and_then(|k| self.sessions.get(&k)).is_some_and(|p| p.waiting());
+            if self.waiting_count(&params.room) - usize::from(replaced) >= self.config.max_waiting_per_room {
+                return Err(JoinError::WaitingRoomFull(params.room.to_string()));
+            }
+        }
         if let Some(old) = duplicate {
             self.remove_session(now, old, CloseReason::DuplicateIdentity);
         }
 
         let key = SessionKey(self.alloc_id());
+        let mut attributes = params.attributes;
+        let (permission, permission_after_wait, waiting_since) = if params.waiting {
+            attributes.insert(WAITING_ATTRIBUTE.to_owned(), params.now_ms.to_string());
+            (waiting::waiting_permission(), params.permission, Some(params.now_ms))
+        } else {
+            (params.permission.clone(), params.permission, None)
+        };
         let participant = Participant {
             key,
             sid: ParticipantSid::generate(),
             identity: params.identity,
             name: params.name,
             metadata: params.metadata,
-            attributes: params.attributes,
-            permission: params.permission,
+            attributes,
+            permission,
             kind: lk::participant_info::Kind::Standard as i32,
             room: params.room.clone(),
             joined_at_ms: params.now_ms,
@@ -415,17 +461,32 @@ impl Engine {
             data_bucket: crate::interaction::Bucket::new(now),
             last_seen: now,
             disconnected_until: None,
+            waiting_since,
+            permission_after_wait,
+            announced: !params.waiting,
+            client_addr: params.client_addr.clone(),
         };
         info!(room = %params.room, identity = %participant.identity, sid = %participant.sid, "participant joined");
 
-        self.outputs.push_back(Output::Event(RoomEvent::ParticipantJoined {
-            room: params.room.to_string(),
-            sid: participant.sid.to_string(),
-            identity: participant.identity.to_string(),
-            name: participant.name.clone(),
-            metadata: participant.metadata.clone(),
-            client_addr: params.client_addr.clone(),
-            at_ms: params.now_ms,
+        self.outputs.push_back(Output::Event(if params.waiting {
+            RoomEvent::WaitingJoined {
+                room: params.room.to_string(),
+                sid: participant.sid.to_string(),
+                identity: participant.identity.to_string(),
+                name: participant.name.clone(),
+                metadata: participant.metadata.clone(),
+                at_ms: params.now_ms,
+            }
+        } else {
+            RoomEvent::ParticipantJoined {
+                room: params.room.to_string(),
+                sid: participant.sid.to_string(),
+                identity: participant.identity.to_string(),
+                name: participant.name.clone(),
+                metadata: participant.metadata.clone(),
+                client_addr: params.client_addr.clone(),
+                at_ms: params.now_ms,
+            }
         }));
         let room = self.rooms.get_mut(&params.room).expect("room inserted above");
         room.chat = params.chat;
@@ -436,7 +497,7 @@ impl Engine {
             .iter()
             .filter(|k| **k != key)
             .filter_map(|k| self.sessions.get(k))
-            .filter(|p| !p.hidden())
+            .filter(|p| waiting::sees(&participant, p))
             .map(|p| p.info(&room.tracks))
             .collect();
         let me = participant.info(&room.tracks);
@@ -501,12 +562,12 @@ impl Engine {
         info!(sid = %p.sid, "session resumed");
         let room = p.room.clone();
         // Updates sent while the socket was down were lost: resend everyone's state.
-        if let Some(r) = self.rooms.get(&room) {
+        if let (Some(r), Some(me)) = (self.rooms.get(&room), self.sessions.get(&key)) {
             let infos: Vec<lk::ParticipantInfo> = r
                 .participants
                 .iter()
                 .filter_map(|k| self.sessions.get(k))
-                .filter(|o| o.key == key || !o.hidden())
+                .filter(|o| waiting::sees(me, o))
                 .map(|o| o.info(&r.tracks))
                 .collect();
             self.outputs.push_back(Output::Signal(key, Response::Update(lk::ParticipantUpdate { participants: infos })));
@@ -545,12 +606,25 @@ impl Engine {
     pub(crate) fn remove_session(&mut self, now: Instant, key: SessionKey, reason: CloseReason) {
         let Some(mut p) = self.sessions.remove(&key) else { return };
         info!(room = %p.room, identity = %p.identity, ?reason, "participant left");
-        self.outputs.push_back(Output::Event(RoomEvent::ParticipantLeft {
-            room: p.room.to_string(),
-            sid: p.sid.to_string(),
-            identity: p.identity.to_string(),
-            at_ms: self.now_ms,
-        }));
+        if p.waiting() {
+            self.outputs.push_back(Output::Event(RoomEvent::WaitingLeft {
+                room: p.room.to_string(),
+                sid: p.sid.to_string(),
+                identity: p.identity.to_string(),
+                name: p.name.clone(),
+                metadata: p.metadata.clone(),
+                at_ms: self.now_ms,
+            }));
+        }
+        // One who was admitted once and then sent back was recorded as joined, and leaves.
+        if p.announced {
+            self.outputs.push_back(Output::Event(RoomEvent::ParticipantLeft {
+                room: p.room.to_string(),
+                sid: p.sid.to_string(),
+                identity: p.identity.to_string(),
+                at_ms: self.now_ms,
+            }));
+        }
         for peer_id in [p.publisher.take(), p.subscriber.take()].into_iter().flatten() {
             self.drop_peer(peer_id);
         }
@@ -588,12 +662,17 @@ impl Engine {
             ));
         }
         self.outputs.push_back(Output::Close(key, reason));
-        if !p.hidden() {
-            p.state = lk::participant_info::State::Disconnected;
-            p.version += 1;
-            let mut info = p.info(&HashMap::new());
-            info.disconnect_reason = reason.disconnect_reason() as i32;
-            self.broadcast_participant(&p.room.clone(), key, info);
+        p.state = lk::participant_info::State::Disconnected;
+        p.version += 1;
+        let mut info = p.info(&HashMap::new());
+        info.disconnect_reason = reason.disconnect_reason() as i32;
+        // Those who were told of it (never anyone of a hidden one) are told it left.
+        if let Some(r) = self.rooms.get(&p.room) {
+            for k in &r.participants {
+                if self.sessions.get(k).is_some_and(|v| waiting::sees(v, &p)) {
+                    self.outputs.push_back(Output::Signal(*k, Response::Update(lk::ParticipantUpdate { participants: vec![info.clone()] })));
+                }
+            }
         }
         self.process_events(now);
     }
@@ -826,8 +905,17 @@ impl Engine {
             if updates.is_empty() {
                 continue;
             }
-            for k in &room.participants {
-                self.outputs.push_back(Output::Signal(*k, Response::ConnectionQuality(lk::ConnectionQualityUpdate { updates: updates.clone() })));
+            // The waiting room hears only of itself, and nobody else hears of it.
+            let keys: Vec<(SessionKey, bool)> = room.participants.iter().filter_map(|k| self.sessions.get(k)).map(|p| (p.key, p.waiting())).collect();
+            let (room_wide, own): (Vec<_>, Vec<_>) = updates.into_iter().zip(keys.iter()).partition(|(_, (_, waiting))| !waiting);
+            let room_wide: Vec<lk::ConnectionQualityInfo> = room_wide.into_iter().map(|(u, _)| u).collect();
+            for (k, waiting) in &keys {
+                let updates = if *waiting {
+                    own.iter().filter(|(_, (o, _))| o == k).map(|(u, _)| u.clone()).collect()
+                } else {
+                    room_wide.clone()
+                };
+                self.outputs.push_back(Output::Signal(*k, Response::ConnectionQuality(lk::ConnectionQualityUpdate { updates })));
             }
         }
     }
@@ -837,7 +925,7 @@ impl Engine {
 
     pub(crate) fn room_info(&self, name: &RoomName) -> Option<lk::Room> {
         let room = self.rooms.get(name)?;
-        let visible = room.participants.iter().filter_map(|k| self.sessions.get(k)).filter(|p| !p.hidden());
+        let visible = room.participants.iter().filter_map(|k| self.sessions.get(k)).filter(|p| !p.hidden() && !p.waiting());
         let (mut n, mut publishers) = (0, 0);
         for p in visible {
             n += 1;
@@ -848,11 +936,17 @@ impl Engine {
         Some(room.info(n, publishers))
     }
 
-    /// Sends a participant's new state to everyone in the room (itself included: clients
-    /// learn their own permission and metadata changes this way).
-    pub(crate) fn broadcast_participant(&mut self, room: &RoomName, _about: SessionKey, info: lk::ParticipantInfo) {
+    /// Sends a participant's new state to everyone in the room who sees it (itself included:
+    /// clients learn their own permission and metadata changes this way).
+    pub(crate) fn broadcast_participant(&mut self, room: &RoomName, about: SessionKey, info: lk::ParticipantInfo) {
         let Some(r) = self.rooms.get(room) else { return };
+        let subject = self.sessions.get(&about);
         for k in &r.participants {
+            if let (Some(s), Some(v)) = (subject, self.sessions.get(k)) {
+                if !waiting::sees(v, s) {
+                    continue;
+                }
+            }
             self.outputs.push_back(Output::Signal(
                 *k,
                 Response::Update(lk::ParticipantUpdate { participants: vec![info.clone()] }),
@@ -901,6 +995,9 @@ impl Engine {
             }
             room.last_speakers = active;
             for k in room.participants.clone() {
+                if self.sessions.get(&k).is_some_and(Participant::waiting) {
+                    continue;
+                }
                 self.outputs.push_back(Output::Signal(k, Response::SpeakersChanged(lk::SpeakersChanged { speakers: infos.clone() })));
             }
         }

@@ -115,7 +115,9 @@ impl Engine {
         }
         let mut revoke_subscribe = false;
         let mut grant_subscribe = false;
-        if let Some(perm) = &req.permission {
+        let was_host = crate::interaction::is_host(&p.attributes);
+        // A waiting participant gets a permission only by being admitted.
+        if let Some(perm) = req.permission.as_ref().filter(|_| !p.waiting()) {
             revoke_subscribe = p.permission.can_subscribe && !perm.can_subscribe;
             grant_subscribe = !p.permission.can_subscribe && perm.can_subscribe;
             p.permission = perm.clone();
@@ -155,7 +157,11 @@ impl Engine {
                 p.attributes.insert(k.clone(), v.clone());
             }
         }
+        let host_changed = crate::interaction::is_host(&p.attributes) != was_host;
         self.participant_changed(key);
+        if host_changed {
+            self.host_view_changed(key);
+        }
         self.process_events(now);
         self.get_participant(&req.room, &req.identity)
     }
@@ -238,7 +244,7 @@ impl Engine {
         }
     }
 
-    fn find_participant(&self, room: &str, identity: &str) -> Result<SessionKey, ServiceError> {
+    pub(crate) fn find_participant(&self, room: &str, identity: &str) -> Result<SessionKey, ServiceError> {
         let name = self.room_name(room)?;
         let identity = ParticipantIdentity::parse(identity).map_err(|e| ServiceError::InvalidArgument(format!("identity {e}")))?;
         let r = self.rooms.get(&name).ok_or(ServiceError::RoomNotFound)?;

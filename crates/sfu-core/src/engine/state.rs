@@ -119,6 +119,16 @@ pub(crate) struct Participant {
     pub last_seen: Instant,
     /// The signalling socket is gone; the session is kept for a resume until this time.
     pub disconnected_until: Option<Instant>,
+    /// In the waiting room since this Unix time (`engine::waiting`): no permission, and seen
+    /// only by itself and the hosts.
+    pub waiting_since: Option<UnixMillis>,
+    /// The permission a waiting participant gets back when admitted.
+    pub permission_after_wait: lk::ParticipantPermission,
+    /// Whether its join was reported (`RoomEvent::ParticipantJoined`): at join, or at its first
+    /// admission from the waiting room.
+    pub announced: bool,
+    /// The client's address at join, for the join record made at admission.
+    pub client_addr: Option<String>,
 }
 
 impl Participant {
@@ -146,6 +156,10 @@ impl Participant {
 
     pub fn hidden(&self) -> bool {
         self.permission.hidden
+    }
+
+    pub fn waiting(&self) -> bool {
+        self.waiting_since.is_some()
     }
 }
 
