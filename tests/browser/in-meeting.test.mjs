@@ -108,14 +108,19 @@ describe('running a meeting in the web app', () => {
     await page.getByTestId('join-button').click();
     await page.locator('[data-testid="status"][data-state="connected"]').waitFor({ timeout: 35_000 });
     people.host = { context, page, identity: await page.evaluate(() => window.__huiyi.room.localParticipant.identity) };
-    assert.equal(await page.getByTestId('meeting-title').innerText(), 'Design review 设计评审');
-    assert.match(await page.getByTestId('meeting-code').innerText(), new RegExp(`${meeting.code.slice(0, 3)} ${meeting.code.slice(3, 6)}`));
+    assert.equal(await page.getByTestId('call-title').innerText(), 'Design review 设计评审');
+    assert.match(await page.getByTestId('call-code').innerText(), new RegExp(`${meeting.code.slice(0, 3)} ${meeting.code.slice(3, 6)}`));
     assert.match(await page.getByTestId('status').innerText(), /Design review/, 'the status names the meeting, not its room id');
   });
 
   step('a malformed code gets a clear message, and a typed code reaches the meeting', async () => {
     const { context, page } = await open('typo');
     await page.goto(`${server.url}/?lang=en`);
+    // The pre-join screen previews the camera and shows the microphone's level.
+    await page.getByTestId('prejoin-video').waitFor();
+    await poll('the camera preview to play', () => page.getByTestId('prejoin-video').evaluate((v) => v.videoWidth), (w) => w > 0);
+    await poll('the microphone meter to move', () => page.getByTestId('mic-meter').getAttribute('aria-valuenow'), (v) => Number(v) > 0);
+    await shot(page, 'prejoin');
     await page.getByTestId('join-name').fill('Typo');
     await page.getByTestId('join-room').fill('123 456');
     await page.getByTestId('join-button').click();

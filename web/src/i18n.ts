@@ -314,6 +314,14 @@ const en = {
   'settings.microphone': 'Microphone',
   'settings.speaker': 'Speaker',
   'settings.default': 'Default',
+  'prejoin.cameraOff': 'Camera off',
+  'prejoin.micLevel': 'Microphone level',
+  'prejoin.joinWithCamera': 'Join with camera on',
+  'prejoin.joinWithMic': 'Join with microphone on',
+  'prejoin.denied': 'The browser blocked the camera or microphone: allow it with the icon in the address bar, then reload. You can also join without it.',
+  'prejoin.missing': 'No camera or microphone was found. You can still join and listen.',
+  'prejoin.busy': 'The camera or microphone is in use by another app. Close it, or choose another device.',
+  'prejoin.failed': 'The camera or microphone could not be opened.',
 } as const;
 
 export type Key = keyof typeof en;
@@ -631,6 +639,14 @@ const zh: Record<Key, string> = {
   'settings.microphone': '麦克风',
   'settings.speaker': '扬声器',
   'settings.default': '默认',
+  'prejoin.cameraOff': '摄像头已关闭',
+  'prejoin.micLevel': '麦克风音量',
+  'prejoin.joinWithCamera': '入会时开启摄像头',
+  'prejoin.joinWithMic': '入会时开启麦克风',
+  'prejoin.denied': '浏览器阻止了摄像头或麦克风：请点击地址栏中的图标允许访问，然后刷新页面。也可以不使用它们直接入会。',
+  'prejoin.missing': '未找到摄像头或麦克风，您仍可入会收听。',
+  'prejoin.busy': '摄像头或麦克风正被其他应用占用，请关闭该应用或选择其他设备。',
+  'prejoin.failed': '无法打开摄像头或麦克风。',
 };
 
 export type Lang = 'en' | 'zh';

@@ -7,6 +7,7 @@
 
 import { t, tf, tryT } from './i18n';
 import { Meeting } from './meeting';
+import { PreJoin } from './prejoin';
 import { currentUser } from './portal/api';
 import { showStatus } from './status';
 import { devToken, joinByCode, looksLikeCode, meetingCodeIn, sameOriginWsUrl, TokenError, type Credentials } from './token';
@@ -74,6 +75,9 @@ export function startJoinView(params: URLSearchParams): void {
     nameInput.closest('label')!.hidden = true;
     roomInput.closest('label')!.hidden = true;
   }
+
+  const preview = new PreJoin(byId('prejoin'));
+  void preview.start();
 
   form.addEventListener('submit', (e) => {
     e.preventDefault();
@@ -152,14 +156,16 @@ export function startJoinView(params: URLSearchParams): void {
       },
       () => {
         document.title = t('app.title');
+        void preview.start();
         meetingView.hidden = true;
         joinView.hidden = false;
         joinButton.disabled = false;
       },
     );
+    preview.stop();
     joinView.hidden = true;
     meetingView.hidden = false;
-    await meeting.start(creds);
+    await meeting.start(creds, preview.choice);
   }
 
   function showJoinError(msg: string | undefined): void {

@@ -13,6 +13,7 @@ import {
   type RemoteTrack,
 } from 'livekit-client';
 import type { Credentials } from './token';
+import type { DeviceChoice } from './prejoin';
 import { TileGrid } from './tiles';
 import { icon, type IconName } from './icons';
 import { t, tf, tryT, type Key } from './i18n';
@@ -145,7 +146,7 @@ export class Meeting {
     }
   }
 
-  async start(creds: Credentials): Promise<void> {
+  async start(creds: Credentials, choice: DeviceChoice = { micOn: true, cameraOn: true }): Promise<void> {
     showStatus('connecting');
     this.token = creds.token;
     try {
@@ -168,16 +169,20 @@ export class Meeting {
       // Camera is published with livekit-client's default simulcast layers. A meeting set to
       // mute on join starts with the microphone published but muted (the server would mute an
       // unmuted one: mute on entry is enforced there); the mic button unmutes it.
+      const lp = this.room.localParticipant;
+      const audio = { deviceId: choice.audioDeviceId };
       if (creds.muted) {
         // The mic button waits for this, so a quick click cannot publish a second microphone.
         this.micReady = (async () => {
-          const mic = await createLocalAudioTrack();
+          const mic = await createLocalAudioTrack(audio);
           await mic.mute();
-          await this.room.localParticipant.publishTrack(mic, { source: Track.Source.Microphone });
+          await lp.publishTrack(mic, { source: Track.Source.Microphone });
         })();
-        await this.room.localParticipant.setCameraEnabled(true);
-        await this.micReady;
-      } else await this.room.localParticipant.enableCameraAndMicrophone();
+      } else if (choice.micOn) {
+        this.micReady = lp.setMicrophoneEnabled(true, audio).then(() => undefined);
+      }
+      if (choice.cameraOn) await lp.setCameraEnabled(true, { deviceId: choice.videoDeviceId });
+      await this.micReady;
     } catch (e) {
       showStatus('connected', `${t('error.devices')}: ${message(e)}`);
     }
