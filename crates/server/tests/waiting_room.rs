@@ -76,6 +76,18 @@ async fn a_guest_waits_until_admitted_and_an_admission_outlives_a_rejoin() {
     assert!(me.attributes.contains_key(WAITING), "{:?}", me.attributes);
     assert!(!perm.can_publish && !perm.can_subscribe && !perm.can_publish_data, "{perm:?}");
     assert!(j.other_participants.is_empty());
+    // A hand-written client that announces a track anyway is refused by the server.
+    use futures_util::SinkExt;
+    let add = lk::AddTrackRequest { cid: "mic".into(), name: "mic".into(), r#type: lk::TrackType::Audio as i32, source: lk::TrackSource::Microphone as i32, ..Default::default() };
+    let frame = huiyi_proto::encode_request(lk::signal_request::Message::AddTrack(add));
+    ann.send(tokio_tungstenite::tungstenite::Message::Binary(frame.into())).await.unwrap();
+    let refusal = until(&mut ann, "the refusal of the track", |r| match r {
+        Resp::RequestResponse(rr) => Some(rr.reason),
+        Resp::TrackPublished(_) => panic!("a waiting participant's track was accepted"),
+        _ => None,
+    })
+    .await;
+    assert_eq!(refusal, lk::request_response::Reason::NotAllowed as i32);
 
     let now = waiting_now(&api, &id).await;
     assert_eq!(now["total_count"], 1, "{now:?}");
