@@ -157,6 +157,8 @@ export interface MeetingInfo {
   meeting_type?: number;
   recurring_rule?: RecurringRule;
   sub_meetings?: SubMeeting[];
+  /** Who is invited (Huiyi's portal name; Tencent's is `participants`). */
+  invitees?: { userid: string }[];
 }
 
 export interface MeetingList {

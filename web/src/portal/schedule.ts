@@ -114,6 +114,38 @@ export const schedulePage: Page = async (view, ctx) => {
   const multi = checkbox('sched-multi-device', 'schedule.multiDevice', settings.allow_multi_device);
   const joinType = h('select', { testid: 'sched-join-type' }, options(JOIN_TYPES, String(settings.only_user_join_type ?? 1)));
 
+  // ---- invitees: the people an "invited people only" meeting admits ----
+  const invited = new Set((existing?.invitees ?? []).map((i) => i.userid));
+  const inviteeList = h('div', { class: 'invitee-list', testid: 'sched-invitees' });
+  // Admins pick from the organisation's users; members type userids (they cannot list users).
+  const inviteeText = h('textarea', { testid: 'sched-invitee-ids', rows: 3, placeholder: t('schedule.inviteeIdsHint') });
+  inviteeText.value = [...invited].join('\n');
+  if (ctx.user!.role === 'admin') {
+    inviteeText.hidden = true;
+    try {
+      const users = await call<{ users: { userid: string; username: string; email?: string }[] }>('GET', `/v1/users/list?page=1&page_size=100`);
+      inviteeList.append(
+        ...users.users
+          .filter((u) => u.userid !== me)
+          .map((u) => {
+            const box = h('input', { type: 'checkbox', value: u.userid, testid: 'sched-invitee', checked: invited.has(u.userid) });
+            return h('label', { class: 'check' }, box, h('span', null, u.email ? `${u.username} (${u.email})` : u.username));
+          }),
+      );
+    } catch {
+      inviteeText.hidden = false;
+    }
+  }
+  const chosenInvitees = (): string[] => {
+    const boxes = [...inviteeList.querySelectorAll<HTMLInputElement>('input[type=checkbox]:checked')].map((b) => b.value);
+    const typed = inviteeText.hidden ? [] : inviteeText.value.split(/[\s,;]+/).filter(Boolean);
+    return [...new Set([...boxes, ...typed])];
+  };
+  const inviteeField = h('fieldset', { class: 'checks' }, h('legend', null, t('schedule.invitees')), inviteeList, inviteeText);
+  const syncInvitees = () => (inviteeField.hidden = joinType.value !== '2' && chosenInvitees().length === 0);
+  syncInvitees();
+  joinType.addEventListener('change', syncInvitees);
+
   // ---- keeping start, end and duration consistent ----
   const syncRepeat = () => {
     untilField.hidden = repeat.value === '';
@@ -146,6 +178,7 @@ export const schedulePage: Page = async (view, ctx) => {
     h('div', { class: 'form-row' }, field('schedule.timeZone', tz), field('schedule.password', password, t('schedule.passwordHint')), field('schedule.location', place)),
     h('div', { class: 'form-row' }, field('schedule.repeat', repeat), untilField, countField, dateField),
     h('fieldset', { class: 'checks' }, h('legend', null, t('schedule.settings')), mute.label, beforeHost.label, multi.label, field('schedule.whoMayJoin', joinType)),
+    inviteeField,
     error,
     h('div', { class: 'actions' }, submit, h('a', { href: back, class: 'btn' }, t('common.cancel'))),
   );
@@ -159,6 +192,11 @@ export const schedulePage: Page = async (view, ctx) => {
     const startUnix = zonedToUnix(date.value, start.value, zoneName);
     const endDate = end.value > start.value ? date.value : addDays(date.value, 1);
     const endUnix = zonedToUnix(endDate, end.value, zoneName);
+    // A few minutes of grace for "now" and for clocks a little apart; the server checks too.
+    if (startUnix < Date.now() / 1000 - 300 && (!existing || startUnix !== unix(existing.start_time))) throw new Error(t('schedule.pastStart'));
+    if (endUnix <= startUnix) throw new Error(t('schedule.endBeforeStart'));
+    const invitees = chosenInvitees();
+    if (joinType.value === '2' && invitees.length === 0) throw new Error(t('schedule.needInvitees'));
     let recurring: RecurringRule | undefined;
     if (repeat.value !== '') {
       recurring = { recurring_type: Number(repeat.value), until_type: Number(untilType.value) };
@@ -189,6 +227,7 @@ export const schedulePage: Page = async (view, ctx) => {
         allow_multi_device: multi.box.checked,
         only_user_join_type: Number(joinType.value),
       },
+      invitees: invitees.map((userid) => ({ userid })),
       meeting_type: recurring ? 1 : 0,
       ...(recurring ? { recurring_rule: recurring } : {}),
     };
