@@ -314,3 +314,48 @@ async fn a_huge_url_check_answer_is_cut_short() {
     let sent = written.load(std::sync::atomic::Ordering::Relaxed);
     assert!(sent < 16 * 1024 * 1024, "the receiver got {sent} bytes out");
 }
+
+#[tokio::test]
+async fn the_waiting_room_sends_tencents_four_events() {
+    let seen = Shared::default();
+    let addr = receiver(seen.clone()).await;
+    let (api, _stop, _task) = start_with(fast_retries(temp_dir(), common::fresh_database_url().await)).await;
+    let all = [
+        "meeting.participant-joined-waiting-room",
+        "meeting.participant-admitted",
+        "meeting.participant-joined",
+        "meeting.participant-put-in-waiting-room",
+        "meeting.participant-left-waiting-room",
+    ];
+    assert_eq!(subscribe(&api, &format!("http://{addr}/plain"), &all, None).await.status, 200);
+    let created = api.call("POST", "/v1/meetings", json!({ "userid": "dev-user", "subject": "Viva", "type": 1, "settings": { "auto_in_waiting_room": true } })).await;
+    let info = &created.body["meeting_info_list"][0];
+    let (id, code) = (info["meeting_id"].as_str().unwrap().to_owned(), info["meeting_code"].as_str().unwrap().to_owned());
+    let _ann = join_room(&api, &code, "Ann").await;
+    let got = events(&seen, 1).await;
+    assert_eq!(names(&got), ["meeting.participant-joined-waiting-room"], "waiting is not joining");
+    assert_eq!(got[0]["payload"][0]["operator"]["user_name"], "Ann");
+    let ann = got[0]["payload"][0]["operator"]["userid"].as_str().unwrap().to_owned();
+    let control = |operate_type: i64| {
+        let (api, id, ann) = (&api, id.clone(), ann.clone());
+        async move {
+            let body = json!({ "operator_id": "dev-user", "operator_id_type": 1, "instanceid": 1, "operate_type": operate_type, "users": [{ "to_operator_id": ann }] });
+            let r = api.call("PUT", &format!("/v1/real-control/meetings/{id}/waiting-room"), body).await;
+            assert_eq!(r.status, 200, "{:?}", r.body);
+        }
+    };
+    control(1).await;
+    let got = events(&seen, 3).await;
+    let admitted = got.iter().find(|e| e["event"] == "meeting.participant-admitted").expect("an admission event");
+    assert_eq!(admitted["payload"][0]["operator"]["userid"], "dev-user");
+    assert_eq!(admitted["payload"][0]["to_operator"]["userid"], ann.as_str());
+    assert!(got.iter().any(|e| e["event"] == "meeting.participant-joined"), "admitted, Ann joins the meeting");
+    control(2).await;
+    control(3).await;
+    let got = events(&seen, 5).await;
+    let mut late: Vec<&str> = got[3..].iter().map(|e| e["event"].as_str().unwrap()).collect();
+    late.sort();
+    assert_eq!(late, ["meeting.participant-left-waiting-room", "meeting.participant-put-in-waiting-room"]);
+    let put = got.iter().find(|e| e["event"] == "meeting.participant-put-in-waiting-room").unwrap();
+    assert_eq!(put["payload"][0]["to_operator"]["user_name"], "Ann");
+}
