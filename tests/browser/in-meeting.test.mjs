@@ -213,6 +213,50 @@ describe('running a meeting in the web app', () => {
     await page.getByTestId('toggle-people').click();
   });
 
+  step('a gallery of 9, pages of 25, and speaker view with a pin', async () => {
+    const { host, guest } = people;
+    // Participants without media: signalling connections from a page with no session cookie,
+    // each with its own join token, as many LiveKit clients would hold.
+    const { context, page } = await open('bots');
+    await page.goto(`${server.url}/?lang=en`);
+    const addBots = (n, from) =>
+      page.evaluate(async ({ code, n, from }) => {
+        window.__bots ??= [];
+        for (let i = from; i < from + n; i++) {
+          const res = await fetch('/v1/meetings/join', {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ meeting_code: code, display_name: `Bot ${i}`, client_id: `bot-${i}-${Date.now()}` }),
+          });
+          const { token } = await res.json();
+          const ws = new WebSocket(`ws://${location.host}/rtc?access_token=${token}&protocol=15&auto_subscribe=0`);
+          await new Promise((resolve, reject) => ((ws.onopen = resolve), (ws.onerror = reject)));
+          window.__bots.push(ws);
+        }
+      }, { code: meeting.code, n, from });
+    await addBots(6, 0);
+    await poll('a gallery of 9', () => host.page.getByTestId('tile').count(), (n) => n === 9);
+    await shot(host.page, 'gallery-9');
+    await addBots(18, 6);
+    await poll('the first page to hold 25', () => host.page.getByTestId('tile').count(), (n) => n === 25);
+    assert.equal(await host.page.getByTestId('page-label').innerText(), '1 / 2');
+    await host.page.getByTestId('page-next').click();
+    await poll('the second page to hold the other 2', () => host.page.getByTestId('tile').count(), (n) => n === 2);
+    await shot(host.page, 'gallery-page-2');
+    await host.page.getByTestId('page-prev').click();
+    // Speaker view, then a pin that holds the stage.
+    await host.page.getByTestId('view-toggle').click();
+    await host.page.getByTestId('focus-tile').waitFor();
+    await tileOf(host.page, guest.identity).getByTestId('pin').click({ force: true });
+    await poll('the pinned guest on the stage', () => host.page.getByTestId('focus-tile').getAttribute('data-identity'), (id) => id === guest.identity);
+    await shot(host.page, 'speaker-pinned');
+    await host.page.getByTestId('focus-tile').getByTestId('pin').click({ force: true });
+    await host.page.getByTestId('view-toggle').click();
+    await poll('back to the gallery', () => host.page.getByTestId('focus-tile').count(), (n) => n === 0);
+    await context.close();
+    await poll('the bots to leave', () => host.page.getByTestId('tile').count(), (n) => n === 3, { timeout: 30_000 });
+  });
+
   step('the host ends the meeting for everyone', async () => {
     const { host, guest } = people;
     await host.page.getByTestId('leave').click();

@@ -140,6 +140,7 @@ export function startJoinView(params: URLSearchParams): void {
         code: byId('meeting-code'),
         timer: byId('meeting-timer'),
         copyInvite: byId('copy-invite'),
+        viewToggle: byId('view-toggle'),
         toasts: byId('toasts'),
         leaveDialog: byId('leave-dialog'),
         leaveConfirm: byId('leave-confirm'),

@@ -45,6 +45,7 @@ export interface MeetingElements {
   code: HTMLElement;
   timer: HTMLElement;
   copyInvite: HTMLButtonElement;
+  viewToggle: HTMLButtonElement;
   toasts: HTMLElement;
   leaveDialog: HTMLDialogElement;
   leaveConfirm: HTMLButtonElement;
@@ -67,6 +68,8 @@ export interface MeetingInfo {
 /** The emoji offered as reactions. */
 const REACTIONS = ['👍', '👏', '😂', '🎉', '❤️', '😮'];
 const REACTION_TOPIC = 'huiyi.reaction';
+/** Join and leave chimes play while the meeting has at most this many others. */
+const CHIME_MAX_PEOPLE = 15;
 const CONTROL_TOPIC = 'huiyi.control';
 
 declare global {
@@ -98,6 +101,7 @@ export class Meeting {
   private timerHandle: ReturnType<typeof setInterval> | undefined;
   private readonly api: HostApi | undefined;
   private readonly onKey = (e: KeyboardEvent) => this.shortcut(e);
+  private audioContext: AudioContext | undefined;
   /** The muted microphone a mute-on-join meeting publishes at join; the mic button waits for it. */
   private micReady: Promise<void> = Promise.resolve();
 
@@ -107,6 +111,7 @@ export class Meeting {
     private readonly onEnd: () => void,
   ) {
     this.grid = new TileGrid(els.grid);
+    this.grid.onChange = () => this.render();
     this.api = info.meetingId && info.signedIn ? new HostApi(info.meetingId) : undefined;
     window.__huiyi = { room: this.room };
     this.wireRoom();
@@ -125,6 +130,10 @@ export class Meeting {
     copyInvite.onclick = () => void this.copyInvitation();
     timer.textContent = '';
     timer.setAttribute('aria-label', t('meeting.duration'));
+    this.els.viewToggle.onclick = () => {
+      this.grid.setMode(this.grid.mode === 'gallery' ? 'speaker' : 'gallery');
+      this.render();
+    };
   }
 
   private async copyInvitation(): Promise<void> {
@@ -254,6 +263,31 @@ export class Meeting {
     this.els.toasts.append(el);
   }
 
+  /** A short rising (joined) or falling (left) two-note chime; quiet in big meetings, where
+   * arrivals would never stop. */
+  private chime(joined: boolean): void {
+    if (this.room.remoteParticipants.size > CHIME_MAX_PEOPLE) return;
+    try {
+      this.audioContext ??= new AudioContext();
+      const ctx = this.audioContext;
+      const notes = joined ? [660, 880] : [880, 660];
+      notes.forEach((freq, i) => {
+        const osc = ctx.createOscillator();
+        const gain = ctx.createGain();
+        const at = ctx.currentTime + i * 0.12;
+        osc.frequency.value = freq;
+        gain.gain.setValueAtTime(0.0001, at);
+        gain.gain.exponentialRampToValueAtTime(0.08, at + 0.02);
+        gain.gain.exponentialRampToValueAtTime(0.0001, at + 0.11);
+        osc.connect(gain).connect(ctx.destination);
+        osc.start(at);
+        osc.stop(at + 0.12);
+      });
+    } catch {
+      /* no audio output: no chime */
+    }
+  }
+
   private showReaction(identity: string, emoji: string): void {
     this.grid.react(identity, emoji);
   }
@@ -316,8 +350,14 @@ export class Meeting {
         const kind = MediaDeviceFailure.getFailure(e);
         showStatus('connected', `${t('error.devices')}${kind ? ` (${kind})` : ''}`);
       })
-      .on(RoomEvent.ParticipantConnected, render)
-      .on(RoomEvent.ParticipantDisconnected, render)
+      .on(RoomEvent.ParticipantConnected, () => {
+        this.chime(true);
+        render();
+      })
+      .on(RoomEvent.ParticipantDisconnected, () => {
+        this.chime(false);
+        render();
+      })
       .on(RoomEvent.ParticipantNameChanged, render)
       .on(RoomEvent.TrackPublished, render)
       .on(RoomEvent.TrackUnpublished, render)
@@ -418,6 +458,8 @@ export class Meeting {
       ['screenStop', 'screen'],
       ['controls.shareStop', 'controls.shareStart'],
     );
+    // The button offers the other view.
+    this.els.viewToggle.textContent = t(this.grid.mode === 'gallery' ? 'view.speaker' : 'view.gallery');
     const raised = handOf(lp) !== undefined;
     setControl(this.els.hand, raised, ['hand', 'hand'], ['controls.lowerHand', 'controls.raiseHand']);
     this.els.react.innerHTML = `${icon('smile')}<span>${t('controls.react')}</span>`;
@@ -439,6 +481,7 @@ export class Meeting {
     if (this.ended) return;
     this.ended = true;
     clearInterval(this.timerHandle);
+    void this.audioContext?.close();
     document.removeEventListener('keydown', this.onKey);
     this.els.side.replaceChildren();
     this.els.side.hidden = true;

@@ -9,16 +9,31 @@ import { Track, type Participant, type VideoTrack } from 'livekit-client';
 import { t } from './i18n';
 import { icon } from './icons';
 
-type TileKind = 'camera' | 'screen';
+/** A camera in the grid or strip, a shared screen, or the camera of the speaker on the stage. */
+type TileKind = 'camera' | 'screen' | 'focus';
+
+/** At most this many camera tiles on one gallery page. */
+export const PAGE_SIZE = 25;
+
+export type Layout = 'gallery' | 'speaker';
 
 export class TileGrid {
   private readonly tiles = new Map<string, Tile>();
   private speakers = new Set<string>();
   private hands = new Set<string>();
-  /** Shared screens, large, above the cameras. Hidden while nobody shares. */
+  /** Shared screens, or the speaker in speaker view, large, above the cameras. */
   private readonly stage: HTMLDivElement;
-  /** Camera tiles: a grid filling the view, or a strip under the stage while someone shares. */
+  /** Camera tiles: a grid filling the view, or a strip under the stage. */
   private readonly cams: HTMLDivElement;
+  private readonly pager: HTMLDivElement;
+  private layoutMode: Layout = 'gallery';
+  private page = 0;
+  private pinned: string | undefined;
+  /** The last remote participant who spoke: speaker view shows them. */
+  private lastSpeaker: string | undefined;
+  private participants: Participant[] = [];
+  /** Called when the user pins or unpins a tile, so the owner can re-render. */
+  onChange: () => void = () => undefined;
 
   private readonly resizeObserver = new ResizeObserver(() => this.layout());
 
@@ -27,13 +42,39 @@ export class TileGrid {
     this.stage.className = 'stage';
     this.cams = document.createElement('div');
     this.cams.className = 'cams';
-    container.replaceChildren(this.stage, this.cams);
+    this.pager = document.createElement('div');
+    this.pager.className = 'pager';
+    this.pager.dataset.testid = 'pager';
+    container.replaceChildren(this.stage, this.cams, this.pager);
     // Column counts depend on the space available, so a resized window re-lays the grid.
     this.resizeObserver.observe(container);
   }
 
+  get mode(): Layout {
+    return this.layoutMode;
+  }
+
+  setMode(mode: Layout): void {
+    this.layoutMode = mode;
+    this.sync(this.participants);
+  }
+
+  /** Pins someone to the stage (speaker view); pinning them again unpins. */
+  togglePin(identity: string): void {
+    this.pinned = this.pinned === identity ? undefined : identity;
+    if (this.pinned) this.layoutMode = 'speaker';
+    this.sync(this.participants);
+    this.onChange();
+  }
+
+  get pinnedIdentity(): string | undefined {
+    return this.pinned;
+  }
+
   setActiveSpeakers(identities: Iterable<string>): void {
     this.speakers = new Set(identities);
+    const remote = this.participants.find((p) => !p.isLocal && this.speakers.has(p.identity));
+    if (remote) this.lastSpeaker = remote.identity;
   }
 
   /** Who has a hand up; shown on their camera tile at the next sync. */
@@ -43,33 +84,86 @@ export class TileGrid {
 
   /** Shows an emoji over someone's camera tile for a few seconds. */
   react(identity: string, emoji: string): void {
-    this.tiles.get(`${identity}\u0000camera`)?.react(emoji);
+    (this.tiles.get(`${identity}\u0000camera`) ?? this.tiles.get(`${identity}\u0000focus`))?.react(emoji);
   }
 
   sync(participants: Participant[]): void {
+    this.participants = participants;
+    const sharers = participants.filter((p) => p.getTrackPublication(Track.Source.ScreenShare)?.videoTrack);
+    const ids = new Set(participants.map((p) => p.identity));
+    if (this.pinned && !ids.has(this.pinned)) this.pinned = undefined;
+    // Speaker view: the pinned person, else whoever spoke last, else the first other person.
+    const focus =
+      this.layoutMode === 'speaker' && sharers.length === 0
+        ? participants.find((p) => p.identity === this.pinned) ??
+          participants.find((p) => p.identity === this.lastSpeaker) ??
+          participants.find((p) => !p.isLocal) ??
+          participants[0]
+        : undefined;
+    // Only the tiles on screen exist: with adaptive stream, video nobody shows is not sent.
+    const pages = Math.max(1, Math.ceil(participants.length / PAGE_SIZE));
+    this.page = Math.min(this.page, pages - 1);
+    const onPage = sharers.length > 0 || focus ? participants.slice(0, PAGE_SIZE) : participants.slice(this.page * PAGE_SIZE, (this.page + 1) * PAGE_SIZE);
+
     const wanted = new Map<string, { p: Participant; kind: TileKind }>();
-    for (const p of participants) {
-      wanted.set(`${p.identity}\u0000camera`, { p, kind: 'camera' });
-      if (p.getTrackPublication(Track.Source.ScreenShare)?.videoTrack) {
-        wanted.set(`${p.identity}\u0000screen`, { p, kind: 'screen' });
-      }
-    }
+    for (const p of sharers) wanted.set(`${p.identity}\u0000screen`, { p, kind: 'screen' });
+    if (focus) wanted.set(`${focus.identity}\u0000focus`, { p: focus, kind: 'focus' });
+    for (const p of onPage) if (p !== focus) wanted.set(`${p.identity}\u0000camera`, { p, kind: 'camera' });
     for (const [key, tile] of this.tiles) {
       if (!wanted.has(key)) {
         tile.destroy();
         this.tiles.delete(key);
       }
     }
+    let previous: Tile | undefined;
     for (const [key, { p, kind }] of wanted) {
       let tile = this.tiles.get(key);
       if (!tile) {
-        tile = new Tile(kind);
+        tile = new Tile(kind, (identity) => this.togglePin(identity));
         this.tiles.set(key, tile);
-        (kind === 'screen' ? this.stage : this.cams).append(tile.el);
       }
-      tile.update(p, this.speakers.has(p.identity), this.hands.has(p.identity));
+      // Keep DOM order as wanted: stage tiles first, then cameras in participant order.
+      const parent = kind === 'camera' ? this.cams : this.stage;
+      if (tile.el.parentElement !== parent || (previous && previous.el.parentElement === parent && previous.el.nextElementSibling !== tile.el)) {
+        if (previous && previous.el.parentElement === parent) previous.el.after(tile.el);
+        else parent.prepend(tile.el);
+      }
+      tile.update(p, this.speakers.has(p.identity), this.hands.has(p.identity), this.pinned === p.identity);
+      previous = tile;
     }
+    this.renderPager(pages, sharers.length > 0 || !!focus);
     this.layout();
+  }
+
+  private renderPager(pages: number, strip: boolean): void {
+    this.pager.hidden = strip || pages <= 1;
+    if (this.pager.hidden) return;
+    const prev = document.createElement('button');
+    prev.type = 'button';
+    prev.className = 'small';
+    prev.textContent = '‹';
+    prev.setAttribute('aria-label', t('common.prev'));
+    prev.dataset.testid = 'page-prev';
+    prev.disabled = this.page === 0;
+    prev.onclick = () => {
+      this.page--;
+      this.sync(this.participants);
+    };
+    const next = document.createElement('button');
+    next.type = 'button';
+    next.className = 'small';
+    next.textContent = '›';
+    next.setAttribute('aria-label', t('common.next'));
+    next.dataset.testid = 'page-next';
+    next.disabled = this.page >= pages - 1;
+    next.onclick = () => {
+      this.page++;
+      this.sync(this.participants);
+    };
+    const label = document.createElement('span');
+    label.dataset.testid = 'page-label';
+    label.textContent = `${this.page + 1} / ${pages}`;
+    this.pager.replaceChildren(prev, label, next);
   }
 
   /** Removes every tile and stops watching the container; the grid is not used again. */
@@ -79,10 +173,10 @@ export class TileGrid {
   }
 
   private layout(): void {
-    const sharing = this.stage.childElementCount > 0;
-    this.container.classList.toggle('sharing', sharing);
+    const staged = this.stage.childElementCount > 0;
+    this.container.classList.toggle('sharing', staged);
     const n = this.cams.childElementCount;
-    if (sharing || n === 0) return;
+    if (staged || n === 0) return;
     const cols = bestColumns(n, this.cams.clientWidth, this.cams.clientHeight);
     this.cams.style.gridTemplateColumns = `repeat(${cols}, minmax(0, 1fr))`;
     this.cams.style.gridTemplateRows = `repeat(${Math.ceil(n / cols)}, minmax(0, 1fr))`;
@@ -114,10 +208,21 @@ class Tile {
   /** The track currently attached to `video`; compared on each update to attach only on change. */
   private track: VideoTrack | undefined;
 
-  constructor(private readonly kind: TileKind) {
+  private readonly pin: HTMLButtonElement;
+
+  constructor(
+    private readonly kind: TileKind,
+    onPin: (identity: string) => void,
+  ) {
     this.el = document.createElement('div');
     this.el.className = `tile tile-${kind}`;
-    this.el.dataset.testid = kind === 'camera' ? 'tile' : 'screen-tile';
+    this.el.dataset.testid = kind === 'screen' ? 'screen-tile' : kind === 'focus' ? 'focus-tile' : 'tile';
+    this.pin = document.createElement('button');
+    this.pin.type = 'button';
+    this.pin.className = 'pin small';
+    this.pin.dataset.testid = 'pin';
+    this.pin.onclick = () => onPin(this.el.dataset.identity ?? '');
+    this.el.ondblclick = () => onPin(this.el.dataset.identity ?? '');
 
     this.video = document.createElement('video');
     this.video.autoplay = true;
@@ -145,6 +250,7 @@ class Tile {
     footer.append(this.mic, this.label, this.hand);
 
     this.el.append(this.avatar, this.video, footer);
+    if (kind !== 'screen') this.el.append(this.pin);
   }
 
   react(emoji: string): void {
@@ -156,8 +262,10 @@ class Tile {
     setTimeout(() => bubble.remove(), 4000);
   }
 
-  update(p: Participant, speaking: boolean, hand: boolean): void {
-    const source = this.kind === 'camera' ? Track.Source.Camera : Track.Source.ScreenShare;
+  update(p: Participant, speaking: boolean, hand: boolean, pinned: boolean): void {
+    const source = this.kind === 'screen' ? Track.Source.ScreenShare : Track.Source.Camera;
+    this.pin.textContent = t(pinned ? 'tile.unpin' : 'tile.pin');
+    this.pin.setAttribute('aria-pressed', String(pinned));
     const pub = p.getTrackPublication(source);
     const track = pub && !pub.isMuted ? pub.videoTrack : undefined;
     if (track !== this.track) {
@@ -172,11 +280,11 @@ class Tile {
 
     this.el.dataset.identity = p.identity;
     this.el.dataset.muted = String(micMuted);
-    this.el.dataset.speaking = String(speaking && this.kind === 'camera');
+    this.el.dataset.speaking = String(speaking && this.kind !== 'screen');
     this.el.classList.toggle('no-video', !track);
-    this.el.classList.toggle('mirror', p.isLocal && this.kind === 'camera');
-    this.mic.hidden = this.kind !== 'camera' || !micMuted;
-    this.hand.hidden = this.kind !== 'camera' || !hand;
+    this.el.classList.toggle('mirror', p.isLocal && this.kind !== 'screen');
+    this.mic.hidden = this.kind === 'screen' || !micMuted;
+    this.hand.hidden = this.kind === 'screen' || !hand;
     this.avatar.textContent = initials(name);
     this.label.textContent =
       this.kind === 'screen' ? `${name} · ${t('tile.screen')}` : p.isLocal ? `${name} ${t('tile.you')}` : name;
