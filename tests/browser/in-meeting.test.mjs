@@ -208,6 +208,11 @@ describe('running a meeting in the web app', () => {
       assert.ok(box && box.x >= 0 && box.x + box.width <= 390 && box.y + box.height <= 780, `${id} is on screen: ${JSON.stringify(box)}`);
     }
     await shot(page, 'phone');
+    // Device settings during the call list the (fake) devices in use.
+    await page.getByTestId('open-settings').click();
+    await poll('the camera list', () => page.getByTestId('settings-videoinput').locator('option').count(), (n) => n >= 1);
+    await shot(page, 'phone-settings');
+    await page.getByTestId('open-settings').click();
     await page.getByTestId('toggle-people').click();
     await shot(page, 'phone-people');
     await page.getByTestId('toggle-people').click();

@@ -21,6 +21,7 @@ import { showStatus } from './status';
 import { ChatPanel } from './panels/chat';
 import { HostApi } from './panels/host-api';
 import { handOf, PeoplePanel, roleOf, sendHand } from './panels/people';
+import { SettingsPanel } from './panels/settings';
 
 /**
  * livekit-client retries some failures without end (a server that answers 404 on both signalling
@@ -46,6 +47,7 @@ export interface MeetingElements {
   timer: HTMLElement;
   copyInvite: HTMLButtonElement;
   viewToggle: HTMLButtonElement;
+  settings: HTMLButtonElement;
   toasts: HTMLElement;
   leaveDialog: HTMLDialogElement;
   leaveConfirm: HTMLButtonElement;
@@ -94,7 +96,8 @@ export class Meeting {
   private ended = false;
   private chatPanel: ChatPanel | undefined;
   private peoplePanel: PeoplePanel | undefined;
-  private panel: 'people' | 'chat' | undefined;
+  private panel: 'people' | 'chat' | 'settings' | undefined;
+  private settingsPanel: SettingsPanel | undefined;
   private unread = 0;
   private token = '';
   private joinedAt = 0;
@@ -130,6 +133,8 @@ export class Meeting {
     copyInvite.onclick = () => void this.copyInvitation();
     timer.textContent = '';
     timer.setAttribute('aria-label', t('meeting.duration'));
+    this.els.settings.textContent = t('controls.settings');
+    this.els.settings.onclick = () => this.togglePanel('settings');
     this.els.viewToggle.onclick = () => {
       this.grid.setMode(this.grid.mode === 'gallery' ? 'speaker' : 'gallery');
       this.render();
@@ -212,14 +217,17 @@ export class Meeting {
     void this.chatPanel.loadHistory();
     this.peoplePanel = new PeoplePanel(this.room, this.api);
     this.peoplePanel.onChatRule = (rule) => this.chatPanel?.setRule(rule);
+    this.settingsPanel = new SettingsPanel(this.room);
   }
 
-  private togglePanel(which: 'people' | 'chat'): void {
+  private togglePanel(which: 'people' | 'chat' | 'settings'): void {
     this.panel = this.panel === which ? undefined : which;
     if (this.panel === 'chat') this.unread = 0;
     const side = this.els.side;
     side.hidden = !this.panel;
-    const el = this.panel === 'chat' ? this.chatPanel?.el : this.panel === 'people' ? this.peoplePanel?.el : undefined;
+    if (this.panel === 'settings') void this.settingsPanel?.render();
+    const panels = { chat: this.chatPanel?.el, people: this.peoplePanel?.el, settings: this.settingsPanel?.el };
+    const el = this.panel ? panels[this.panel] : undefined;
     side.replaceChildren(...(el ? [el] : []));
     if (this.panel === 'chat') side.querySelector<HTMLTextAreaElement>('textarea')?.focus();
     this.render();

@@ -119,9 +119,15 @@ export class PeoplePanel {
           await api.status({ mute_all: muteAll, allow_unmute_by_self: this.live.selfUnmute });
           this.live.muteAll = muteAll;
         }),
+        // What the box shows is what the next "mute all" sends, even before this call returns.
         this.checkbox('people.selfUnmute', 'self-unmute', this.live.selfUnmute, async (on) => {
-          await api.status({ allow_unmute_by_self: on });
           this.live.selfUnmute = on;
+          try {
+            await api.status({ allow_unmute_by_self: on });
+          } catch (e) {
+            this.live.selfUnmute = !on;
+            throw e;
+          }
         }),
         this.checkbox('people.lock', 'lock', this.live.locked, async (on) => {
           await api.status({ meeting_locked: on });
