@@ -801,9 +801,10 @@ async def test_a_locked_meeting_admits_nobody_new(server, sdk, peers):
         await asyncio.to_thread(join_meeting, server, info.meeting_code, "Outside")
     assert refused.value.code == 403
     assert json.loads(refused.value.read())["error_info"]["error_code"] == 10016
-    # A control Huiyi does not enforce yet is refused, not silently accepted.
+    # A control Huiyi does not enforce yet is refused, not silently accepted (allow_chat and
+    # auto_waiting_room, which this test once used, are enforced now).
     with pytest.raises(wm.ServiceException) as unsupported:
-        await asyncio.to_thread(set_status, sdk, info.meeting_id, allow_chat=2)
+        await asyncio.to_thread(set_status, sdk, info.meeting_id, play_ivr_on_join=True)
     assert service_error(unsupported).error_info.error_code == 10001
     await asyncio.to_thread(set_status, sdk, info.meeting_id, meeting_locked=False)
     assert (await asyncio.to_thread(join_meeting, server, info.meeting_code, "Outside"))["token"]
