@@ -185,6 +185,27 @@ describe('running a meeting in the web app', () => {
     assert.equal(await guest.page.getByTestId('toggle-mic').isDisabled(), false);
   });
 
+  step('the waiting room: a newcomer waits, seeing nobody, until the host admits them', async () => {
+    const { host } = people;
+    await host.page.getByTestId('waiting-room').check();
+    const knocker = await joinByTypedCode('Knocker Zhao');
+    await knocker.page.getByTestId('waiting-overlay').waitFor();
+    assert.equal(await knocker.page.getByTestId('tile').count(), 1, 'a waiting participant sees only themself');
+    await shot(knocker.page, 'waiting');
+    await host.page.getByTestId('knock').waitFor();
+    await host.page.locator(`[data-testid="waiting-person"][data-identity="${knocker.identity}"]`).waitFor();
+    assert.equal(await tileOf(host.page, knocker.identity).count(), 0, 'nobody gets a tile for someone waiting');
+    await shot(host.page, 'knock');
+    await host.page.getByTestId('knock-admit').click();
+    await poll('the overlay to go', () => knocker.page.getByTestId('waiting-overlay').isVisible(), (v) => v === false);
+    await tileOf(host.page, knocker.identity).waitFor();
+    await tileOf(knocker.page, host.identity).waitFor();
+    await poll('the admitted camera to publish', () => knocker.page.evaluate(() => window.__huiyi.room.localParticipant.isCameraEnabled), (on) => on === true);
+    await host.page.getByTestId('waiting-room').uncheck();
+    await knocker.context.close();
+    await poll('the knocker to leave', () => tileOf(host.page, knocker.identity).count(), (n) => n === 0);
+  });
+
   step('a removed participant is told so and cannot come back', async () => {
     const { host, late } = people;
     host.page.once('dialog', (d) => d.accept());

@@ -141,6 +141,7 @@ export function startJoinView(params: URLSearchParams): void {
         timer: byId('meeting-timer'),
         copyInvite: byId('copy-invite'),
         viewToggle: byId('view-toggle'),
+        waitingOverlay: byId('waiting-overlay'),
         settings: byId('open-settings'),
         toasts: byId('toasts'),
         leaveDialog: byId('leave-dialog'),

@@ -10,6 +10,7 @@ import {
   Room,
   RoomEvent,
   Track,
+  type Participant,
   type RemoteTrack,
 } from 'livekit-client';
 import type { Credentials } from './token';
@@ -19,8 +20,8 @@ import { icon, type IconName } from './icons';
 import { t, tf, tryT, type Key } from './i18n';
 import { showStatus } from './status';
 import { ChatPanel } from './panels/chat';
-import { HostApi } from './panels/host-api';
-import { handOf, PeoplePanel, roleOf, sendHand } from './panels/people';
+import { HostApi, personOf } from './panels/host-api';
+import { handOf, isWaiting, PeoplePanel, roleOf, sendHand } from './panels/people';
 import { SettingsPanel } from './panels/settings';
 
 /**
@@ -47,6 +48,7 @@ export interface MeetingElements {
   timer: HTMLElement;
   copyInvite: HTMLButtonElement;
   viewToggle: HTMLButtonElement;
+  waitingOverlay: HTMLElement;
   settings: HTMLButtonElement;
   toasts: HTMLElement;
   leaveDialog: HTMLDialogElement;
@@ -179,6 +181,21 @@ export class Meeting {
     this.render();
     // Unlocks audio playback on browsers that require a gesture; the join click was one.
     void this.room.startAudio();
+    this.pending = { creds, choice };
+    this.wasWaiting = isWaiting(this.room.localParticipant);
+    // In the waiting room nothing may be published: that waits for the admission.
+    if (!isWaiting(this.room.localParticipant)) await this.publishChosen();
+    this.render();
+  }
+
+  /** What to publish once in the meeting proper (at join, or when admitted from waiting). */
+  private pending: { creds: Credentials; choice: DeviceChoice } | undefined;
+
+  private async publishChosen(): Promise<void> {
+    const pending = this.pending;
+    this.pending = undefined;
+    if (!pending) return;
+    const { creds, choice } = pending;
     try {
       // Camera is published with livekit-client's default simulcast layers. A meeting set to
       // mute on join starts with the microphone published but muted (the server would mute an
@@ -201,6 +218,55 @@ export class Meeting {
       showStatus('connected', `${t('error.devices')}: ${message(e)}`);
     }
     this.render();
+  }
+
+  /** Waiting-room changes: this participant admitted or sent back, or someone knocking (hosts). */
+  private onAttributes(p: Participant): void {
+    const lp = this.room.localParticipant;
+    if (p === lp || p.identity === lp.identity) {
+      const waiting = isWaiting(lp);
+      if (!waiting && this.wasWaiting) void this.publishChosen();
+      if (waiting && !this.wasWaiting && this.joinedAt) {
+        // Sent back: the server unpublished our tracks; publish them again once admitted.
+        this.pending = { creds: { url: '', token: this.token }, choice: { micOn: lp.isMicrophoneEnabled, cameraOn: lp.isCameraEnabled } };
+        this.toast(t('waiting.sentBack'));
+      }
+      this.wasWaiting = waiting;
+    } else if (isWaiting(p) && !this.knocked.has(p.identity)) {
+      this.knock(p);
+    }
+    this.render();
+  }
+
+  private wasWaiting = false;
+  /** Who has been announced as waiting, so each knock shows once. */
+  private readonly knocked = new Set<string>();
+
+  /** Tells a host that someone waits, with a button to let them in. */
+  private knock(p: Participant): void {
+    this.knocked.add(p.identity);
+    if (!this.api || !roleOf(this.room.localParticipant)) return;
+    const el = document.createElement('div');
+    el.className = 'toast ask';
+    el.dataset.testid = 'knock';
+    const text = document.createElement('span');
+    text.textContent = tf('waiting.knocking', { name: p.name || p.identity });
+    const admit = document.createElement('button');
+    admit.className = 'primary small';
+    admit.textContent = t('waiting.admit');
+    admit.dataset.testid = 'knock-admit';
+    const api = this.api;
+    admit.onclick = () => {
+      el.remove();
+      void this.act(() => api.waitingRoom(1, [personOf(p.identity, p.metadata)]));
+    };
+    const later = document.createElement('button');
+    later.className = 'small';
+    later.textContent = t('common.close');
+    later.onclick = () => el.remove();
+    el.append(text, admit, later);
+    this.els.toasts.append(el);
+    setTimeout(() => el.remove(), 30_000);
   }
 
   /** The panels need the local identity and role, which exist once connected. */
@@ -331,7 +397,7 @@ export class Meeting {
           }
         }
       })
-      .on(RoomEvent.ParticipantAttributesChanged, render)
+      .on(RoomEvent.ParticipantAttributesChanged, (_changed, p) => this.onAttributes(p))
       .on(RoomEvent.ConnectionQualityChanged, render)
       .on(RoomEvent.ParticipantPermissionsChanged, render)
       .on(RoomEvent.ConnectionStateChanged, (state) => {
@@ -358,8 +424,9 @@ export class Meeting {
         const kind = MediaDeviceFailure.getFailure(e);
         showStatus('connected', `${t('error.devices')}${kind ? ` (${kind})` : ''}`);
       })
-      .on(RoomEvent.ParticipantConnected, () => {
-        this.chime(true);
+      .on(RoomEvent.ParticipantConnected, (p) => {
+        if (isWaiting(p)) this.onAttributes(p);
+        else this.chime(true);
         render();
       })
       .on(RoomEvent.ParticipantDisconnected, () => {
@@ -456,7 +523,9 @@ export class Meeting {
   private render(): void {
     if (this.ended) return;
     const room = this.room;
-    this.grid.sync([room.localParticipant, ...room.remoteParticipants.values()]);
+    // Waiting participants (which only hosts and they themselves see) get no tile.
+    this.grid.sync([room.localParticipant, ...room.remoteParticipants.values()].filter((p) => p.isLocal || !isWaiting(p)));
+    this.els.waitingOverlay.hidden = !isWaiting(room.localParticipant);
     const lp = room.localParticipant;
     setControl(this.els.mic, lp.isMicrophoneEnabled, ['mic', 'micOff'], ['controls.mute', 'controls.unmute']);
     setControl(this.els.camera, lp.isCameraEnabled, ['cam', 'camOff'], ['controls.cameraOff', 'controls.cameraOn']);

@@ -46,7 +46,7 @@ export class HostApi {
     return { to_operator_id: person, to_operator_id_type: 1 };
   }
 
-  status(fields: { mute_all?: boolean; allow_unmute_by_self?: boolean; meeting_locked?: boolean; share_screen?: boolean; allow_chat?: number }) {
+  status(fields: { mute_all?: boolean; allow_unmute_by_self?: boolean; meeting_locked?: boolean; share_screen?: boolean; allow_chat?: number; auto_waiting_room?: boolean }) {
     return this.put('status', fields);
   }
   mute(person: string, mute: boolean) {
@@ -60,6 +60,14 @@ export class HostApi {
   }
   remove(person: string) {
     return this.put('kickout', { users: [HostApi.user(person)], allow_rejoin: false });
+  }
+
+  /** The waiting room: 1 admits, 2 sends someone in the meeting back, 3 turns away. */
+  waitingRoom(operateType: 1 | 2 | 3, persons: string[]) {
+    return this.put('waiting-room', { operate_type: operateType, users: persons.map(HostApi.user) });
+  }
+  admitAll() {
+    return this.put('waiting-room', { operate_type: 1, admit_all: true });
   }
 
   /** Ends the meeting for everyone (Tencent's dismiss). */

@@ -13,6 +13,12 @@ import { HostApi, personOf } from './host-api';
 export const HAND_TOPIC = 'huiyi.hand';
 export const ROLE_ATTRIBUTE = 'huiyi.role';
 export const HAND_ATTRIBUTE = 'huiyi.hand';
+export const WAITING_ATTRIBUTE = 'huiyi.waiting';
+
+/** Whether a participant is in the waiting room (only hosts, and they themselves, see them). */
+export function isWaiting(p: Participant): boolean {
+  return !!p.attributes[WAITING_ATTRIBUTE];
+}
 
 export function roleOf(p: Participant): 'host' | 'cohost' | undefined {
   const r = p.attributes[ROLE_ATTRIBUTE];
@@ -48,6 +54,7 @@ interface LiveControls {
   locked: boolean;
   chat: number;
   shareAll: boolean;
+  waitingRoom: boolean;
 }
 
 export class PeoplePanel {
@@ -55,7 +62,8 @@ export class PeoplePanel {
   private readonly list: HTMLUListElement;
   private readonly hostBar: HTMLDivElement;
   private readonly error: HTMLParagraphElement;
-  private readonly live: LiveControls = { muteAll: false, selfUnmute: true, locked: false, chat: 0, shareAll: true };
+  private readonly live: LiveControls = { muteAll: false, selfUnmute: true, locked: false, chat: 0, shareAll: true, waitingRoom: false };
+  private readonly waitingBox: HTMLDivElement;
   /** Tells the chat panel the rule this host set. */
   onChatRule: (rule: number) => void = () => undefined;
 
@@ -78,7 +86,10 @@ export class PeoplePanel {
     this.list.dataset.testid = 'people-list';
     const head = document.createElement('h2');
     head.dataset.testid = 'people-count';
-    this.el.append(head, this.hostBar, this.error, this.list);
+    this.waitingBox = document.createElement('div');
+    this.waitingBox.className = 'waiting-box';
+    this.waitingBox.dataset.testid = 'waiting-box';
+    this.el.append(head, this.hostBar, this.error, this.waitingBox, this.list);
   }
 
   private get amHost(): boolean {
@@ -90,14 +101,43 @@ export class PeoplePanel {
   private shown = '';
 
   render(): void {
-    const everyone = ordered([this.room.localParticipant, ...this.room.remoteParticipants.values()]);
+    const all = [this.room.localParticipant, ...this.room.remoteParticipants.values()];
+    const everyone = ordered(all.filter((p) => !isWaiting(p)));
+    const waiting = all.filter(isWaiting).sort((a, b) => Number(a.attributes[WAITING_ATTRIBUTE]) - Number(b.attributes[WAITING_ATTRIBUTE]));
     const rows = everyone.map((p) => this.rowState(p));
-    const signature = JSON.stringify([this.amHost, this.live, rows]);
+    const signature = JSON.stringify([this.amHost, this.live, rows, waiting.map((p) => [p.identity, p.name])]);
     if (signature === this.shown) return;
     this.shown = signature;
     this.el.querySelector('h2')!.textContent = `${t('people.title')} (${everyone.length})`;
     this.renderHostBar(everyone);
+    this.renderWaiting(waiting);
     this.list.replaceChildren(...everyone.map((p) => this.row(p)));
+  }
+
+  /** Who waits, longest first, with admit and deny, for a host who can act on it. */
+  private renderWaiting(waiting: Participant[]): void {
+    const api = this.api;
+    this.waitingBox.hidden = waiting.length === 0 || !this.amHost;
+    if (this.waitingBox.hidden || !api) {
+      this.waitingBox.replaceChildren();
+      return;
+    }
+    const head = document.createElement('h3');
+    head.textContent = `${t('waiting.title')} (${waiting.length})`;
+    const all = this.button('waiting.admitAll', 'admit-all', () => api.admitAll());
+    const rows = waiting.map((p) => {
+      const li = document.createElement('div');
+      li.className = 'person';
+      li.dataset.testid = 'waiting-person';
+      li.dataset.identity = p.identity;
+      const name = document.createElement('span');
+      name.className = 'person-name';
+      name.textContent = p.name || p.identity;
+      const person = personOf(p.identity, p.metadata);
+      li.append(name, this.button('waiting.admit', 'admit', () => api.waitingRoom(1, [person])), this.button('waiting.deny', 'deny', () => api.waitingRoom(3, [person])));
+      return li;
+    });
+    this.waitingBox.replaceChildren(head, all, ...rows);
   }
 
   private rowState(p: Participant) {
@@ -132,6 +172,10 @@ export class PeoplePanel {
         this.checkbox('people.lock', 'lock', this.live.locked, async (on) => {
           await api.status({ meeting_locked: on });
           this.live.locked = on;
+        }),
+        this.checkbox('waiting.enable', 'waiting-room', this.live.waitingRoom, async (on) => {
+          await api.status({ auto_waiting_room: on });
+          this.live.waitingRoom = on;
         }),
         this.select('people.chatRule', 'chat-rule', [0, 1, 2, 3].map((v) => [String(v), t(`chatRule.${v}` as Key)]), String(this.live.chat), async (v) => {
           await api.status({ allow_chat: Number(v) });
@@ -202,6 +246,7 @@ export class PeoplePanel {
       if (s.camOn) box.append(this.button('people.stopVideo', 'stop-video', () => api.stopVideo(person)));
       const cohost = roleOf(p) === 'cohost';
       if (roleOf(p) !== 'host') box.append(this.button(cohost ? 'people.revokeCohost' : 'people.makeCohost', 'cohost', () => api.cohost(person, !cohost)));
+      if (!roleOf(p) && this.live.waitingRoom) box.append(this.button('waiting.sendBack', 'send-to-waiting', () => api.waitingRoom(2, [person])));
       box.append(
         this.button('people.remove', 'remove', async () => {
           if (!confirm(tf('people.removeConfirm', { name: p.name || p.identity }))) return;
