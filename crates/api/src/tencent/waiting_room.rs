@@ -267,7 +267,7 @@ async fn send_back(state: &AppState, m: &Meeting, operator: &huiyi_store::User, 
     let listed = state.sfu.with_engine(move |e, _| e.list_participants(&room).unwrap_or_default()).await.map_err(|_| ApiError::internal())?;
     let targets: Vec<(Acted, String)> = listed
         .iter()
-        .filter(|p| !waits(p) && p.attributes.get(crate::rtc::ROLE_ATTRIBUTE).is_none())
+        .filter(|p| !waits(p) && !p.attributes.contains_key(crate::rtc::ROLE_ATTRIBUTE))
         .map(|p| (acted(p), p.identity.clone()))
         .filter(|(a, _)| people.contains(&a.person))
         .collect();
