@@ -310,9 +310,13 @@ async fn a_started_meeting_nobody_is_in_ends_once_its_end_time_passes() {
     let database = fresh_database_url().await;
     let (api, stop, task) = start_in(dir.clone(), database.clone()).await;
     let past = unix_now() - 7200;
-    let body = json!({ "userid": "dev-user", "subject": "Left early", "type": 0, "start_time": past.to_string(), "end_time": (past + 3600).to_string() });
+    let body = json!({ "userid": "dev-user", "subject": "Left early", "type": 1 });
     let created = api.call("POST", "/v1/meetings", body).await;
     let id = created.body["meeting_info_list"][0]["meeting_id"].as_str().unwrap().to_string();
+    // The API refuses a start in the past; the store takes the meeting back two hours.
+    let mut data = api.store.meeting("dev-app", &id).await.unwrap().data;
+    (data.start_time, data.end_time) = (past, past + 3600);
+    api.store.update_meeting(&id, &data, past).await.unwrap();
     // It started, and then the server went down with nobody reconnecting.
     api.store.transition("dev-app", &id, &[MeetingStatus::Init], MeetingStatus::Started, past + 60).await.unwrap();
     stop.send(()).unwrap();
@@ -359,4 +363,56 @@ async fn a_meetings_chat_is_readable_and_exportable_by_its_hosts_only() {
     let other = member.call("GET", &format!("/v1/meetings/{id}/chat"), Value::Null).await;
     assert!(matches!(other.status, 403 | 404), "{} {:?}", other.status, other.body);
     assert_eq!(member.call("GET", &format!("/v1/meetings/{id}/chat.csv"), Value::Null).await.status, other.status);
+}
+
+#[tokio::test]
+async fn a_code_of_an_ended_or_cancelled_meeting_says_so_rather_than_unknown() {
+    let api = start().await;
+    let made = |subject: &'static str| {
+        let api = &api;
+        async move {
+            let r = api.call("POST", "/v1/meetings", json!({ "userid": "dev-user", "instanceid": 1, "subject": subject, "type": 1 })).await;
+            let info = &r.body["meeting_info_list"][0];
+            (info["meeting_id"].as_str().unwrap().to_string(), info["meeting_code"].as_str().unwrap().to_string())
+        }
+    };
+    let join = |code: String| {
+        let api = &api;
+        async move { api.open_call("POST", "/v1/meetings/join", json!({ "meeting_code": code, "display_name": "Late" })).await }
+    };
+    let (ended_id, ended_code) = made("Ended").await;
+    api.store.transition("dev-app", &ended_id, &[MeetingStatus::Init], MeetingStatus::Started, unix_now()).await.unwrap();
+    assert_eq!(api.call("POST", &format!("/v1/meetings/{ended_id}/dismiss"), json!({ "userid": "dev-user" })).await.status, 200);
+    let r = join(ended_code).await;
+    assert_eq!((r.status, error_code(&r)), (409, 10014), "{:?}", r.body);
+    assert!(r.body["error_info"]["message"].as_str().unwrap().contains("ended"));
+    let (cancelled_id, cancelled_code) = made("Cancelled").await;
+    assert_eq!(api.call("POST", &format!("/v1/meetings/{cancelled_id}/cancel"), json!({ "userid": "dev-user", "instanceid": 1 })).await.status, 200);
+    let r = join(cancelled_code).await;
+    assert_eq!((r.status, error_code(&r)), (409, 10014));
+    assert!(r.body["error_info"]["message"].as_str().unwrap().contains("cancelled"));
+    // A code nobody ever had is still unknown.
+    let r = join("999999999".into()).await;
+    assert_eq!((r.status, error_code(&r)), (404, 10006));
+}
+
+#[tokio::test]
+async fn a_single_meeting_cannot_start_in_the_past_nor_end_before_it_starts() {
+    let api = start().await;
+    let now = unix_now();
+    let at = |start: i64, end: i64| json!({ "userid": "dev-user", "instanceid": 1, "subject": "Past", "type": 0, "start_time": start.to_string(), "end_time": end.to_string() });
+    let past = api.call("POST", "/v1/meetings", at(now - 3600, now + 3600)).await;
+    assert_eq!((past.status, error_code(&past)), (400, 10001));
+    assert!(past.body["error_info"]["message"].as_str().unwrap().contains("past"), "{:?}", past.body);
+    let backwards = api.call("POST", "/v1/meetings", at(now + 3600, now + 1800)).await;
+    assert_eq!(backwards.status, 400);
+    // "Now", as a form sends it a little late, is fine.
+    let made = api.call("POST", "/v1/meetings", at(now - 60, now + 3600)).await;
+    assert_eq!(made.status, 200, "{:?}", made.body);
+    let id = made.body["meeting_info_list"][0]["meeting_id"].as_str().unwrap().to_string();
+    // Moving it into the past is refused too; other changes keep the start it has.
+    let moved = api.call("PUT", &format!("/v1/meetings/{id}"), json!({ "userid": "dev-user", "instanceid": 1, "start_time": (now - 7200).to_string(), "end_time": (now - 3600).to_string() })).await;
+    assert_eq!(moved.status, 400, "{:?}", moved.body);
+    let renamed = api.call("PUT", &format!("/v1/meetings/{id}"), json!({ "userid": "dev-user", "instanceid": 1, "subject": "Renamed" })).await;
+    assert_eq!(renamed.status, 200, "{:?}", renamed.body);
 }

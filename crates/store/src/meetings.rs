@@ -171,6 +171,22 @@ impl Store {
         meeting_from(&row)
     }
 
+    /// The meeting that last held this code, if it ended or was cancelled at or after `since`
+    /// and no live meeting holds the code now: so a late participant learns that the meeting is
+    /// over rather than that the code is wrong.
+    pub async fn recently_closed_by_code(&self, code: &str, since: i64) -> Result<Meeting> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM meetings WHERE meeting_code = $1 AND status IN ('MEETING_STATE_ENDED', 'MEETING_STATE_CANCELLED') \
+             AND updated_at >= $2 ORDER BY updated_at DESC LIMIT 1"
+        ))
+        .bind(code)
+        .bind(since)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        meeting_from(&row)
+    }
+
     /// Replaces a meeting's scheduling data (the caller merged the changes).
     pub async fn update_meeting(&self, meeting_id: &str, m: &NewMeeting, now: i64) -> Result<Meeting> {
         let r = sqlx::query(

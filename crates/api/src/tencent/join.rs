@@ -69,6 +69,10 @@ pub struct JoinAnswer {
     mute_on_join: bool,
 }
 
+/// How long after a meeting ends or is cancelled its code still says so (instead of "no such
+/// meeting"), unless a new meeting has taken the code.
+const RECENTLY_CLOSED_SECS: i64 = 7 * 24 * 3600;
+
 /// Who is joining, as far as the settings care.
 struct Joiner {
     identity: String,
@@ -132,6 +136,12 @@ pub async fn join(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<
     let meeting = match state.store.live_meeting_by_code(&code).await {
         Ok(m) => m,
         Err(StoreError::NotFound) => {
+            // A meeting that ended or was cancelled lately: say so, in plain words.
+            if let Ok(closed) = state.store.recently_closed_by_code(&code, now - RECENTLY_CLOSED_SECS).await {
+                lookup.forgive();
+                let refusal = if closed.status == huiyi_store::MeetingStatus::Cancelled { super::admission::Refusal::Cancelled } else { super::admission::Refusal::Ended };
+                return Err(refusal.api_error());
+            }
             let _ = state.limits.unknown_codes.take(&[(UNKNOWN_CODES_ALL.to_owned(), 2 * UNKNOWN_CODES_OVERALL)], now);
             return Err(ApiError::not_found("meeting"));
         }

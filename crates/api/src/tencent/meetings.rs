@@ -22,6 +22,9 @@ pub const MAX_INVITEES: usize = 300;
 
 /// `hosts` or `invitees`, checked: at most `max` people, each a user of the caller's
 /// enterprise, each once (duplicates are dropped, in order).
+/// How far in the past a new start time may be: "now" as a form sends it, and clock skew.
+const PAST_START_GRACE_SECS: i64 = 300;
+
 pub async fn check_people(state: &AppState, enterprise_id: &str, field: &str, people: Vec<UserRef>, max: usize) -> Result<Vec<UserRef>, ApiError> {
     if people.len() > max {
         return Err(ApiError::invalid(format!("{field} names at most {max} users")));
@@ -417,6 +420,11 @@ pub async fn create(State(state): State<AppState>, Extension(caller): Extension<
     if end <= start {
         return Err(ApiError::invalid("end_time must be after start_time"));
     }
+    // A single meeting cannot be scheduled in the past (a few minutes of grace for "now" and
+    // clocks a little apart). A recurring series may have begun: its past occurrences are history.
+    if b.meeting_type.unwrap_or(0) == 0 && start < now - PAST_START_GRACE_SECS {
+        return Err(ApiError::invalid("start_time is in the past; choose a time from now on"));
+    }
     check_password(&b.password)?;
     let time_zone = b.time_zone.unwrap_or_default();
     check_time_zone(&time_zone)?;
@@ -603,6 +611,9 @@ pub async fn update(State(state): State<AppState>, Extension(caller): Extension<
     }
     if d.end_time <= d.start_time {
         return Err(ApiError::invalid("end_time must be after start_time"));
+    }
+    if d.start_time != current.data.start_time && d.meeting_type == 0 && d.start_time < unix_now() - PAST_START_GRACE_SECS {
+        return Err(ApiError::invalid("start_time is in the past; choose a time from now on"));
     }
     if b.password.is_some() {
         check_password(&b.password)?;
