@@ -146,3 +146,35 @@ async def test_simulcast_publication_is_forwarded(peers):
     bob = await peers.join(room, "bob")
     video, _, _ = await wait_subscribed(bob, video_pub.sid)
     await assert_sees_colours(video, exact_size=False)
+
+
+async def test_resubscribing_the_same_track_reuses_its_line_and_media_flows_again(peers):
+    """Unsubscribe and subscribe again, twice: the server must not offer a second media line
+    with the same msid (libwebrtc, under the Rust SDK, rejects such an offer and the SDK
+    aborts), and the tone and the picture must come back each time."""
+    room = room_name("resub")
+    alice = await peers.join(room, "alice")
+    audio_pub = await media.publish_tone(alice)
+    video_pub = await media.publish_colours(alice)
+    bob = await peers.join(room, "bob")
+    await wait_subscribed(bob, audio_pub.sid)
+    await wait_subscribed(bob, video_pub.sid)
+    for round_ in range(2):
+        for sid in (audio_pub.sid, video_pub.sid):
+            pub = bob.remote("alice").track_publications[sid]
+            pub.set_subscribed(False)
+            await bob.events.wait(
+                "track_unsubscribed", lambda t, p, who, sid=sid, n=round_: p.sid == sid
+                and len(bob.events.all("track_unsubscribed", lambda t2, p2, w2: p2.sid == sid)) > n
+            )
+            pub.set_subscribed(True)
+        audio = await bob.events.wait(
+            "track_subscribed", lambda t, p, who, n=round_: p.sid == audio_pub.sid
+            and len(bob.events.all("track_subscribed", lambda t2, p2, w2: p2.sid == audio_pub.sid)) > n + 1
+        )
+        video = await bob.events.wait(
+            "track_subscribed", lambda t, p, who, n=round_: p.sid == video_pub.sid
+            and len(bob.events.all("track_subscribed", lambda t2, p2, w2: p2.sid == video_pub.sid)) > n + 1
+        )
+        await assert_hears_tone(audio[0])
+        await assert_sees_colours(video[0])

@@ -135,9 +135,15 @@ export class TileGrid {
     this.layout();
   }
 
+  /** What the pager shows; it is rebuilt only when that changes, so a click never lands on a
+   * button that a room event just replaced. */
+  private pagerShown = '';
+
   private renderPager(pages: number, strip: boolean): void {
     this.pager.hidden = strip || pages <= 1;
-    if (this.pager.hidden) return;
+    const shown = `${this.pager.hidden}/${this.page}/${pages}`;
+    if (this.pager.hidden || shown === this.pagerShown) return;
+    this.pagerShown = shown;
     const prev = document.createElement('button');
     prev.type = 'button';
     prev.className = 'small';

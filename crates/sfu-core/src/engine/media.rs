@@ -250,6 +250,7 @@ impl Engine {
         let (Some(mid), Some(peer)) = (dt.mid, p.subscriber.and_then(|id| self.peers.get_mut(&id))) else { return };
         peer.pending_removals.push(mid);
         peer.renegotiate = true;
+        peer.retire(sid);
     }
 
     /// Sends the subscriber an offer for every pending change, unless one is outstanding (then
@@ -293,8 +294,15 @@ impl Engine {
         }
         let mut added = Vec::new();
         for (sid, kind, owner_sid) in to_add {
-            // LiveKit clients read "<participant sid>|<track sid>" from the stream id.
-            let mid = sdp.add_media(kind, Direction::SendOnly, Some(format!("{owner_sid}|{sid}")), Some(sid.to_string()), None);
+            // LiveKit clients read "<participant sid>|<track sid>" from the stream id. The msid's
+            // track id must differ from that of an inactive line this track had before: libwebrtc
+            // refuses an offer with two equal msids (and the Rust SDK aborts on it).
+            let track_id = match peer.retired.contains(&sid) {
+                true => format!("{sid}~{}", peer.lines_added),
+                false => sid.to_string(),
+            };
+            peer.lines_added += 1;
+            let mid = sdp.add_media(kind, Direction::SendOnly, Some(format!("{owner_sid}|{sid}")), Some(track_id), None);
             added.push((sid, mid));
         }
         let Some((offer, pending)) = sdp.apply() else {

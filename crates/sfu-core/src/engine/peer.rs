@@ -58,6 +58,11 @@ pub(crate) struct Peer {
     pub channels_added: bool,
     /// Subscriber only: media lines to deactivate in the next offer.
     pub pending_removals: Vec<str0m::media::Mid>,
+    /// Subscriber only: tracks that had a media line here that is now inactive (newest last,
+    /// at most [`MAX_RETIRED`]), so a new line for one gets a distinct msid.
+    pub retired: Vec<crate::ids::TrackSid>,
+    /// Subscriber only: media lines added so far, to number the msids of repeated tracks.
+    pub lines_added: u64,
     /// Id of the last offer sent (LiveKit's `SessionDescription.id`).
     pub offer_id: u32,
     /// Data channels by kind: reliable and lossy. On the publisher these are the client's; on
@@ -74,6 +79,9 @@ pub(crate) struct Peer {
     pub next_timeout: Option<Instant>,
 }
 
+/// How many tracks with an inactive line a subscriber connection remembers.
+pub const MAX_RETIRED: usize = 1024;
+
 impl Peer {
     pub fn new(rtc: Rtc, owner: SessionKey, role: PeerRole) -> Self {
         Self {
@@ -86,6 +94,8 @@ impl Peer {
             pending_offer: None,
             renegotiate: false,
             pending_removals: Vec::new(),
+            retired: Vec::new(),
+            lines_added: 0,
             channels_added: false,
             offer_id: 0,
             reliable: None,
@@ -102,6 +112,19 @@ impl Peer {
         for c in candidates {
             self.rtc.add_local_candidate(c.clone());
         }
+    }
+
+    /// Notes that `track`'s line went inactive. Past [`MAX_RETIRED`] the oldest is forgotten;
+    /// only a track subscribed, dropped and subscribed again that long after could then repeat
+    /// an msid.
+    pub fn retire(&mut self, track: &crate::ids::TrackSid) {
+        if self.retired.contains(track) {
+            return;
+        }
+        if self.retired.len() >= MAX_RETIRED {
+            self.retired.remove(0);
+        }
+        self.retired.push(track.clone());
     }
 
     pub fn refresh_ufrag(&mut self) {
