@@ -163,18 +163,21 @@ async def test_resubscribing_the_same_track_reuses_its_line_and_media_flows_agai
         for sid in (audio_pub.sid, video_pub.sid):
             pub = bob.remote("alice").track_publications[sid]
             pub.set_subscribed(False)
-            await bob.events.wait(
-                "track_unsubscribed", lambda t, p, who, sid=sid, n=round_: p.sid == sid
-                and len(bob.events.all("track_unsubscribed", lambda t2, p2, w2: p2.sid == sid)) > n
-            )
+            await wait_for_nth(bob, "track_unsubscribed", sid, round_ + 1)
             pub.set_subscribed(True)
-        audio = await bob.events.wait(
-            "track_subscribed", lambda t, p, who, n=round_: p.sid == audio_pub.sid
-            and len(bob.events.all("track_subscribed", lambda t2, p2, w2: p2.sid == audio_pub.sid)) > n + 1
-        )
-        video = await bob.events.wait(
-            "track_subscribed", lambda t, p, who, n=round_: p.sid == video_pub.sid
-            and len(bob.events.all("track_subscribed", lambda t2, p2, w2: p2.sid == video_pub.sid)) > n + 1
-        )
-        await assert_hears_tone(audio[0])
-        await assert_sees_colours(video[0])
+        # The newest subscription of each (the events before it are of earlier ones).
+        audio = await wait_for_nth(bob, "track_subscribed", audio_pub.sid, round_ + 2)
+        video = await wait_for_nth(bob, "track_subscribed", video_pub.sid, round_ + 2)
+        await assert_hears_tone(audio)
+        await assert_sees_colours(video)
+
+
+async def wait_for_nth(peer, event: str, publication_sid: str, n: int, timeout: float = 15.0) -> rtc.Track:
+    """The track of the `n`th `event` (1-based) about one publication, once it has happened."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        seen = peer.events.all(event, lambda t, p, who: p.sid == publication_sid)
+        if len(seen) >= n:
+            return seen[n - 1][0]
+        assert asyncio.get_running_loop().time() < deadline, f"only {len(seen)} {event} events for {publication_sid} within {timeout}s"
+        await asyncio.sleep(0.05)

@@ -155,7 +155,8 @@ async def test_hands_are_ordered_lowered_by_hosts_and_kept_by_the_server(server,
 
     # The host lowers every hand.
     await host.local.publish_data(json.dumps({"raised": False, "all": True}).encode(), topic=HAND)
-    await alice.events.wait("participant_attributes_changed", lambda changed, p: p.identity == a["identity"] and changed.get(HAND, "") == "")
+    for peer in (alice, bob):
+        await peer.events.wait("participant_attributes_changed", lambda changed, p: p.identity == a["identity"] and changed.get(HAND, "") == "")
     assert hand(bob, a["identity"]) is None
 
 
@@ -186,3 +187,35 @@ async def test_a_flood_of_chat_is_cut_to_the_rate_limit(server, sdk, peers):
     assert got < sent, (got, elapsed)
     kept = await asyncio.to_thread(history, server, a["token"])
     assert len(kept) == got
+
+
+async def test_participants_rename_themselves_only_where_the_meeting_allows(server, sdk, peers):
+    # Allowed by default (Tencent's change_nickname 1): the name changes for everyone, but the
+    # metadata (where the server keeps role and person) stays the server's.
+    _, host, [(alice, a)] = await started_meeting(server, sdk, peers, "Alice")
+    await asyncio.wait_for(alice.local.set_name("Alice Liddell"), 10)
+    _, old, new = await host.events.wait("participant_name_changed", lambda p, old, new: p.identity == a["identity"])
+    assert (old, new) == ("Alice", "Alice Liddell")
+    before = host.remote(a["identity"]).metadata
+    try:
+        await asyncio.wait_for(alice.local.set_metadata(json.dumps({"role": "host", "person": OPERATOR})), 10)
+    except Exception:
+        pass
+    await asyncio.wait_for(alice.local.set_name("Alice L."), 10)
+    await host.events.wait("participant_name_changed", lambda p, old, new: new == "Alice L.")
+    assert host.remote(a["identity"]).metadata == before, "a participant cannot make itself a host"
+
+    # Not allowed (change_nickname 2): nobody sees a new name.
+    info, _ = await asyncio.to_thread(create, sdk, start_in=-60, settings=dict(LIVE_SETTINGS, change_nickname=2))
+    host2 = await peers.join(info.meeting_id, "host-2", name="Host", metadata=json.dumps({"role": "host", "person": OPERATOR}))
+    b = await asyncio.to_thread(join_meeting, server, info.meeting_code, "Bob")
+    bob = await peers.join(b["room"], b["identity"], jwt=b["token"])
+    try:
+        await asyncio.wait_for(bob.local.set_name("Someone Else"), 10)
+    except Exception:
+        pass
+    # The host's own rename goes through, on the same connection order as Bob's attempt.
+    await asyncio.wait_for(host2.local.set_name("The Host"), 10)
+    await bob.events.wait("participant_name_changed", lambda p, old, new: new == "The Host")
+    assert host2.remote(b["identity"]).name == "Bob"
+    assert not host2.events.all("participant_name_changed", lambda p, old, new: new == "Someone Else")

@@ -92,10 +92,14 @@ export class TileGrid {
     const sharers = participants.filter((p) => p.getTrackPublication(Track.Source.ScreenShare)?.videoTrack);
     const ids = new Set(participants.map((p) => p.identity));
     if (this.pinned && !ids.has(this.pinned)) this.pinned = undefined;
-    // Speaker view: the pinned person, else whoever spoke last, else the first other person.
+    // A host's spotlight puts everyone in speaker view on that person, unless they pinned
+    // someone themselves. Speaker view: the pinned person, the spotlight, else whoever spoke
+    // last, else the first other person.
+    const spot = participants.find((p) => p.attributes['huiyi.spotlight']);
     const focus =
-      this.layoutMode === 'speaker' && sharers.length === 0
+      (this.layoutMode === 'speaker' || spot) && sharers.length === 0
         ? participants.find((p) => p.identity === this.pinned) ??
+          spot ??
           participants.find((p) => p.identity === this.lastSpeaker) ??
           participants.find((p) => !p.isLocal) ??
           participants[0]

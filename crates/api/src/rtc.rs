@@ -102,6 +102,7 @@ fn join_params(claims: &Claims, query: &HashMap<String, String>, client: Option<
         mute_on_entry: huiyi_sfu_core::MuteOnEntry::Never,
         chat: huiyi_sfu_core::ChatRule::Free,
         waiting: false,
+        may_rename: false,
     })
 }
 
@@ -183,7 +184,7 @@ pub async fn connect(
     let resume_sid = query.get("sid").filter(|_| matches!(query.get("reconnect").map(String::as_str), Some("1" | "true")));
     match room_admits(&state, &claims, resume_sid.is_some()).await {
         // In a meeting's room, the host's live controls decide what a participant may publish.
-        Ok(Some(admission::RoomRules { controls, mute_on_entry, waits })) => {
+        Ok(Some(admission::RoomRules { controls, mute_on_entry, waits, may_rename })) => {
             let person = admission::person_of(&claims.metadata, &claims.sub);
             let exempt = hosts_room(&claims) || controls.is_cohost(&person);
             params.permission = controls::permission(&params.permission, &controls, exempt);
@@ -194,7 +195,11 @@ pub async fn connect(
                 params.attributes.insert(ROLE_ATTRIBUTE.to_owned(), role.to_owned());
             }
             params.chat = controls.chat_rule();
+            if controls.spotlight.as_deref() == Some(person.as_str()) {
+                params.attributes.insert(crate::tencent::real_control::SPOTLIGHT_ATTRIBUTE.to_owned(), "1".to_owned());
+            }
             params.waiting = waits;
+            params.may_rename = may_rename || exempt;
         }
         Ok(None) => {}
         Err(refused) => {

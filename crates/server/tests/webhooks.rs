@@ -359,3 +359,51 @@ async fn the_waiting_room_sends_tencents_four_events() {
     let put = got.iter().find(|e| e["event"] == "meeting.participant-put-in-waiting-room").unwrap();
     assert_eq!(put["payload"][0]["to_operator"]["user_name"], "Ann");
 }
+
+#[tokio::test]
+async fn making_and_revoking_a_co_host_sends_role_changed() {
+    let seen = Shared::default();
+    let addr = receiver(seen.clone()).await;
+    let (api, _stop, _task) = start_with(fast_retries(temp_dir(), common::fresh_database_url().await)).await;
+    assert_eq!(subscribe(&api, &format!("http://{addr}/plain"), &["meeting.participant-role-changed"], None).await.status, 200);
+    let created = api.call("POST", "/v1/meetings", json!({ "userid": "dev-user", "subject": "Viva", "type": 1 })).await;
+    let info = &created.body["meeting_info_list"][0];
+    let (id, code) = (info["meeting_id"].as_str().unwrap().to_owned(), info["meeting_code"].as_str().unwrap().to_owned());
+    let _ann = join_room(&api, &code, "Ann").await;
+    let ann = eventually_person(&api, &id).await;
+    let cohost = |action: bool| {
+        let (api, id, ann) = (&api, id.clone(), ann.clone());
+        async move {
+            let body = json!({ "operator_id": "dev-user", "operator_id_type": 1, "instanceid": 1, "action": action, "user": { "to_operator_id": ann } });
+            let r = api.call("PUT", &format!("/v1/real-control/meetings/{id}/cohosts"), body).await;
+            assert_eq!(r.status, 200, "{:?}", r.body);
+        }
+    };
+    cohost(true).await;
+    cohost(true).await; // no change: no event
+    cohost(false).await;
+    let got = events(&seen, 2).await;
+    assert_eq!(names(&got), ["meeting.participant-role-changed", "meeting.participant-role-changed"]);
+    let mut roles: Vec<i64> = got.iter().map(|e| e["payload"][0]["to_operator"]["user_role"].as_i64().unwrap()).collect();
+    roles.sort();
+    assert_eq!(roles, [4, 6], "co-host, then back to a guest");
+    for e in &got {
+        assert_eq!(e["payload"][0]["to_operator"]["userid"], ann.as_str());
+        assert_eq!(e["payload"][0]["to_operator"]["user_name"], "Ann");
+        assert_eq!(e["payload"][0]["operator"]["userid"], "dev-user");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(seen.lock().unwrap().events.len(), 2, "the repeated appointment sent nothing");
+}
+
+/// The guest id of the only participant in a meeting's room, once it is there.
+async fn eventually_person(api: &Api, id: &str) -> String {
+    for _ in 0..100 {
+        let r = api.call("GET", &format!("/v1/meetings/{id}/real-time-participants?userid=dev-user"), Value::Null).await;
+        if let Some(p) = r.body["participants"].as_array().and_then(|a| a.first()) {
+            return p["userid"].as_str().unwrap().to_owned();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("nobody appeared in the meeting");
+}

@@ -83,6 +83,7 @@ impl Net {
             mute_on_entry: self.mute_on_entry,
             chat: huiyi_sfu_core::ChatRule::Free,
             waiting: false,
+            may_rename: false,
         };
         let (key, _join) = self.engine.join(self.now, params).unwrap();
         key

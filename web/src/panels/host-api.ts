@@ -58,6 +58,12 @@ export class HostApi {
   cohost(person: string, action: boolean) {
     return this.put('cohosts', { user: HostApi.user(person), action });
   }
+  spotlight(person: string, action: boolean) {
+    return this.put('spotlight', { user: HostApi.user(person), action });
+  }
+  rename(person: string, name: string) {
+    return this.put('names', { users: [{ to_operator_id: person, nick_name: name }] });
+  }
   remove(person: string) {
     return this.put('kickout', { users: [HostApi.user(person)], allow_rejoin: false });
   }

@@ -14,6 +14,7 @@ export const HAND_TOPIC = 'huiyi.hand';
 export const ROLE_ATTRIBUTE = 'huiyi.role';
 export const HAND_ATTRIBUTE = 'huiyi.hand';
 export const WAITING_ATTRIBUTE = 'huiyi.waiting';
+export const SPOTLIGHT_ATTRIBUTE = 'huiyi.spotlight';
 
 /** Whether a participant is in the waiting room (only hosts, and they themselves, see them). */
 export function isWaiting(p: Participant): boolean {
@@ -143,7 +144,7 @@ export class PeoplePanel {
   private rowState(p: Participant) {
     const mic = p.getTrackPublication(Track.Source.Microphone);
     const cam = p.getTrackPublication(Track.Source.Camera);
-    return [p.identity, p.name, roleOf(p), handOf(p), !!mic && !mic.isMuted, !!cam && !cam.isMuted, p.connectionQuality];
+    return [p.identity, p.name, roleOf(p), handOf(p), !!mic && !mic.isMuted, !!cam && !cam.isMuted, p.connectionQuality, p.attributes[SPOTLIGHT_ATTRIBUTE]];
   }
 
   private renderHostBar(everyone: Participant[]): void {
@@ -230,7 +231,20 @@ export class PeoplePanel {
     quality.setAttribute('role', 'img');
     quality.setAttribute('aria-label', t(`quality.${q}` as Key));
     li.append(name, badges, state, quality);
+    if (p.attributes[SPOTLIGHT_ATTRIBUTE]) badges.append(badge(t('people.spotlit'), 'role'));
     if (this.amHost && !p.isLocal) li.append(this.actions(p, { micOn, camOn, hand: hand !== undefined }));
+    if (p.isLocal) {
+      // Renaming oneself: the server refuses it where the meeting does not allow it.
+      const box = document.createElement('span');
+      box.className = 'person-actions';
+      box.append(
+        this.button('people.renameSelf', 'rename-self', async () => {
+          const name = prompt(t('people.newName'), p.name || '')?.trim();
+          if (name) await this.room.localParticipant.setName(name.slice(0, 64));
+        }),
+      );
+      li.append(box);
+    }
     return li;
   }
 
@@ -247,7 +261,13 @@ export class PeoplePanel {
       const cohost = roleOf(p) === 'cohost';
       if (roleOf(p) !== 'host') box.append(this.button(cohost ? 'people.revokeCohost' : 'people.makeCohost', 'cohost', () => api.cohost(person, !cohost)));
       if (!roleOf(p) && this.live.waitingRoom) box.append(this.button('waiting.sendBack', 'send-to-waiting', () => api.waitingRoom(2, [person])));
+      const lit = !!p.attributes[SPOTLIGHT_ATTRIBUTE];
       box.append(
+        this.button(lit ? 'people.unspotlight' : 'people.spotlight', 'spotlight', () => api.spotlight(person, !lit)),
+        this.button('people.rename', 'rename', async () => {
+          const name = prompt(t('people.newName'), p.name || '')?.trim();
+          if (name) await api.rename(person, name.slice(0, 64));
+        }),
         this.button('people.remove', 'remove', async () => {
           if (!confirm(tf('people.removeConfirm', { name: p.name || p.identity }))) return;
           await api.remove(person);

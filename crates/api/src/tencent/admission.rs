@@ -91,7 +91,9 @@ pub async fn check_room(store: &Store, room: &str, person: &str, host: bool, res
     let mute_on_entry = super::controls::mute_on_entry(&settings, &controls);
     // The waiting room is on and this person was never admitted (or a host sent them back).
     let waits = controls.waiting_room(&settings) && !host && !controls.is_cohost(person) && store.waiting_state(&meeting.meeting_id, person).await? != Some(huiyi_store::WaitingState::Admitted);
-    Ok(admit(&meeting, now, entry).map(|()| Some(RoomRules { controls, mute_on_entry, waits })))
+    // Tencent's `change_nickname`: 1 (or unset) lets participants rename themselves, 2 not.
+    let may_rename = settings.change_nickname != Some(2);
+    Ok(admit(&meeting, now, entry).map(|()| Some(RoomRules { controls, mute_on_entry, waits, may_rename })))
 }
 
 /// What a meeting's room asks of someone it admits.
@@ -100,6 +102,8 @@ pub struct RoomRules {
     pub mute_on_entry: huiyi_sfu_core::MuteOnEntry,
     /// The person enters the waiting room (`JoinParams::waiting`).
     pub waits: bool,
+    /// Participants may rename themselves (`JoinParams::may_rename`); hosts always may.
+    pub may_rename: bool,
 }
 
 #[cfg(test)]

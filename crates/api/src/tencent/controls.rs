@@ -23,6 +23,8 @@ pub struct Controls {
     pub cohosts: Vec<String>,
     /// Who may chat (`ChatRule::code`); absent is free chat.
     pub allow_chat: Option<i64>,
+    /// The person a host put in the spotlight for everyone (the `huiyi.spotlight` attribute).
+    pub spotlight: Option<String>,
     /// The waiting room, turned on or off during the meeting (`status`'s
     /// `auto_waiting_room`); absent follows the meeting's `auto_in_waiting_room` setting.
     pub waiting_room: Option<bool>,

@@ -264,6 +264,13 @@ pub(super) fn apply(e: &mut huiyi_sfu_core::Engine, room: &str, controls: &Contr
         }
         let host = serde_json::from_str::<serde_json::Value>(&p.metadata).is_ok_and(|v| v["role"] == "host");
         let cohost = controls.is_cohost(&person_of(&p.metadata, &p.identity));
+        // The spotlight attribute follows the spotlight control.
+        let lit = controls.spotlight.as_deref() == Some(person_of(&p.metadata, &p.identity).as_str());
+        if lit != p.attributes.contains_key(SPOTLIGHT_ATTRIBUTE) {
+            let attributes = [(SPOTLIGHT_ATTRIBUTE.to_owned(), if lit { "1".to_owned() } else { String::new() })].into();
+            let req = huiyi_proto::lk::UpdateParticipantRequest { room: room.to_owned(), identity: p.identity.clone(), attributes, ..Default::default() };
+            let _ = e.update_participant(&req);
+        }
         // The role attribute follows the co-host list.
         let role = p.attributes.get(crate::rtc::ROLE_ATTRIBUTE).map(String::as_str);
         let wanted = crate::rtc::role_of(host, cohost);
@@ -416,6 +423,44 @@ async fn mute_person(state: &AppState, caller: &Caller, id: &str, b: &PersonBody
     Ok(Json(Empty {}))
 }
 
+/// The participant attribute that marks the person in the spotlight (`"1"`): every app shows
+/// them large. Set by the server only, like every `huiyi.` attribute.
+pub const SPOTLIGHT_ATTRIBUTE: &str = "huiyi.spotlight";
+
+#[derive(Deserialize, ToSchema)]
+pub struct SpotlightBody {
+    /// Who acts: `operator_id` with `operator_id_type` 1, or `userid`.
+    #[serde(flatten)]
+    operator: Operator,
+    /// `true` puts the person in the spotlight (replacing whoever was), `false` ends it.
+    action: bool,
+    user: Target,
+}
+
+#[utoipa::path(put, path = "/v1/real-control/meetings/{meeting_id}/spotlight", tag = "real-control", params(("meeting_id" = String, Path)), request_body = SpotlightBody,
+    responses((status = 200, body = Empty), (status = "4XX", body = ErrorBody)))]
+/// Puts someone in the spotlight for everyone, or takes them out (hosts, co-hosts and admins;
+/// Huiyi's addition). Everyone sees the attribute `huiyi.spotlight` on that participant; the
+/// web app shows them large. It holds when they rejoin, until a host ends it.
+pub async fn spotlight(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Json<Empty>, ApiError> {
+    let b: SpotlightBody = parse_body(&body)?;
+    let _ = b.user.instanceid;
+    let m = controlled_meeting(&state, &caller, &b.operator, &id).await?;
+    let person = b.user.person()?.to_owned();
+    let mut controls = Controls::from_json(state.store.meeting_controls(&m.meeting_id).await?);
+    match (b.action, controls.spotlight.as_deref() == Some(person.as_str())) {
+        (true, _) => controls.spotlight = Some(person),
+        (false, true) => controls.spotlight = None,
+        // Ending a spotlight someone else has is no change.
+        (false, false) => return Ok(Json(Empty {})),
+    }
+    let json = serde_json::to_value(&controls).map_err(|_| ApiError::internal())?;
+    state.store.set_meeting_controls(&m.meeting_id, &json, unix_now()).await?;
+    let room = m.meeting_id.clone();
+    state.sfu.with_engine(move |e, _| apply(e, &room, &controls, false)).await.map_err(|_| ApiError::internal())?;
+    Ok(Json(Empty {}))
+}
+
 #[derive(Deserialize, ToSchema)]
 pub struct CohostBody {
     /// Who acts: `operator_id` with `operator_id_type` 1, or `userid`.
@@ -447,17 +492,32 @@ pub async fn cohosts(State(state): State<AppState>, Extension(caller): Extension
     }
     let person = b.user.person()?.to_owned();
     let mut controls = Controls::from_json(state.store.meeting_controls(&m.meeting_id).await?);
+    let was = controls.is_cohost(&person);
     controls.cohosts.retain(|c| *c != person);
     if b.action {
         if controls.cohosts.len() >= MAX_COHOSTS {
             return Err(ApiError::invalid(format!("a meeting has at most {MAX_COHOSTS} co-hosts")));
         }
-        controls.cohosts.push(person);
+        controls.cohosts.push(person.clone());
     }
     let json = serde_json::to_value(&controls).map_err(|_| ApiError::internal())?;
     state.store.set_meeting_controls(&m.meeting_id, &json, unix_now()).await?;
     let room = m.meeting_id.clone();
-    state.sfu.with_engine(move |e, _| apply(e, &room, &controls, false)).await.map_err(|_| ApiError::internal())?;
+    let name = state.sfu.with_engine({
+        let person = person.clone();
+        move |e, _| {
+            apply(e, &room, &controls, false);
+            // The person's name in the room, for the event.
+            e.list_participants(&room).unwrap_or_default().into_iter().find(|p| person_of(&p.metadata, &p.identity) == person).map(|p| p.name)
+        }
+    });
+    let name = name.await.map_err(|_| ApiError::internal())?;
+    if was != b.action {
+        // Tencent's roles: 6 co-host; back to 0 (a member) or 4 (a guest).
+        let role = if b.action { 6 } else if person.starts_with("guest-") { 4 } else { 0 };
+        let to = crate::webhook::Operator { userid: person, user_name: name.unwrap_or_default(), instance_id: String::new() };
+        state.webhooks.role_changed(&m, &crate::webhook::Operator::from(&user), &to, role, unix_now() * 1000).await;
+    }
     Ok(Json(Empty {}))
 }
 

@@ -37,10 +37,12 @@ pub enum Event {
     Admitted,
     /// A host sent someone from the meeting to the waiting room.
     PutInWaitingRoom,
+    /// Someone became a co-host, or stopped being one.
+    RoleChanged,
 }
 
 impl Event {
-    pub const ALL: [Event; 11] = [
+    pub const ALL: [Event; 12] = [
         Event::MeetingCreated,
         Event::MeetingUpdated,
         Event::MeetingCanceled,
@@ -52,6 +54,7 @@ impl Event {
         Event::LeftWaitingRoom,
         Event::Admitted,
         Event::PutInWaitingRoom,
+        Event::RoleChanged,
     ];
 
     pub fn name(self) -> &'static str {
@@ -67,6 +70,7 @@ impl Event {
             Event::LeftWaitingRoom => "meeting.participant-left-waiting-room",
             Event::Admitted => "meeting.participant-admitted",
             Event::PutInWaitingRoom => "meeting.participant-put-in-waiting-room",
+            Event::RoleChanged => "meeting.participant-role-changed",
         }
     }
 
@@ -126,6 +130,16 @@ impl Webhooks {
         let mut body = envelope(event, meeting, operator, at_ms);
         body["payload"][0]["to_operator"] = operator_json(to_operator);
         self.queue_body(event, meeting, body, at_ms).await;
+    }
+
+    /// `meeting.participant-role-changed`: `to_operator` carries Tencent's `user_role` (0 a
+    /// member, 4 a guest, 6 a co-host).
+    pub async fn role_changed(&self, meeting: &Meeting, operator: &Operator, to_operator: &Operator, user_role: i64, at_ms: i64) {
+        let mut body = envelope(Event::RoleChanged, meeting, operator, at_ms);
+        let mut to = operator_json(to_operator);
+        to["user_role"] = json!(user_role);
+        body["payload"][0]["to_operator"] = to;
+        self.queue_body(Event::RoleChanged, meeting, body, at_ms).await;
     }
 
     async fn queue(&self, event: Event, meeting: &Meeting, operator: &Operator, at_ms: i64) {

@@ -121,6 +121,10 @@ pub struct JoinParams {
     /// The participant enters the waiting room (`engine::waiting`): no permission, seen only by
     /// the hosts, until [`Engine::admit`] gives it `permission`.
     pub waiting: bool,
+    /// Whether the participant may change its own name even without `canUpdateMetadata`
+    /// (a meeting's "participants may rename themselves"); metadata and attributes still need
+    /// the grant.
+    pub may_rename: bool,
 }
 
 /// A meeting's "mute on entry": never, always, or once the room holds more than this many
@@ -459,6 +463,7 @@ impl Engine {
             pending_mids: Vec::new(),
             downtracks: HashMap::new(),
             data_bucket: crate::interaction::Bucket::new(now),
+            may_rename: params.may_rename,
             last_seen: now,
             disconnected_until: None,
             waiting_since,

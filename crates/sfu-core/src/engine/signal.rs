@@ -324,7 +324,19 @@ impl Engine {
     fn handle_update_metadata(&mut self, key: SessionKey, m: lk::UpdateParticipantMetadata) -> Result<(), SignalError> {
         let limits = self.config.state_limits;
         let p = self.sessions.get_mut(&key).ok_or(SignalError::UnknownSession)?;
-        if !p.permission.can_update_metadata {
+        // A rename alone (clients resend the current metadata with it) is allowed where the
+        // meeting lets participants rename themselves.
+        let rename_only = !m.name.is_empty() && (m.metadata.is_empty() || m.metadata == p.metadata) && m.attributes.is_empty();
+        if !p.permission.can_update_metadata && !(p.may_rename && rename_only) {
+            self.outputs.push_back(Output::Signal(
+                key,
+                Response::RequestResponse(lk::RequestResponse {
+                    request_id: m.request_id,
+                    reason: lk::request_response::Reason::NotAllowed as i32,
+                    message: "this participant may not change its name or metadata".into(),
+                    ..Default::default()
+                }),
+            ));
             return Err(SignalError::NotPermitted("canUpdateOwnMetadata"));
         }
         limits.check_name(&m.name)?;

@@ -115,6 +115,8 @@ pub(crate) struct Participant {
     /// What this participant may still send through the room's rules (chat, hands,
     /// reactions) before it is rate-limited.
     pub data_bucket: crate::interaction::Bucket,
+    /// May change its own name without `canUpdateMetadata` (see `JoinParams::may_rename`).
+    pub may_rename: bool,
     /// Last time a ping arrived, to detect dead sessions.
     pub last_seen: Instant,
     /// The signalling socket is gone; the session is kept for a resume until this time.

@@ -211,6 +211,7 @@ mod tests {
             mute_on_entry: Default::default(),
             chat: Default::default(),
             waiting,
+            may_rename: false,
         }
     }
 
