@@ -540,7 +540,7 @@ export class Meeting {
     const raised = handOf(lp) !== undefined;
     setControl(this.els.hand, raised, ['hand', 'hand'], ['controls.lowerHand', 'controls.raiseHand']);
     this.els.react.innerHTML = `${icon('smile')}<span>${t('controls.react')}</span>`;
-    const count = 1 + room.remoteParticipants.size;
+    const count = 1 + [...room.remoteParticipants.values()].filter((p) => !isWaiting(p)).length;
     this.els.people.innerHTML = `${icon('people')}<span>${t('controls.participants')} ${count}</span>`;
     this.els.people.setAttribute('aria-pressed', String(this.panel === 'people'));
     this.els.chat.innerHTML = `${icon('chat')}<span>${t('controls.chat')}</span>${this.unread ? `<b class="unread" data-testid="unread">${this.unread}</b>` : ''}`;
