@@ -148,28 +148,22 @@ export class TileGrid {
     const shown = `${this.pager.hidden}/${this.page}/${pages}`;
     if (this.pager.hidden || shown === this.pagerShown) return;
     this.pagerShown = shown;
-    const prev = document.createElement('button');
-    prev.type = 'button';
-    prev.className = 'small';
-    prev.textContent = '‹';
-    prev.setAttribute('aria-label', t('common.prev'));
-    prev.dataset.testid = 'page-prev';
-    prev.disabled = this.page === 0;
-    prev.onclick = () => {
-      this.page--;
-      this.sync(this.participants);
+    const turn = (step: number, text: string, label: 'common.prev' | 'common.next', testid: string, disabled: boolean) => {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'small';
+      b.textContent = text;
+      b.setAttribute('aria-label', t(label));
+      b.dataset.testid = testid;
+      b.disabled = disabled;
+      b.onclick = () => {
+        this.page += step;
+        this.sync(this.participants);
+      };
+      return b;
     };
-    const next = document.createElement('button');
-    next.type = 'button';
-    next.className = 'small';
-    next.textContent = '›';
-    next.setAttribute('aria-label', t('common.next'));
-    next.dataset.testid = 'page-next';
-    next.disabled = this.page >= pages - 1;
-    next.onclick = () => {
-      this.page++;
-      this.sync(this.participants);
-    };
+    const prev = turn(-1, '‹', 'common.prev', 'page-prev', this.page === 0);
+    const next = turn(1, '›', 'common.next', 'page-next', this.page >= pages - 1);
     const label = document.createElement('span');
     label.dataset.testid = 'page-label';
     label.textContent = `${this.page + 1} / ${pages}`;

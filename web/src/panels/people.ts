@@ -127,13 +127,7 @@ export class PeoplePanel {
     head.textContent = `${t('waiting.title')} (${waiting.length})`;
     const all = this.button('waiting.admitAll', 'admit-all', () => api.admitAll());
     const rows = waiting.map((p) => {
-      const li = document.createElement('div');
-      li.className = 'person';
-      li.dataset.testid = 'waiting-person';
-      li.dataset.identity = p.identity;
-      const name = document.createElement('span');
-      name.className = 'person-name';
-      name.textContent = p.name || p.identity;
+      const [li, name] = personRow('div', 'waiting-person', p, p.name || p.identity);
       const person = personOf(p.identity, p.metadata);
       li.append(name, this.button('waiting.admit', 'admit', () => api.waitingRoom(1, [person])), this.button('waiting.deny', 'deny', () => api.waitingRoom(3, [person])));
       return li;
@@ -196,13 +190,7 @@ export class PeoplePanel {
   }
 
   private row(p: Participant): HTMLLIElement {
-    const li = document.createElement('li');
-    li.className = 'person';
-    li.dataset.testid = 'person';
-    li.dataset.identity = p.identity;
-    const name = document.createElement('span');
-    name.className = 'person-name';
-    name.textContent = `${p.name || p.identity}${p.isLocal ? ` ${t('people.you')}` : ''}`;
+    const [li, name] = personRow('li', 'person', p, `${p.name || p.identity}${p.isLocal ? ` ${t('people.you')}` : ''}`);
     const badges = document.createElement('span');
     badges.className = 'badges';
     const role = roleOf(p);
@@ -321,6 +309,18 @@ export class PeoplePanel {
     l.append(`${t(label)} `, s);
     return l;
   }
+}
+
+/** A row for one person, with its name span (the caller appends the rest). */
+function personRow<K extends 'li' | 'div'>(tag: K, testid: string, p: Participant, label: string): [HTMLElementTagNameMap[K], HTMLSpanElement] {
+  const row = document.createElement(tag);
+  row.className = 'person';
+  row.dataset.testid = testid;
+  row.dataset.identity = p.identity;
+  const name = document.createElement('span');
+  name.className = 'person-name';
+  name.textContent = label;
+  return [row, name];
 }
 
 function badge(text: string, kind: string): HTMLSpanElement {
