@@ -11,6 +11,7 @@ pub mod chat;
 pub mod dev;
 pub mod limits;
 pub mod passwords;
+pub mod presence;
 pub mod rtc;
 pub mod tencent;
 pub mod twirp;
