@@ -11,6 +11,7 @@ pub mod chat;
 pub mod dev;
 pub mod limits;
 pub mod passwords;
+pub mod polls;
 pub mod presence;
 pub mod rtc;
 pub mod tencent;
@@ -60,6 +61,8 @@ pub struct AppState {
     pub webhook_client: reqwest::Client,
     /// Whether `/api/auth/signup` is open.
     pub signup: bool,
+    /// Polls whose results announcement is scheduled (`polls`).
+    pub poll_pushes: polls::Pushes,
 }
 
 /// CORS for the token-authenticated endpoints: any origin, no credentials (cookies are never
@@ -69,7 +72,7 @@ fn cors() -> tower_http::cors::CorsLayer {
     use tower_http::cors::{Any, CorsLayer};
     CorsLayer::new()
         .allow_origin(Any)
-        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::OPTIONS])
         .allow_headers(Any)
         .max_age(std::time::Duration::from_secs(86_400))
 }
@@ -85,6 +88,10 @@ pub fn router(state: AppState, web_dir: Option<PathBuf>) -> Router {
         .route("/rtc/v1/validate", get(rtc::v1_not_supported))
         .route("/twirp/livekit.RoomService/{method}", post(twirp::room_service))
         .route("/api/chat", get(chat::history))
+        .route("/api/polls", get(polls::list).post(polls::create))
+        .route("/api/polls/{poll_id}", axum::routing::put(polls::update).delete(polls::delete))
+        .route("/api/polls/{poll_id}/votes", post(polls::vote))
+        .route("/api/polls/{poll_id}/{action}", post(polls::transition))
         .layer(cors());
     let mut app = Router::new()
         .route("/healthz", get(|| async { "ok" }))

@@ -43,7 +43,7 @@ pub mod close_code {
     pub const PING_TIMEOUT: u16 = 4000;
 }
 
-fn unix_millis() -> i64 {
+pub(crate) fn unix_millis() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 

@@ -366,6 +366,60 @@ async fn a_meetings_chat_is_readable_and_exportable_by_its_hosts_only() {
 }
 
 #[tokio::test]
+async fn a_meetings_polls_and_their_results_are_readable_and_exportable_by_its_hosts_only() {
+    let api = start().await;
+    let created = api.call("POST", "/v1/meetings", json!({ "userid": "dev-user", "instanceid": 1, "subject": "Review", "type": 1 })).await;
+    let id = created.body["meeting_info_list"][0]["meeting_id"].as_str().unwrap().to_string();
+    // What `/api/polls` stores (the live path is tested with the Python SDK in tests/python/test_polls.py).
+    let questions = json!([{ "text": "Where?", "multiple": false, "options": ["Noodles", "=cmd"] }, { "text": "Drinks?", "multiple": true, "options": ["Tea", "Coffee"] }]);
+    for (created_at, pid, anonymous) in [(1, "PL_named", false), (2, "PL_anon", true), (3, "PL_draft", false)] {
+        let poll = huiyi_store::Poll {
+            poll_id: pid.into(),
+            meeting_id: id.clone(),
+            creator: "dev-user".into(),
+            creator_name: "Dev".into(),
+            title: format!("poll {pid}"),
+            questions: questions.to_string(),
+            anonymous,
+            show_results: true,
+            state: huiyi_store::PollState::Draft,
+            created_at,
+            launched_at: None,
+            closed_at: None,
+        };
+        api.store.create_poll(&poll).await.unwrap().unwrap();
+        if pid == "PL_draft" {
+            continue;
+        }
+        api.store.launch_poll(&id, pid, 2).await.unwrap().unwrap();
+        for (voter, answers) in [("ann", "[[0],[0,1]]"), ("bob", "[[1],[1]]")] {
+            let b = huiyi_store::Ballot { poll_id: pid.into(), voter: voter.into(), voter_name: voter.to_uppercase(), answers: answers.into(), voted_at: 3 };
+            api.store.vote(&id, &b).await.unwrap().unwrap();
+        }
+        api.store.close_poll(&id, pid, 4).await.unwrap().unwrap();
+    }
+    let r = api.call("GET", &format!("/v1/meetings/{id}/polls?userid=dev-user"), Value::Null).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let polls = r.body["polls"].as_array().unwrap();
+    assert_eq!(polls.iter().map(|p| p["state"].as_str().unwrap()).collect::<Vec<_>>(), ["closed", "closed", "draft"]);
+    assert_eq!(polls[0]["results"]["counts"], json!([[1, 1], [1, 2]]));
+    assert_eq!(polls[0]["results"]["ballots"][0]["name"], "ANN");
+    assert!(polls[1]["results"]["ballots"].is_null(), "an anonymous poll has counts only: {:?}", polls[1]);
+    let csv = api.call("GET", &format!("/v1/meetings/{id}/polls.csv?userid=dev-user"), Value::Null).await;
+    assert_eq!(csv.status, 200);
+    assert!(csv.head.to_ascii_lowercase().contains("content-type: text/csv"), "{}", csv.head);
+    let lines: Vec<&str> = csv.text.lines().collect();
+    assert_eq!(lines.len(), 1 + 2 * 4, "a row per option of each launched poll: {}", csv.text);
+    assert!(lines[2].contains("'=cmd") && lines[2].ends_with(",1,BOB"), "{}", lines[2]);
+    assert!(lines[6].ends_with(",1,"), "no names for the anonymous poll: {}", lines[6]);
+    api.call("POST", "/v1/users", json!({ "userid": "member1", "username": "Member", "email": "member1@example.com", "password": "m quartz lantern", "role": "member" })).await;
+    let member = api.session("/api/auth/signin", json!({ "email": "member1@example.com", "password": "m quartz lantern" })).await;
+    let other = member.call("GET", &format!("/v1/meetings/{id}/polls"), Value::Null).await;
+    assert!(matches!(other.status, 403 | 404), "{} {:?}", other.status, other.body);
+    assert_eq!(member.call("GET", &format!("/v1/meetings/{id}/polls.csv"), Value::Null).await.status, other.status);
+}
+
+#[tokio::test]
 async fn a_code_of_an_ended_or_cancelled_meeting_says_so_rather_than_unknown() {
     let api = start().await;
     let made = |subject: &'static str| {

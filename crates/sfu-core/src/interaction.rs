@@ -16,7 +16,8 @@
 //! - **reactions**: a user packet on `huiyi.reaction` whose payload is one short emoji, relayed
 //!   to the room.
 //!
-//! Attributes under `huiyi.` are the server's: a client cannot set them on itself.
+//! Attributes under `huiyi.` are the server's: a client cannot set them on itself. Nor can it
+//! send on any other `huiyi.` topic (`huiyi.poll`, `huiyi.control`): those come from the server.
 
 use std::time::{Duration, Instant};
 
@@ -109,6 +110,9 @@ pub enum Kind {
     Hand(HandRequest),
     Reaction,
     BadReaction,
+    /// A user packet on another `huiyi.` topic: those are the server's (polls, host
+    /// requests), so a participant's is dropped rather than passed off as the server's.
+    ServerTopic,
     /// Anything else: relayed as LiveKit relays it.
     Other,
 }
@@ -151,6 +155,7 @@ pub fn classify(packet: &lk::DataPacket) -> Kind {
                 let ok = !u.payload.is_empty() && u.payload.len() <= MAX_REACTION_BYTES && std::str::from_utf8(&u.payload).is_ok_and(|s| !s.chars().any(char::is_control));
                 if ok { Kind::Reaction } else { Kind::BadReaction }
             }
+            Some(t) if t.starts_with(RESERVED_PREFIX) => Kind::ServerTopic,
             _ => Kind::Other,
         },
         _ => Kind::Other,
@@ -271,6 +276,13 @@ mod tests {
         assert_eq!(classify(&user(REACTION_TOPIC, &[b'x'; 33])), Kind::BadReaction);
         assert_eq!(classify(&user(REACTION_TOPIC, b"")), Kind::BadReaction);
         assert_eq!(classify(&user(REACTION_TOPIC, b"\x1b[2J")), Kind::BadReaction);
+    }
+
+    #[test]
+    fn other_huiyi_topics_are_the_servers() {
+        assert_eq!(classify(&user("huiyi.poll", br#"{"type":"poll"}"#)), Kind::ServerTopic);
+        assert_eq!(classify(&user("huiyi.control", b"{}")), Kind::ServerTopic);
+        assert_eq!(classify(&user("huiyish", b"{}")), Kind::Other);
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod accounts;
 mod attendance;
 mod chat;
 mod meetings;
+mod polls;
 mod waiting;
 mod webhooks;
 
@@ -25,6 +26,7 @@ pub use accounts::{AppCredential, Enterprise, Role, User, DEV_ENTERPRISE, DEV_SE
 pub use attendance::{ParticipantSession, MAX_REPORT_SESSIONS};
 pub use chat::{ChatMessage, MAX_ROOM_MESSAGES};
 pub use meetings::{Meeting, MeetingStatus, NewMeeting};
+pub use polls::{Ballot, Poll, PollRefusal, PollState, MAX_MEETING_POLLS};
 pub use waiting::{WaitingEntry, WaitingState, MAX_WAITING_RECORDS};
 pub use webhooks::{AttemptOutcome, Delivery, DeliveryStatus, Webhook};
 /// The database driver, so callers can read a database error's code.
@@ -100,7 +102,7 @@ impl Store {
 }
 
 /// A random id of `len` alphanumeric characters.
-pub(crate) fn random_id(len: usize) -> String {
+pub fn random_id(len: usize) -> String {
     use rand::distr::Alphanumeric;
     use rand::Rng;
     rand::rng().sample_iter(&Alphanumeric).take(len).map(char::from).collect()
@@ -138,5 +140,27 @@ pub(crate) mod testing {
         }
         let dir = std::env::temp_dir().join(format!("huiyi-store-{}", random_id(10)));
         Store::open_data_dir(&dir).await.unwrap()
+    }
+
+    /// A meeting of the dev enterprise (seeded), for tests that need one: its id.
+    pub async fn meeting(s: &Store) -> String {
+        s.seed_dev(0).await.unwrap();
+        let m = crate::NewMeeting {
+            enterprise_id: "dev-app".into(),
+            creator_userid: "dev-user".into(),
+            subject: "Test meeting".into(),
+            meeting_kind: 0,
+            meeting_type: 0,
+            start_time: 0,
+            end_time: 3600,
+            password: None,
+            time_zone: String::new(),
+            location: String::new(),
+            settings: serde_json::json!({"auto_in_waiting_room": true}),
+            hosts: serde_json::json!([]),
+            invitees: serde_json::json!([]),
+            recurring_rule: None,
+        };
+        s.create_meeting(&m, 0).await.unwrap().meeting_id
     }
 }

@@ -234,6 +234,10 @@ impl Store {
             // Changed under us between the read and the write.
             return Err(StoreError::Conflict("meeting state changed concurrently"));
         }
+        if to == MeetingStatus::Ended {
+            // A poll does not outlive its meeting.
+            self.close_live_polls(meeting_id, now * 1000).await?;
+        }
         self.meeting(enterprise_id, meeting_id).await
     }
 

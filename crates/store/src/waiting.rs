@@ -162,28 +162,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::store;
-
-    async fn meeting(s: &Store) -> String {
-        s.seed_dev(0).await.unwrap();
-        let m = crate::NewMeeting {
-            enterprise_id: "dev-app".into(),
-            creator_userid: "dev-user".into(),
-            subject: "Waiting".into(),
-            meeting_kind: 0,
-            meeting_type: 0,
-            start_time: 0,
-            end_time: 3600,
-            password: None,
-            time_zone: String::new(),
-            location: String::new(),
-            settings: serde_json::json!({"auto_in_waiting_room": true}),
-            hosts: serde_json::json!([]),
-            invitees: serde_json::json!([]),
-            recurring_rule: None,
-        };
-        s.create_meeting(&m, 0).await.unwrap().meeting_id
-    }
+    use crate::testing::{meeting, store};
 
     #[tokio::test]
     async fn an_admission_is_remembered_and_a_denied_person_may_knock_again() {

@@ -54,7 +54,7 @@ pub async fn csv(State(state): State<AppState>, Extension(caller): Extension<Cal
 }
 
 /// A cell a spreadsheet will not run as a formula.
-fn cell(s: &str) -> String {
+pub(crate) fn cell(s: &str) -> String {
     if s.starts_with(['=', '+', '-', '@']) { format!("'{s}") } else { s.to_owned() }
 }
 

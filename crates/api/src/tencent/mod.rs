@@ -15,6 +15,7 @@ pub mod invitees;
 pub mod join;
 pub mod meetings;
 pub mod openapi;
+pub mod polls;
 pub mod records;
 pub mod real_control;
 pub mod recurrence;
@@ -55,6 +56,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/v1/real-control/meetings/{meeting_id}/waiting-room", axum::routing::put(waiting_room::control))
         .route("/v1/meetings/{meeting_id}/chat", get(chat::list))
         .route("/v1/meetings/{meeting_id}/chat.csv", get(chat::csv))
+        .route("/v1/meetings/{meeting_id}/polls", get(polls::list))
+        .route("/v1/meetings/{meeting_id}/polls.csv", get(polls::csv))
         .route("/v1/meetings/{meeting_id}/removed", get(attendance::removed))
         .route("/v1/meetings/{meeting_id}/removed/{person}", axum::routing::delete(attendance::readmit))
         .route("/v1/meetings/{meeting_id}/statistics", get(stats::meeting_statistics))

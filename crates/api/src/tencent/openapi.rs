@@ -6,7 +6,7 @@ use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{access, account, attendance, chat, credentials, invitees, join, meetings, real_control, records, stats, users, waiting_room, webhooks};
+use super::{access, account, attendance, chat, credentials, invitees, join, meetings, polls, real_control, records, stats, users, waiting_room, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -22,7 +22,7 @@ use super::{access, account, attendance, chat, credentials, invitees, join, meet
         attendance::participants, attendance::real_time, attendance::dismiss, attendance::removed, attendance::readmit,
         stats::meeting_statistics, stats::attendance_csv, stats::invitation_ics, stats::enterprise_statistics,
         join::join,
-        chat::list, chat::csv,
+        chat::list, chat::csv, polls::list, polls::csv,
         invitees::list, invitees::replace, waiting_room::now, waiting_room::history, records::list,
         real_control::kickout, real_control::status, real_control::mutes, real_control::video, real_control::screen_shared, real_control::cohosts, real_control::spotlight, real_control::names, waiting_room::control,
         users::create, users::get, users::update, users::delete, users::list,

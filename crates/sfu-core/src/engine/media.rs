@@ -615,6 +615,10 @@ impl Engine {
                 debug!("a reaction that is not one short emoji dropped");
                 return;
             }
+            Kind::ServerTopic => {
+                debug!(identity = %packet.participant_identity, "a participant's packet on a server topic dropped");
+                return;
+            }
             Kind::Hand(request) => return self.handle_hand(owner, request),
             Kind::Chat(_) | Kind::ChatStream => {
                 let sender_is_host = self.sessions.get(&owner).is_some_and(|p| interaction::is_host(&p.attributes));
