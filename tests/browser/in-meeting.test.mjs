@@ -1,6 +1,7 @@
 // A host runs a meeting in headless Chromium through the web app alone: a guest joins by typing
 // the code on the home page, they chat (with history for a late joiner, and a private message
-// the late joiner never sees), the guest raises a hand and reacts, the host mutes everyone with
+// the late joiner never sees), the guest raises a hand and reacts, the host runs a poll that the
+// guest and the late joiner answer, the host mutes everyone with
 // self-unmute forbidden, removes the late joiner (who cannot come back), and ends the meeting
 // for all. A phone-sized guest checks the layout. Screenshots of each screen go to the
 // artifacts folder. Run inside scripts/netns-run, like the other browser tests.
@@ -172,6 +173,46 @@ describe('running a meeting in the web app', () => {
     await poll('the hand to go down', () => tileOf(guest.page, guest.identity).getByTestId('tile-hand').isVisible(), (v) => v === false);
   });
 
+  step('a poll from draft to launch to results', async () => {
+    const { host, guest, late } = people;
+    await host.page.getByTestId('toggle-polls').click();
+    await host.page.getByTestId('poll-new').click();
+    const editor = host.page.getByTestId('poll-editor');
+    await editor.getByTestId('poll-title').fill('Lunch 午饭');
+    await editor.getByTestId('poll-question').fill('Where shall we eat?');
+    await editor.getByTestId('poll-option-text').nth(0).fill('Noodles');
+    await editor.getByTestId('poll-option-text').nth(1).fill('Dumplings');
+    await editor.getByTestId('poll-add-option').click();
+    await editor.getByTestId('poll-option-text').nth(2).fill('Salad');
+    await shot(host.page, 'poll-editor');
+    await editor.getByTestId('poll-save').click();
+    const card = host.page.getByTestId('poll-card').filter({ hasText: 'Lunch 午饭' });
+    await card.and(host.page.locator('[data-state="draft"]')).waitFor();
+    // A participant never sees a draft.
+    assert.equal(await guest.page.evaluate(async () => (await (await fetch('/api/polls', { headers: { Authorization: `Bearer ${window.__huiyi.room.engine.token}` } })).json()).polls.length), 0);
+    await card.getByTestId('poll-launch').click();
+    await poll('the guest to be told of the poll', () => guest.page.getByTestId('poll-badge').count(), (n) => n === 1);
+    await guest.page.getByTestId('toggle-polls').click();
+    const ballot = guest.page.getByTestId('poll-ballot');
+    await ballot.getByLabel('Dumplings').check();
+    await shot(guest.page, 'poll-ballot');
+    await ballot.getByTestId('poll-submit').click();
+    await guest.page.getByTestId('poll-results').waitFor();
+    await late.page.getByTestId('toggle-polls').click();
+    await late.page.getByTestId('poll-ballot').getByLabel('Dumplings').check();
+    await late.page.getByTestId('poll-submit').click();
+    // The host's results follow live: two votes for Dumplings.
+    const dumplings = card.getByTestId('poll-result').filter({ hasText: 'Dumplings' });
+    await poll('the host to see both votes', () => dumplings.innerText(), (t) => /2 · 100%/.test(t));
+    await shot(host.page, 'poll-results-host');
+    await card.getByTestId('poll-close').click();
+    await poll('the guest to see the poll closed', () => guest.page.getByTestId('poll-card').first().getAttribute('data-state'), (s) => s === 'closed');
+    await shot(guest.page, 'poll-closed');
+    for (const who of [guest, late]) await who.page.getByTestId('toggle-polls').click();
+    // Back to the participants panel, where the host's next controls are.
+    await host.page.getByTestId('toggle-people').click();
+  });
+
   step('a spotlight for everyone, a rename by the host, and a participant renaming themself', async () => {
     const { host, guest } = people;
     const row = host.page.locator(`[data-testid="person"][data-identity="${guest.identity}"]`);
@@ -242,9 +283,10 @@ describe('running a meeting in the web app', () => {
     people.phone = await joinByTypedCode('手机用户', { viewport: { width: 390, height: 780 }, lang: 'zh' });
     const { page } = people.phone;
     await tileOf(page, people.host.identity).waitFor();
-    assert.match(await page.getByTestId('toggle-chat').innerText(), /聊天/);
+    // Icons only on a phone, with the label kept as the accessible name.
+    assert.ok(await page.getByRole('button', { name: '聊天' }).isVisible());
     // Every control is on screen.
-    for (const id of ['toggle-mic', 'toggle-camera', 'toggle-chat', 'leave']) {
+    for (const id of ['toggle-mic', 'toggle-camera', 'toggle-screen', 'toggle-hand', 'react', 'toggle-people', 'toggle-chat', 'toggle-polls', 'leave']) {
       const box = await page.getByTestId(id).boundingBox();
       assert.ok(box && box.x >= 0 && box.x + box.width <= 390 && box.y + box.height <= 780, `${id} is on screen: ${JSON.stringify(box)}`);
     }

@@ -134,6 +134,7 @@ export function startJoinView(params: URLSearchParams): void {
         reactMenu: byId('react-menu'),
         people: byId('toggle-people'),
         chat: byId('toggle-chat'),
+        polls: byId('toggle-polls'),
         leave: byId('leave'),
         side: byId('side-panel'),
         title: byId('meeting-title'),

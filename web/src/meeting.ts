@@ -20,6 +20,7 @@ import { icon, type IconName } from './icons';
 import { t, tf, tryT, type Key } from './i18n';
 import { showStatus } from './status';
 import { ChatPanel } from './panels/chat';
+import { PollsPanel } from './panels/polls';
 import { HostApi, personOf } from './panels/host-api';
 import { handOf, isWaiting, PeoplePanel, roleOf, sendHand } from './panels/people';
 import { SettingsPanel } from './panels/settings';
@@ -41,6 +42,7 @@ export interface MeetingElements {
   reactMenu: HTMLElement;
   people: HTMLButtonElement;
   chat: HTMLButtonElement;
+  polls: HTMLButtonElement;
   leave: HTMLButtonElement;
   side: HTMLElement;
   title: HTMLElement;
@@ -88,6 +90,8 @@ function videoCodecFromUrl(): 'vp8' | 'h264' {
   return new URLSearchParams(location.search).get('codec')?.toLowerCase() === 'h264' ? 'h264' : 'vp8';
 }
 
+type PanelName = 'people' | 'chat' | 'polls' | 'settings';
+
 export class Meeting {
   readonly room = new Room({
     adaptiveStream: true,
@@ -98,7 +102,10 @@ export class Meeting {
   private ended = false;
   private chatPanel: ChatPanel | undefined;
   private peoplePanel: PeoplePanel | undefined;
-  private panel: 'people' | 'chat' | 'settings' | undefined;
+  private pollsPanel: PollsPanel | undefined;
+  /** A poll went live while its panel was closed. */
+  private pollWaiting = false;
+  private panel: PanelName | undefined;
   private settingsPanel: SettingsPanel | undefined;
   private unread = 0;
   private token = '';
@@ -284,15 +291,25 @@ export class Meeting {
     this.peoplePanel = new PeoplePanel(this.room, this.api);
     this.peoplePanel.onChatRule = (rule) => this.chatPanel?.setRule(rule);
     this.settingsPanel = new SettingsPanel(this.room);
+    this.pollsPanel = new PollsPanel(this.room, currentToken, this.api?.pollsCsvUrl());
+    this.pollsPanel.onLaunched = (poll) => {
+      if (this.panel !== 'polls') {
+        this.pollWaiting = true;
+        this.toast(tf('polls.launched', { title: poll.title }));
+      }
+      this.render();
+    };
+    void this.pollsPanel.load();
   }
 
-  private togglePanel(which: 'people' | 'chat' | 'settings'): void {
+  private togglePanel(which: PanelName): void {
     this.panel = this.panel === which ? undefined : which;
     if (this.panel === 'chat') this.unread = 0;
+    if (this.panel === 'polls') this.pollWaiting = false;
     const side = this.els.side;
     side.hidden = !this.panel;
     if (this.panel === 'settings') void this.settingsPanel?.render();
-    const panels = { chat: this.chatPanel?.el, people: this.peoplePanel?.el, settings: this.settingsPanel?.el };
+    const panels = { chat: this.chatPanel?.el, people: this.peoplePanel?.el, polls: this.pollsPanel?.el, settings: this.settingsPanel?.el };
     const el = this.panel ? panels[this.panel] : undefined;
     side.replaceChildren(...(el ? [el] : []));
     if (this.panel === 'chat') side.querySelector<HTMLTextAreaElement>('textarea')?.focus();
@@ -482,6 +499,7 @@ export class Meeting {
     );
     this.els.people.onclick = () => this.togglePanel('people');
     this.els.chat.onclick = () => this.togglePanel('chat');
+    this.els.polls.onclick = () => this.togglePanel('polls');
     this.els.leave.innerHTML = `${icon('leave')}<span>${t('controls.leave')}</span>`;
     const dialog = this.els.leaveDialog;
     this.els.leave.onclick = () => {
@@ -545,6 +563,8 @@ export class Meeting {
     this.els.people.setAttribute('aria-pressed', String(this.panel === 'people'));
     this.els.chat.innerHTML = `${icon('chat')}<span>${t('controls.chat')}</span>${this.unread ? `<b class="unread" data-testid="unread">${this.unread}</b>` : ''}`;
     this.els.chat.setAttribute('aria-pressed', String(this.panel === 'chat'));
+    this.els.polls.innerHTML = `${icon('poll')}<span>${t('controls.polls')}</span>${this.pollWaiting ? '<b class="unread" data-testid="poll-badge">1</b>' : ''}`;
+    this.els.polls.setAttribute('aria-pressed', String(this.panel === 'polls'));
     // A microphone the host took (mute all without self-unmute) cannot be turned on.
     const sources = lp.permissions?.canPublishSources ?? [];
     const micAllowed = lp.permissions?.canPublish !== false && (sources.length === 0 || sources.includes(2));

@@ -85,4 +85,7 @@ export class HostApi {
   chatCsvUrl(): string {
     return `/v1/meetings/${encodeURIComponent(this.meetingId)}/chat.csv`;
   }
+  pollsCsvUrl(): string {
+    return `/v1/meetings/${encodeURIComponent(this.meetingId)}/polls.csv`;
+  }
 }
