@@ -365,6 +365,33 @@ describe('running a meeting in the web app', () => {
     await poll('the bots to leave', () => host.page.getByTestId('tile').count(), (n) => n === 2, { timeout: 30_000 });
   }, 150_000);
 
+  step('the host hands the role on and leaves; back in, the scheduled host takes it back', async () => {
+    const { host, guest } = people;
+    const roleAt = (page, identity) => page.evaluate((id) => {
+      const room = window.__huiyi.room;
+      const p = room.localParticipant.identity === id ? room.localParticipant : room.remoteParticipants.get(id);
+      return p?.attributes['huiyi.role'] ?? null;
+    }, identity);
+    await host.page.getByTestId('leave').click();
+    await host.page.getByTestId('next-host').waitFor();
+    assert.ok((await host.page.getByTestId('next-host').locator('option').allInnerTexts()).some((n) => /Li/.test(n)));
+    await host.page.getByTestId('next-host').selectOption({ label: await guest.page.evaluate(() => window.__huiyi.room.localParticipant.name) });
+    await shot(host.page, 'leave-hand-over');
+    await host.page.getByTestId('leave-confirm').click();
+    await poll('the guest to host the meeting', () => roleAt(guest.page, guest.identity), (r) => r === 'host');
+    // The scheduled host comes back from the meeting's link: a participant now, who may take it back.
+    await host.page.goto(`${server.url}/j/${meeting.code}?lang=en`);
+    await host.page.getByTestId('join-button').click();
+    await host.page.locator('[data-testid="status"][data-state="connected"]').waitFor({ timeout: 35_000 });
+    host.identity = await host.page.evaluate(() => window.__huiyi.room.localParticipant.identity);
+    assert.equal(await roleAt(host.page, host.identity), null, 'a participant while the role is handed over');
+    await host.page.getByTestId('toggle-people').click();
+    await host.page.getByTestId('reclaim-host').click();
+    await poll('the host role back', () => roleAt(host.page, host.identity), (r) => r === 'host');
+    await poll('the guest a participant again', () => roleAt(guest.page, guest.identity), (r) => r === null);
+    await host.page.getByTestId('toggle-people').click();
+  });
+
   step('the host ends the meeting for everyone', async () => {
     const { host, guest } = people;
     await host.page.getByTestId('leave').click();

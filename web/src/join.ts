@@ -150,6 +150,8 @@ export function startJoinView(params: URLSearchParams): void {
         endAll: byId('end-all'),
         leaveCancel: byId('leave-cancel'),
         leaveHostHint: byId('leave-host-hint'),
+        handOver: byId('hand-over'),
+        nextHost: byId('next-host'),
       },
       {
         title: creds.meeting?.subject || room || t('app.title'),

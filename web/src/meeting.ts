@@ -58,6 +58,8 @@ export interface MeetingElements {
   endAll: HTMLButtonElement;
   leaveCancel: HTMLButtonElement;
   leaveHostHint: HTMLElement;
+  handOver: HTMLElement;
+  nextHost: HTMLSelectElement;
 }
 
 /** What the join answer said about the meeting (absent for a plain room). */
@@ -506,10 +508,24 @@ export class Meeting {
       const host = !!this.api && roleOf(lp()) !== undefined;
       this.els.endAll.hidden = !host;
       this.els.leaveHostHint.hidden = !host;
+      // The host hands the role on before leaving a meeting that goes on.
+      const candidates = this.api && roleOf(lp()) === 'host' ? nextHostCandidates(this.room) : [];
+      this.els.handOver.hidden = candidates.length === 0;
+      this.els.nextHost.replaceChildren(...candidates.map((p) => new Option(p.name || p.identity, personOf(p.identity, p.metadata))));
       dialog.showModal();
     };
     this.els.leaveCancel.onclick = () => dialog.close();
-    this.els.leaveConfirm.onclick = () => {
+    this.els.leaveConfirm.onclick = async () => {
+      const next = this.els.handOver.hidden ? '' : this.els.nextHost.value;
+      if (next && this.api) {
+        try {
+          await this.api.transferHost(next);
+        } catch (e) {
+          dialog.close();
+          showStatus('connected', `${t('people.controlFailed').replace('{detail}', message(e))}`);
+          return;
+        }
+      }
       dialog.close();
       void this.room.disconnect();
     };
@@ -622,4 +638,12 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 
 function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
+}
+
+/** Who may take the host role when the host leaves: co-hosts first, then the others in the
+ * order they joined; never someone in the waiting room. */
+export function nextHostCandidates(room: Room): Participant[] {
+  const others = [...room.remoteParticipants.values()].filter((p) => !isWaiting(p));
+  const rank = (p: Participant) => (roleOf(p) === 'cohost' ? 0 : 1);
+  return others.sort((a, b) => rank(a) - rank(b) || (a.joinedAt?.getTime() ?? 0) - (b.joinedAt?.getTime() ?? 0));
 }

@@ -120,17 +120,6 @@ pub fn hosts_room(claims: &Claims) -> bool {
     claims.video.room_admin || serde_json::from_str::<serde_json::Value>(&claims.metadata).is_ok_and(|m| m["role"] == "host")
 }
 
-/// The role attribute's value for a host or a co-host; none for a participant.
-pub fn role_of(host: bool, cohost: bool) -> Option<&'static str> {
-    if host {
-        Some("host")
-    } else if cohost {
-        Some("cohost")
-    } else {
-        None
-    }
-}
-
 /// Whether the token's room admits its holder now: a meeting that ended or was cancelled, a
 /// person the host removed, or a newcomer to a locked meeting is refused however valid the
 /// token ([`admission`]). For a meeting's room, the answer carries its live controls.
@@ -186,12 +175,13 @@ pub async fn connect(
         // In a meeting's room, the host's live controls decide what a participant may publish.
         Ok(Some(admission::RoomRules { controls, mute_on_entry, waits, may_rename })) => {
             let person = admission::person_of(&claims.metadata, &claims.sub);
-            let exempt = hosts_room(&claims) || controls.is_cohost(&person);
+            let role = controls.role(&person, hosts_room(&claims));
+            let exempt = role.runs_meeting();
             params.permission = controls::permission(&params.permission, &controls, exempt);
             if !exempt {
                 params.mute_on_entry = mute_on_entry;
             }
-            if let Some(role) = role_of(hosts_room(&claims), controls.is_cohost(&person)) {
+            if let Some(role) = role.attribute() {
                 params.attributes.insert(ROLE_ATTRIBUTE.to_owned(), role.to_owned());
             }
             params.chat = controls.chat_rule();

@@ -66,3 +66,51 @@ async fn no_control_runs_for_a_member_who_does_not_host() {
     let stored = api.store.meeting_controls(&id).await.unwrap().expect("the spotlight is stored");
     assert_eq!(stored["spotlight"], ann.as_str());
 }
+
+#[tokio::test]
+async fn the_host_role_is_handed_to_someone_in_the_meeting_and_taken_back() {
+    let api = start().await;
+    let r = api.call("POST", "/v1/meetings", json!({ "userid": "dev-user", "instanceid": 1, "subject": "Hand-over", "type": 1 })).await;
+    let info = &r.body["meeting_info_list"][0];
+    let (id, code) = (info["meeting_id"].as_str().unwrap().to_owned(), info["meeting_code"].as_str().unwrap().to_owned());
+    let _ann = join_room(&api, &code, "Ann").await;
+    let _bob = join_room(&api, &code, "Bob").await;
+    let roles = || async {
+        let live = api.call("GET", &format!("/v1/meetings/{id}/real-time-participants?userid=dev-user"), Value::Null).await;
+        live.body["participants"].as_array().unwrap().iter().map(|p| (p["userid"].as_str().unwrap().to_owned(), p["user_role"].as_i64().unwrap())).collect::<std::collections::HashMap<_, _>>()
+    };
+    let before = roles().await;
+    assert_eq!(before.values().copied().collect::<Vec<_>>(), [4, 4], "two guests: {before:?}");
+    let mut guests: Vec<String> = before.keys().cloned().collect();
+    guests.sort();
+    let (ann, bob) = (guests[0].clone(), guests[1].clone());
+    let to = |who: &str, operator: &str| json!({ "operator_id": operator, "operator_id_type": 1, "instanceid": 1, "user": { "to_operator_id": who, "to_operator_id_type": 1 } });
+    let uri = format!("/v1/real-control/meetings/{id}/host");
+
+    // Someone who does not host the meeting cannot hand it over; nobody absent can take it.
+    api.call("POST", "/v1/users", json!({ "userid": "member1", "username": "Member", "email": "member1@example.com", "password": "m quartz lantern", "role": "member" })).await;
+    let r = api.call("PUT", &uri, to(&ann, "member1")).await;
+    assert_eq!((r.status, error_code(&r)), (403, 10005), "{:?}", r.body);
+    let r = api.call("PUT", &uri, to("guest-nobody", "dev-user")).await;
+    assert_eq!(r.status, 404, "{:?}", r.body);
+
+    // Handed to Ann: she hosts, Bob does not; a co-host made before stays one.
+    let r = api.call("PUT", &format!("/v1/real-control/meetings/{id}/cohosts"), json!({ "operator_id": "dev-user", "operator_id_type": 1, "instanceid": 1, "action": true, "user": { "to_operator_id": bob } })).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let r = api.call("PUT", &uri, to(&ann, "dev-user")).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let now = roles().await;
+    assert_eq!((now[&ann], now[&bob]), (5, 6), "{now:?}");
+    let stored = api.store.meeting_controls(&id).await.unwrap().unwrap();
+    assert_eq!(stored["host"], ann.as_str());
+    // The controls no longer apply to her: a mute-all leaves her microphone alone.
+    let r = api.call("PUT", &format!("/v1/real-control/meetings/{id}/status"), json!({ "operator_id": "dev-user", "operator_id_type": 1, "instanceid": 1, "mute_all": true, "allow_unmute_by_self": false })).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+
+    // The scheduled host takes it back without being in the room.
+    let r = api.call("PUT", &uri, to("dev-user", "dev-user")).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let now = roles().await;
+    assert_eq!((now[&ann], now[&bob]), (4, 6), "{now:?}");
+    assert!(api.store.meeting_controls(&id).await.unwrap().unwrap()["host"].is_null());
+}

@@ -26,6 +26,16 @@ export function roleOf(p: Participant): 'host' | 'cohost' | undefined {
   return r === 'host' || r === 'cohost' ? r : undefined;
 }
 
+/** Whether the join token names this participant a scheduled host of the meeting (its
+ * metadata's `role`), whatever role they hold in the room now. */
+export function scheduledHost(p: Participant): boolean {
+  try {
+    return (JSON.parse(p.metadata || '{}') as { role?: unknown }).role === 'host';
+  } catch {
+    return false;
+  }
+}
+
 /** When the hand went up (server time), or undefined. */
 export function handOf(p: Participant): number | undefined {
   const v = Number(p.attributes[HAND_ATTRIBUTE]);
@@ -90,7 +100,20 @@ export class PeoplePanel {
     this.waitingBox = document.createElement('div');
     this.waitingBox.className = 'waiting-box';
     this.waitingBox.dataset.testid = 'waiting-box';
-    this.el.append(head, this.hostBar, this.error, this.waitingBox, this.list);
+    this.reclaim = document.createElement('div');
+    this.reclaim.className = 'host-bar';
+    this.el.append(head, this.reclaim, this.hostBar, this.error, this.waitingBox, this.list);
+  }
+
+  /** The way back for a scheduled host who handed the host role to someone else. */
+  private readonly reclaim: HTMLDivElement;
+
+  private renderReclaim(): void {
+    const lp = this.room.localParticipant;
+    const api = this.api;
+    const handedOver = !!api && roleOf(lp) !== 'host' && scheduledHost(lp);
+    this.reclaim.hidden = !handedOver;
+    this.reclaim.replaceChildren(...(handedOver && api ? [this.button('people.reclaimHost', 'reclaim-host', () => api.transferHost(personOf(lp.identity, lp.metadata)))] : []));
   }
 
   private get amHost(): boolean {
@@ -110,6 +133,7 @@ export class PeoplePanel {
     if (signature === this.shown) return;
     this.shown = signature;
     this.el.querySelector('h2')!.textContent = `${t('people.title')} (${everyone.length})`;
+    this.renderReclaim();
     this.renderHostBar(everyone);
     this.renderWaiting(waiting);
     this.list.replaceChildren(...everyone.map((p) => this.row(p)));
@@ -247,6 +271,15 @@ export class PeoplePanel {
       else box.append(this.button('people.askUnmute', 'ask-unmute', () => api.mute(person, false)));
       if (s.camOn) box.append(this.button('people.stopVideo', 'stop-video', () => api.stopVideo(person)));
       const cohost = roleOf(p) === 'cohost';
+      // Only the host hands the host role on; co-hosts do not.
+      if (roleOf(this.room.localParticipant) === 'host' && roleOf(p) !== 'host' && !p.isLocal) {
+        box.append(
+          this.button('people.makeHost', 'make-host', async () => {
+            if (!confirm(tf('people.makeHostConfirm', { name: p.name || p.identity }))) return;
+            await api.transferHost(person);
+          }),
+        );
+      }
       if (roleOf(p) !== 'host') box.append(this.button(cohost ? 'people.revokeCohost' : 'people.makeCohost', 'cohost', () => api.cohost(person, !cohost)));
       if (!roleOf(p) && this.live.waitingRoom) box.append(this.button('waiting.sendBack', 'send-to-waiting', () => api.waitingRoom(2, [person])));
       const lit = !!p.attributes[SPOTLIGHT_ATTRIBUTE];

@@ -90,7 +90,7 @@ pub async fn check_room(store: &Store, room: &str, person: &str, host: bool, res
     let settings = super::meetings::Settings::of(&meeting);
     let mute_on_entry = super::controls::mute_on_entry(&settings, &controls);
     // The waiting room is on and this person was never admitted (or a host sent them back).
-    let waits = controls.waiting_room(&settings) && !host && !controls.is_cohost(person) && store.waiting_state(&meeting.meeting_id, person).await? != Some(huiyi_store::WaitingState::Admitted);
+    let waits = controls.waiting_room(&settings) && !host && !controls.role(person, host).runs_meeting() && store.waiting_state(&meeting.meeting_id, person).await? != Some(huiyi_store::WaitingState::Admitted);
     // Tencent's `change_nickname`: 1 (or unset) lets participants rename themselves, 2 not.
     let may_rename = settings.change_nickname != Some(2);
     Ok(admit(&meeting, now, entry).map(|()| Some(RoomRules { controls, mute_on_entry, waits, may_rename })))

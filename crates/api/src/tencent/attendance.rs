@@ -138,6 +138,21 @@ pub struct LiveParticipant {
     pub user_name: String,
     /// Unix seconds.
     pub join_time: String,
+    /// Tencent's role numbers, as the room has them now: 2 a host (5 a guest who hosts), 6 a
+    /// co-host, 0 a member, 4 a guest.
+    pub user_role: i64,
+}
+
+/// Tencent's `user_role` of someone in the room, from the `huiyi.role` attribute.
+fn user_role(p: &huiyi_proto::lk::ParticipantInfo) -> i64 {
+    let guest = super::admission::person_of(&p.metadata, &p.identity).starts_with("guest-");
+    match (p.attributes.get(crate::rtc::ROLE_ATTRIBUTE).map(String::as_str), guest) {
+        (Some("host"), false) => 2,
+        (Some("host"), true) => 5,
+        (Some("cohost"), _) => 6,
+        (_, false) => 0,
+        (_, true) => 4,
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -173,7 +188,7 @@ pub async fn real_time(State(state): State<AppState>, Extension(caller): Extensi
         .into_iter()
         .skip(((page - 1) * size) as usize)
         .take(size as usize)
-        .map(|p| LiveParticipant { userid: p.identity.clone(), user_name: b64(&p.name), join_time: p.joined_at.to_string() })
+        .map(|p| LiveParticipant { userid: p.identity.clone(), user_name: b64(&p.name), join_time: p.joined_at.to_string(), user_role: user_role(p) })
         .collect();
     Ok(Json(RealTimeParticipants {
         meeting_id: m.meeting_id,

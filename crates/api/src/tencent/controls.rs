@@ -28,6 +28,33 @@ pub struct Controls {
     /// The waiting room, turned on or off during the meeting (`status`'s
     /// `auto_waiting_room`); absent follows the meeting's `auto_in_waiting_room` setting.
     pub waiting_room: Option<bool>,
+    /// The person a host handed the host role to (`PUT …/host`): they host the meeting's room,
+    /// and the scheduled hosts take part as participants until one of them takes it back.
+    pub host: Option<String>,
+}
+
+/// Someone's role in a meeting's room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Host,
+    Cohost,
+    Participant,
+}
+
+impl Role {
+    /// Runs the controls and is exempt from them.
+    pub fn runs_meeting(self) -> bool {
+        self != Role::Participant
+    }
+
+    /// The `huiyi.role` attribute's value; none for a participant.
+    pub fn attribute(self) -> Option<&'static str> {
+        match self {
+            Role::Host => Some("host"),
+            Role::Cohost => Some("cohost"),
+            Role::Participant => None,
+        }
+    }
 }
 
 impl Controls {
@@ -51,6 +78,22 @@ impl Controls {
 
     pub fn is_cohost(&self, person: &str) -> bool {
         self.cohosts.iter().any(|c| c == person)
+    }
+
+    /// `person`'s role in the room, given whether their token names them a scheduled host: the
+    /// one the host role was handed to hosts, and then no scheduled host does; co-hosts stay.
+    pub fn role(&self, person: &str, scheduled_host: bool) -> Role {
+        let host = match &self.host {
+            Some(h) => h == person,
+            None => scheduled_host,
+        };
+        if host {
+            Role::Host
+        } else if self.is_cohost(person) {
+            Role::Cohost
+        } else {
+            Role::Participant
+        }
     }
 
     /// Whether newcomers who are not hosts or co-hosts wait to be admitted.
@@ -109,6 +152,22 @@ pub fn permission(base: &lk::ParticipantPermission, controls: &Controls, host: b
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_handed_over_host_role_leaves_the_scheduled_hosts_as_participants_and_co_hosts_as_they_were() {
+        let mut c = Controls { cohosts: vec!["ann".into()], ..Controls::default() };
+        assert_eq!(c.role("owner", true), Role::Host);
+        assert_eq!(c.role("ann", false), Role::Cohost);
+        assert_eq!(c.role("bob", false), Role::Participant);
+        c.host = Some("bob".into());
+        assert_eq!(c.role("bob", false), Role::Host);
+        assert_eq!(c.role("owner", true), Role::Participant);
+        assert_eq!(c.role("ann", false), Role::Cohost);
+        c.host = Some("ann".into());
+        assert_eq!(c.role("ann", false), Role::Host, "a co-host handed the role hosts");
+        assert!(Role::Cohost.runs_meeting() && !Role::Participant.runs_meeting());
+        assert_eq!((Role::Host.attribute(), Role::Participant.attribute()), (Some("host"), None));
+    }
 
     fn open() -> lk::ParticipantPermission {
         lk::ParticipantPermission { can_publish: true, can_subscribe: true, can_publish_data: true, ..Default::default() }

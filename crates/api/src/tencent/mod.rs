@@ -50,6 +50,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/v1/real-control/meetings/{meeting_id}/mutes", axum::routing::put(real_control::mutes))
         .route("/v1/real-control/meetings/{meeting_id}/cohosts", axum::routing::put(real_control::cohosts))
         .route("/v1/real-control/meetings/{meeting_id}/spotlight", axum::routing::put(real_control::spotlight))
+        .route("/v1/real-control/meetings/{meeting_id}/host", axum::routing::put(real_control::host))
         .route("/v1/real-control/meetings/{meeting_id}/names", axum::routing::put(real_control::names))
         .route("/v1/real-control/meetings/{meeting_id}/video", axum::routing::put(real_control::video))
         .route("/v1/real-control/meetings/{meeting_id}/screen-shared", axum::routing::put(real_control::screen_shared))

@@ -24,7 +24,7 @@ use super::{access, account, attendance, chat, credentials, invitees, join, meet
         join::join,
         chat::list, chat::csv, polls::list, polls::csv,
         invitees::list, invitees::replace, waiting_room::now, waiting_room::history, records::list,
-        real_control::kickout, real_control::status, real_control::mutes, real_control::video, real_control::screen_shared, real_control::cohosts, real_control::spotlight, real_control::names, waiting_room::control,
+        real_control::kickout, real_control::status, real_control::mutes, real_control::video, real_control::screen_shared, real_control::cohosts, real_control::spotlight, real_control::host, real_control::names, waiting_room::control,
         users::create, users::get, users::update, users::delete, users::list,
         credentials::list, credentials::create, credentials::revoke,
         webhooks::create, webhooks::list, webhooks::delete, webhooks::deliveries,

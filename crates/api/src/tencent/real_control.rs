@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 
 use super::access::{acting_id, may_control, Caller, IdType};
 use super::admission::person_of;
-use super::controls::Controls;
+use super::controls::{Controls, Role};
 use super::error::{ApiError, ErrorBody};
 use super::meetings::{load, Empty};
 use super::{parse_body, unix_now};
@@ -28,7 +28,7 @@ pub(super) async fn load_controlled(state: &AppState, caller: &Caller, user: &hu
         Err(huiyi_store::StoreError::NotFound) => return Err(ApiError::not_found("meeting")),
         Err(e) => return Err(e.into()),
     };
-    if may_control(user, &m) || Controls::from_json(state.store.meeting_controls(&m.meeting_id).await?).is_cohost(&user.userid) {
+    if may_control(user, &m) || Controls::from_json(state.store.meeting_controls(&m.meeting_id).await?).role(&user.userid, false).runs_meeting() {
         return Ok(m);
     }
     // As elsewhere, a meeting the user may not see is not found.
@@ -262,8 +262,9 @@ pub(super) fn apply(e: &mut huiyi_sfu_core::Engine, room: &str, controls: &Contr
         if p.attributes.contains_key(huiyi_sfu_core::WAITING_ATTRIBUTE) {
             continue;
         }
-        let host = serde_json::from_str::<serde_json::Value>(&p.metadata).is_ok_and(|v| v["role"] == "host");
-        let cohost = controls.is_cohost(&person_of(&p.metadata, &p.identity));
+        let scheduled_host = serde_json::from_str::<serde_json::Value>(&p.metadata).is_ok_and(|v| v["role"] == "host");
+        let role = controls.role(&person_of(&p.metadata, &p.identity), scheduled_host);
+        let (host, cohost) = (role == Role::Host, role == Role::Cohost);
         // The spotlight attribute follows the spotlight control.
         let lit = controls.spotlight.as_deref() == Some(person_of(&p.metadata, &p.identity).as_str());
         if lit != p.attributes.contains_key(SPOTLIGHT_ATTRIBUTE) {
@@ -271,18 +272,19 @@ pub(super) fn apply(e: &mut huiyi_sfu_core::Engine, room: &str, controls: &Contr
             let req = huiyi_proto::lk::UpdateParticipantRequest { room: room.to_owned(), identity: p.identity.clone(), attributes, ..Default::default() };
             let _ = e.update_participant(&req);
         }
-        // The role attribute follows the co-host list.
-        let role = p.attributes.get(crate::rtc::ROLE_ATTRIBUTE).map(String::as_str);
-        let wanted = crate::rtc::role_of(host, cohost);
-        if role != wanted {
+        // The role attribute follows the co-host list and the handed-over host role.
+        let shown = p.attributes.get(crate::rtc::ROLE_ATTRIBUTE).map(String::as_str);
+        let wanted = role.attribute();
+        if shown != wanted {
             // An empty value removes the attribute.
             let attributes = [(crate::rtc::ROLE_ATTRIBUTE.to_owned(), wanted.unwrap_or_default().to_owned())].into();
             let req = huiyi_proto::lk::UpdateParticipantRequest { room: room.to_owned(), identity: p.identity.clone(), attributes, ..Default::default() };
             let _ = e.update_participant(&req);
         }
         if host || cohost {
-            // Co-hosts get back what a control took while they were participants.
-            if cohost {
+            // Co-hosts (and a participant handed the host role) get back what a control took
+            // while they were participants.
+            if cohost || (host && !scheduled_host) {
                 let current = p.permission.clone().unwrap_or_default();
                 let full = huiyi_proto::lk::ParticipantPermission { can_publish: true, can_publish_sources: Vec::new(), ..current.clone() };
                 if full != current {
@@ -516,6 +518,75 @@ pub async fn cohosts(State(state): State<AppState>, Extension(caller): Extension
         // Tencent's roles: 6 co-host; back to 0 (a member) or 4 (a guest).
         let role = if b.action { 6 } else if person.starts_with("guest-") { 4 } else { 0 };
         let to = crate::webhook::Operator { userid: person, user_name: name.unwrap_or_default(), instance_id: String::new() };
+        state.webhooks.role_changed(&m, &crate::webhook::Operator::from(&user), &to, role, unix_now() * 1000).await;
+    }
+    Ok(Json(Empty {}))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct HostBody {
+    /// Who acts: `operator_id` with `operator_id_type` 1, or `userid`.
+    #[serde(flatten)]
+    operator: Operator,
+    /// The new host: someone in the meeting now.
+    user: Target,
+}
+
+#[utoipa::path(put, path = "/v1/real-control/meetings/{meeting_id}/host", tag = "real-control", params(("meeting_id" = String, Path)), request_body = HostBody,
+    responses((status = 200, body = Empty), (status = "4XX", body = ErrorBody)))]
+/// Hands the host role to someone in the meeting (Huiyi's addition; Tencent's apps call it
+/// "transfer host"). The operator is the current host, or one of the meeting's scheduled hosts
+/// or an admin (who may also take the role back by naming a scheduled host, present or not).
+/// While it is handed over, that person hosts the room (`huiyi.role` `host`, exempt from the
+/// controls) and the scheduled hosts take part as participants; co-hosts stay co-hosts. 404
+/// when the person is not in the meeting.
+pub async fn host(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Json<Empty>, ApiError> {
+    let b: HostBody = parse_body(&body)?;
+    let _ = b.user.instanceid;
+    let user = b.operator.user(&state, &caller).await?;
+    let m = load(&state, &caller, &user, &id, false).await?;
+    let mut controls = Controls::from_json(state.store.meeting_controls(&m.meeting_id).await?);
+    let live_host = controls.host.as_deref() == Some(user.userid.as_str());
+    if !may_control(&user, &m) && !live_host {
+        return Err(ApiError::forbidden("only the host, the meeting's scheduled hosts or an enterprise admin may hand over the host role"));
+    }
+    if !m.status.is_live() {
+        return Err(ApiError::conflict("the meeting has already ended or was cancelled"));
+    }
+    let person = b.user.person()?.to_owned();
+    let room = m.meeting_id.clone();
+    let present = state
+        .sfu
+        .with_engine({
+            let person = person.clone();
+            move |e, _| {
+                e.list_participants(&room)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .find(|p| person_of(&p.metadata, &p.identity) == person && !p.attributes.contains_key(huiyi_sfu_core::WAITING_ATTRIBUTE))
+                    .map(|p| p.name)
+            }
+        })
+        .await
+        .map_err(|_| ApiError::internal())?;
+    let scheduled = super::access::is_host(&m, &person);
+    // Anyone else must be here to take the role; a scheduled host takes it back from anywhere.
+    let name = match present {
+        Some(name) => name,
+        None if scheduled => String::new(),
+        None => return Err(not_in_meeting()),
+    };
+    let before = controls.role(&person, scheduled);
+    // Back to a scheduled host: the meeting's own hosts host again.
+    controls.host = if scheduled { None } else { Some(person.clone()) };
+    let json = serde_json::to_value(&controls).map_err(|_| ApiError::internal())?;
+    state.store.set_meeting_controls(&m.meeting_id, &json, unix_now()).await?;
+    let room = m.meeting_id.clone();
+    state.sfu.with_engine(move |e, _| apply(e, &room, &controls, false)).await.map_err(|_| ApiError::internal())?;
+    if before != Role::Host {
+        // Tencent's roles: 2 a host who is a member, 5 a guest who hosts.
+        let role = if person.starts_with("guest-") { 5 } else { 2 };
+        let to = crate::webhook::Operator { userid: person, user_name: name, instance_id: String::new() };
         state.webhooks.role_changed(&m, &crate::webhook::Operator::from(&user), &to, role, unix_now() * 1000).await;
     }
     Ok(Json(Empty {}))
