@@ -5,7 +5,7 @@
 // URL parameters: `room`, `name` (prefill the form), `token` (join with this access token instead
 // of asking the dev token endpoint). Signed in to the portal, the name defaults to the username.
 
-import { t, tf, tryT } from './i18n';
+import { currentLocale, t, tf, tryT } from './i18n';
 import { Meeting } from './meeting';
 import { PreJoin } from './prejoin';
 import { currentUser } from './portal/api';
@@ -14,6 +14,10 @@ import { devToken, joinByCode, looksLikeCode, meetingCodeIn, sameOriginWsUrl, To
 
 /** A join failure in the user's language: the server's code when it gave one. */
 export function joinErrorText(e: unknown): string {
+  if (e instanceof TokenError && e.code === 10011 && e.startTime) {
+    const when = new Intl.DateTimeFormat(currentLocale(), { dateStyle: 'medium', timeStyle: 'short' }).format(new Date(e.startTime * 1000));
+    return tf('joinError.notStartedAt', { when });
+  }
   if (e instanceof TokenError && e.code !== undefined) {
     const known = tryT(`joinError.${e.code}`);
     if (known) return known.replace('{detail}', e.message);

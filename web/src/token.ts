@@ -33,6 +33,8 @@ export class TokenError extends Error {
   constructor(
     message: string,
     readonly code?: number | 'network',
+    /** For a meeting that has not started: its scheduled start, Unix seconds. */
+    readonly startTime?: number,
   ) {
     super(message);
   }
@@ -78,7 +80,7 @@ interface JoinAnswer {
   meeting_code?: string;
   role?: string;
   mute_on_join?: boolean;
-  error_info?: { error_code: number; message: string };
+  error_info?: { error_code: number; message: string; start_time?: number };
 }
 
 /** The 9-digit meeting code in what someone typed ("123 456 789", "123-456-789"), if it is one. */
@@ -110,7 +112,7 @@ export async function joinByCode(code: string, name: string, password: string): 
   }
   const answer = (await res.json().catch(() => ({}))) as JoinAnswer;
   if (!res.ok || !answer.token) {
-    throw new TokenError(answer.error_info?.message ?? `HTTP ${res.status} ${res.statusText}`.trim(), answer.error_info?.error_code);
+    throw new TokenError(answer.error_info?.message ?? `HTTP ${res.status} ${res.statusText}`.trim(), answer.error_info?.error_code, answer.error_info?.start_time);
   }
   return {
     url: answer.url || sameOriginWsUrl(),

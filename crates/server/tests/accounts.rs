@@ -215,6 +215,7 @@ async fn join_settings_are_enforced() {
     let early = join(None, &code, Some("1234")).await;
     assert_eq!((early.status, error_code(&early)), (403, 10011));
     let meeting = api.store.live_meeting_by_code(&code).await.unwrap();
+    assert_eq!(early.body["error_info"]["start_time"].as_i64(), Some(meeting.data.start_time), "the refusal says when it starts: {:?}", early.body);
     api.store
         .record_join(&huiyi_store::ParticipantSession {
             participant_sid: "PA_host".into(),

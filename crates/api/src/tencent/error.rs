@@ -21,6 +21,10 @@ pub struct ErrorInfo {
     pub new_error_code: u32,
     /// What went wrong, for a person to read.
     pub message: String,
+    /// For a meeting that has not started (10011): its scheduled start, Unix seconds, so an
+    /// app can say when to come back. Huiyi's addition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<i64>,
 }
 
 #[derive(Debug)]
@@ -28,11 +32,13 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: u32,
     pub message: String,
+    /// See [`ErrorInfo::start_time`].
+    pub start_time: Option<i64>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: u32, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self { status, code, message: message.into(), start_time: None }
     }
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, 10001, message)
@@ -89,6 +95,6 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(ErrorBody { error_info: ErrorInfo { error_code: self.code, new_error_code: self.code, message: self.message } })).into_response()
+        (self.status, Json(ErrorBody { error_info: ErrorInfo { error_code: self.code, new_error_code: self.code, message: self.message, start_time: self.start_time } })).into_response()
     }
 }

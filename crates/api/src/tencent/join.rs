@@ -175,7 +175,9 @@ pub async fn join(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<
     let entry = Entry { removed: state.store.is_removed(&meeting.meeting_id, &who.person).await?, locked_out: controls.locked && who.role != "host" };
     admit(&meeting, now, entry).map_err(Refusal::api_error)?;
     if settings.allow_in_before_host == Some(false) && who.role != "host" && !state.store.host_has_joined(&meeting.meeting_id).await? {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, 10011, "the host has not joined yet; try again when the meeting has started"));
+        let mut refusal = ApiError::new(StatusCode::FORBIDDEN, 10011, "the host has not joined yet; try again when the meeting has started");
+        refusal.start_time = Some(meeting.data.start_time);
+        return Err(refusal);
     }
     let claims = Claims {
         sub: who.identity.clone(),
