@@ -388,6 +388,37 @@ describe('the web portal', () => {
     await screenshot('admin-statistics');
   });
 
+  step('works on a phone: no page scrolls sideways; wide tables scroll inside their own box', async () => {
+    await page.setViewportSize({ width: 390, height: 800 });
+    const pages = [
+      ['meetings', '/meetings', 'meetings'],
+      ['meeting', `/meetings/${meeting.id}`, 'meeting-page'],
+      ['schedule', '/meetings/new', 'schedule-form'],
+      ['admin', '/admin', 'admin-members'],
+    ];
+    try {
+      for (const [name, path, testid] of pages) {
+        await page.goto(`${server.url}${path}`);
+        await page.waitForLoadState('networkidle');
+        await page.locator('main').first().waitFor();
+        const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+        await page.screenshot({ path: join(artifacts, `portal-phone-${name}.png`), fullPage: true });
+        assert.ok(overflow <= 0, `${path} (${testid}) scrolls sideways by ${overflow}px on a phone`);
+      }
+      await page.getByTestId('nav-admin').click();
+      await page.getByTestId('tab-statistics').click();
+      await page.getByTestId('stats-tz').selectOption(ZONE);
+      await page.getByTestId('stats-end').fill(new Date(Date.now() + 86_400_000).toISOString().slice(0, 10));
+      await page.getByTestId('stats-submit').click();
+      await page.getByTestId('stats-table').waitFor();
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      await page.screenshot({ path: join(artifacts, 'portal-phone-statistics.png'), fullPage: true });
+      assert.ok(overflow <= 0, `the statistics page scrolls sideways by ${overflow}px on a phone`);
+    } finally {
+      await page.setViewportSize({ width: 1200, height: 800 });
+    }
+  });
+
   step('cancels a meeting from its page', async () => {
     await page.goto(`${server.url}/meetings/${meeting.id}`);
     await page.getByTestId('meeting-cancel').click();
