@@ -139,6 +139,7 @@ export function startJoinView(params: URLSearchParams): void {
         people: byId('toggle-people'),
         chat: byId('toggle-chat'),
         polls: byId('toggle-polls'),
+        notes: byId('toggle-notes'),
         leave: byId('leave'),
         side: byId('side-panel'),
         title: byId('meeting-title'),

@@ -21,6 +21,7 @@ import { t, tf, tryT, type Key } from './i18n';
 import { showStatus } from './status';
 import { ChatPanel } from './panels/chat';
 import { PollsPanel } from './panels/polls';
+import type { NotesPanel } from './panels/notes';
 import { HostApi, personOf } from './panels/host-api';
 import { handOf, isWaiting, PeoplePanel, roleOf, sendHand } from './panels/people';
 import { SettingsPanel } from './panels/settings';
@@ -43,6 +44,7 @@ export interface MeetingElements {
   people: HTMLButtonElement;
   chat: HTMLButtonElement;
   polls: HTMLButtonElement;
+  notes: HTMLButtonElement;
   leave: HTMLButtonElement;
   side: HTMLElement;
   title: HTMLElement;
@@ -92,7 +94,7 @@ function videoCodecFromUrl(): 'vp8' | 'h264' {
   return new URLSearchParams(location.search).get('codec')?.toLowerCase() === 'h264' ? 'h264' : 'vp8';
 }
 
-type PanelName = 'people' | 'chat' | 'polls' | 'settings';
+type PanelName = 'people' | 'chat' | 'polls' | 'notes' | 'settings';
 
 export class Meeting {
   readonly room = new Room({
@@ -105,6 +107,9 @@ export class Meeting {
   private chatPanel: ChatPanel | undefined;
   private peoplePanel: PeoplePanel | undefined;
   private pollsPanel: PollsPanel | undefined;
+  /** Made on first open: the editor and its connection are loaded only then. */
+  private notesPanel: NotesPanel | undefined;
+  private currentToken: () => string = () => this.token;
   /** A poll went live while its panel was closed. */
   private pollWaiting = false;
   private panel: PanelName | undefined;
@@ -281,6 +286,7 @@ export class Meeting {
   /** The panels need the local identity and role, which exist once connected. */
   private startPanels(): void {
     const currentToken = () => (this.room.engine as unknown as { token?: string }).token ?? this.token;
+    this.currentToken = currentToken;
     this.chatPanel = new ChatPanel(this.room, currentToken, this.api ? this.api.chatCsvUrl() : undefined);
     this.chatPanel.onIncoming = (line) => {
       if (this.panel !== 'chat') {
@@ -304,6 +310,15 @@ export class Meeting {
     void this.pollsPanel.load();
   }
 
+  private async openNotes(): Promise<void> {
+    if (!this.notesPanel) {
+      const { NotesPanel } = await import('./panels/notes');
+      if (this.ended || this.notesPanel) return;
+      this.notesPanel = new NotesPanel(this.room, this.currentToken, this.api);
+    }
+    this.togglePanel('notes');
+  }
+
   private togglePanel(which: PanelName): void {
     this.panel = this.panel === which ? undefined : which;
     if (this.panel === 'chat') this.unread = 0;
@@ -311,7 +326,7 @@ export class Meeting {
     const side = this.els.side;
     side.hidden = !this.panel;
     if (this.panel === 'settings') void this.settingsPanel?.render();
-    const panels = { chat: this.chatPanel?.el, people: this.peoplePanel?.el, polls: this.pollsPanel?.el, settings: this.settingsPanel?.el };
+    const panels = { chat: this.chatPanel?.el, people: this.peoplePanel?.el, polls: this.pollsPanel?.el, notes: this.notesPanel?.el, settings: this.settingsPanel?.el };
     const el = this.panel ? panels[this.panel] : undefined;
     side.replaceChildren(...(el ? [el] : []));
     if (this.panel === 'chat') side.querySelector<HTMLTextAreaElement>('textarea')?.focus();
@@ -502,6 +517,7 @@ export class Meeting {
     this.els.people.onclick = () => this.togglePanel('people');
     this.els.chat.onclick = () => this.togglePanel('chat');
     this.els.polls.onclick = () => this.togglePanel('polls');
+    this.els.notes.onclick = () => (this.panel === 'notes' ? this.togglePanel('notes') : void this.openNotes());
     this.els.leave.innerHTML = `${icon('leave')}<span>${t('controls.leave')}</span>`;
     const dialog = this.els.leaveDialog;
     this.els.leave.onclick = () => {
@@ -581,6 +597,8 @@ export class Meeting {
     this.els.chat.setAttribute('aria-pressed', String(this.panel === 'chat'));
     this.els.polls.innerHTML = `${icon('poll')}<span>${t('controls.polls')}</span>${this.pollWaiting ? '<b class="unread" data-testid="poll-badge">1</b>' : ''}`;
     this.els.polls.setAttribute('aria-pressed', String(this.panel === 'polls'));
+    this.els.notes.innerHTML = `${icon('notes')}<span>${t('controls.notes')}</span>`;
+    this.els.notes.setAttribute('aria-pressed', String(this.panel === 'notes'));
     // A microphone the host took (mute all without self-unmute) cannot be turned on.
     const sources = lp.permissions?.canPublishSources ?? [];
     const micAllowed = lp.permissions?.canPublish !== false && (sources.length === 0 || sources.includes(2));
@@ -595,6 +613,7 @@ export class Meeting {
     this.ended = true;
     clearInterval(this.timerHandle);
     void this.audioContext?.close();
+    this.notesPanel?.destroy();
     document.removeEventListener('keydown', this.onKey);
     this.els.side.replaceChildren();
     this.els.side.hidden = true;

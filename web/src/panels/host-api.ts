@@ -64,6 +64,10 @@ export class HostApi {
   rename(person: string, name: string) {
     return this.put('names', { users: [{ to_operator_id: person, nick_name: name }] });
   }
+  /** Makes the shared notes read-only for participants, or editable again. */
+  notesReadOnly(readOnly: boolean) {
+    return this.put('notes', { read_only: readOnly });
+  }
   /** Hands the host role to someone in the meeting (a scheduled host naming themself takes it back). */
   transferHost(person: string) {
     return this.put('host', { user: HostApi.user(person) });
