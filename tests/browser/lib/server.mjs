@@ -10,14 +10,15 @@ import { join } from 'node:path';
 import { poll, sleep } from './wait.mjs';
 
 /**
- * @param {{ bin: string | undefined, webDir: string, logPath: string }} opts
- * @returns {Promise<{ url: string, log: string, stop: () => Promise<void> }>}
+ * @param {{ bin: string | undefined, webDir: string, logPath: string, dataDir?: string }} opts
+ *   dataDir: the data directory to use (a restart passes the one it had); a new one by default
+ * @returns {Promise<{ url: string, log: string, dataDir: string, stop: () => Promise<void> }>}
  */
-export async function startServer({ bin, webDir, logPath }) {
+export async function startServer({ bin, webDir, logPath, dataDir: givenDataDir }) {
   // HUIYI_URL: use a server someone else started (the README smoke test starts it with
   // scripts/serve, exactly as a user would); this test then neither starts nor stops it.
   if (process.env.HUIYI_URL) {
-    return { url: process.env.HUIYI_URL.replace(/\/$/, ''), log: logPath, stop: async () => {} };
+    return { url: process.env.HUIYI_URL.replace(/\/$/, ''), log: logPath, dataDir: undefined, stop: async () => {} };
   }
   if (!bin) throw new Error('HUIYI_BIN is not set: point it at the huiyi binary, e.g. $CARGO_TARGET_DIR/debug/huiyi');
   if (!existsSync(bin)) throw new Error(`HUIYI_BIN=${bin} does not exist: build it with cargo build first`);
@@ -26,7 +27,7 @@ export async function startServer({ bin, webDir, logPath }) {
   }
   const [port, tcpPort] = await freeTcpPorts(2);
   const udpPort = await freeUdpPort();
-  const dataDir = mkdtempSync(join(tmpdir(), 'huiyi-data-'));
+  const dataDir = givenDataDir ?? mkdtempSync(join(tmpdir(), 'huiyi-data-'));
   const args = ['serve', '--dev', '--bind', '127.0.0.1', '--port', port, '--rtc-tcp-port', tcpPort,
     '--rtc-udp-port', udpPort, '--data-dir', dataDir, '--web-dir', webDir].map(String);
   const logFd = openSync(logPath, 'a');
@@ -60,7 +61,7 @@ export async function startServer({ bin, webDir, logPath }) {
     await stop();
     throw new Error(`${e.message}\n--- server log (${logPath}) ---\n${tail(logPath)}`);
   }
-  return { url, log: logPath, stop };
+  return { url, log: logPath, dataDir, stop };
 }
 
 /** The last lines of a log file, for error messages. */
