@@ -199,3 +199,79 @@ impl Notes {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::doc::Role;
+    use super::wire::Incoming;
+    use super::*;
+    use yrs::{Doc, Text, Transact};
+
+    async fn hub(config: NotesConfig) -> Notes {
+        let dir = std::env::temp_dir().join(format!("huiyi-notes-{}", rand::random::<u64>()));
+        Notes::new(huiyi_store::Store::open_data_dir(&dir).await.unwrap(), config)
+    }
+
+    async fn join(notes: &Notes, room: &str) -> Result<(PeerId, mpsc::Sender<Command>, mpsc::Receiver<Out>), Refusal> {
+        let (out, rx) = mpsc::channel(64);
+        let (peer, m) = notes.join(room, out)?;
+        m.joined.await.expect("the room answers")?;
+        Ok((peer, m.commands, rx))
+    }
+
+    async fn next_frame(rx: &mut mpsc::Receiver<Out>) -> Vec<u8> {
+        match tokio::time::timeout(Duration::from_secs(5), rx.recv()).await {
+            Ok(Some(Out::Frame(f))) => f.to_vec(),
+            other => panic!("expected a frame, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn rooms_are_bounded_and_let_go_when_their_last_socket_leaves() {
+        let notes = hub(NotesConfig { max_sockets_per_doc: 2, max_docs: 1, ..NotesConfig::default() }).await;
+        let (a, a_commands, _a_rx) = join(&notes, "m1").await.unwrap();
+        let (b, b_commands, _b_rx) = join(&notes, "m1").await.unwrap();
+        assert_eq!(join(&notes, "m1").await.err().map(|r| r.code), Some(close_code::POLICY), "a third socket");
+        assert_eq!(join(&notes, "m2").await.err().map(|r| r.code), Some(close_code::TRY_AGAIN), "a second document");
+        assert_eq!(notes.open_documents(), 1);
+        a_commands.send(Command::Leave { peer: a }).await.unwrap();
+        b_commands.send(Command::Leave { peer: b }).await.unwrap();
+        for _ in 0..100 {
+            if notes.open_documents() == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(notes.open_documents(), 0, "the room let go of its document");
+        assert!(join(&notes, "m2").await.is_ok(), "room for another document now");
+    }
+
+    #[tokio::test]
+    async fn an_update_is_stored_before_the_others_see_it_and_outlives_the_room() {
+        let notes = hub(NotesConfig::default()).await;
+        let (a, a_commands, mut a_rx) = join(&notes, "m1").await.unwrap();
+        let (b, b_commands, mut b_rx) = join(&notes, "m1").await.unwrap();
+        // Each socket gets sync step 1 and the awareness states first.
+        for rx in [&mut a_rx, &mut b_rx] {
+            assert_eq!(next_frame(rx).await[..2], [0, 0]);
+            assert_eq!(next_frame(rx).await[0], 1);
+        }
+        let client = Doc::with_client_id(5);
+        let update = {
+            let text = client.get_or_insert_text(doc::TEXT_NAME);
+            let mut txn = client.transact_mut();
+            text.insert(&mut txn, 0, "# Minutes\n");
+            txn.encode_update_v1()
+        };
+        a_commands.send(Command::Message { peer: a, role: Role::Participant, message: Incoming::Update(update) }).await.unwrap();
+        let frame = next_frame(&mut b_rx).await;
+        assert_eq!(frame[..2], [0, 2], "a sync update");
+        // By the time Bob has it, it is in the store.
+        assert_eq!(socket::stored_markdown(notes.store(), "m1").await.unwrap(), "# Minutes\n");
+        a_commands.send(Command::Leave { peer: a }).await.unwrap();
+        b_commands.send(Command::Leave { peer: b }).await.unwrap();
+        let (_, _, mut c_rx) = join(&notes, "m1").await.unwrap();
+        let Incoming::SyncStep1(sv) = wire::parse(&next_frame(&mut c_rx).await).unwrap() else { panic!("step 1") };
+        assert!(sv.get(&yrs::ClientID::new(5)) > 0, "a new socket finds the text again");
+    }
+}
