@@ -1,6 +1,6 @@
 //! Huiyi's HTTP edge: LiveKit signalling at `/rtc`, the Twirp RoomService at `/twirp`, the
 //! Tencent-compatible `/v1` API with the portal's accounts, webhooks, a dev-mode token
-//! endpoint, health, and the web app's static files.
+//! endpoint, the shared meeting notes, health, and the web app's static files.
 //!
 //! # Architecture invariant
 //! No media or room logic here: handlers authenticate, parse, and pass typed requests to the
@@ -10,6 +10,7 @@ pub mod auth;
 pub mod chat;
 pub mod dev;
 pub mod limits;
+pub mod notes;
 pub mod passwords;
 pub mod polls;
 pub mod presence;
@@ -63,6 +64,8 @@ pub struct AppState {
     pub signup: bool,
     /// Polls whose results announcement is scheduled (`polls`).
     pub poll_pushes: polls::Pushes,
+    /// The shared meeting notes held in memory (`/api/notes`), and their limits.
+    pub notes: notes::Notes,
 }
 
 /// CORS for the token-authenticated endpoints: any origin, no credentials (cookies are never
@@ -92,6 +95,9 @@ pub fn router(state: AppState, web_dir: Option<PathBuf>) -> Router {
         .route("/api/polls/{poll_id}", axum::routing::put(polls::update).delete(polls::delete))
         .route("/api/polls/{poll_id}/votes", post(polls::vote))
         .route("/api/polls/{poll_id}/{action}", post(polls::transition))
+        .route("/api/notes", get(notes::socket::connect))
+        .route("/api/notes/{room}", get(notes::socket::connect_room))
+        .route("/api/notes.md", get(notes::socket::markdown))
         .layer(cors());
     let mut app = Router::new()
         .route("/healthz", get(|| async { "ok" }))

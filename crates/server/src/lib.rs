@@ -101,6 +101,7 @@ impl Application {
             ping_timeout: config.ping_timeout,
             limits: huiyi_api::limits::Limits::new(config.trusted_proxies.clone()),
             poll_pushes: Default::default(),
+            notes: huiyi_api::notes::Notes::new(store.clone(), huiyi_api::notes::NotesConfig::default()),
         };
         let router = huiyi_api::router(state, web_dir).layer(tower_http::trace::TraceLayer::new_for_http());
         Ok(Self { http_addr, udp_addr: sfu.udp_addr, tcp_addr: sfu.tcp_addr, sfu: sfu.handle, store, listener, router, shutdown })

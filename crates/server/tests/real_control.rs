@@ -37,6 +37,7 @@ async fn no_control_runs_for_a_member_who_does_not_host() {
         ("PUT", "cohosts", json!({ "user": user.clone(), "action": true })),
         ("PUT", "names", json!({ "users": [{ "to_operator_id": ann, "nick_name": "Renamed" }] })),
         ("PUT", "spotlight", json!({ "user": user.clone(), "action": true })),
+        ("PUT", "notes", json!({ "read_only": true })),
     ];
     for (method, control, body) in &controls {
         let uri = format!("/v1/real-control/meetings/{id}/{control}");
@@ -49,6 +50,9 @@ async fn no_control_runs_for_a_member_who_does_not_host() {
         let r = api.call(method, &uri, signed).await;
         assert_eq!((r.status, error_code(&r)), (403, 10005), "{control} {body} signed: {:?}", r.body);
     }
+    // The notes' Markdown is the hosts' too.
+    let r = member.call("GET", &format!("/v1/meetings/{id}/notes.md"), Value::Null).await;
+    assert_eq!((r.status, error_code(&r)), (403, 10005), "notes.md: {:?}", r.body);
     let r = member.call("POST", &format!("/v1/meetings/{id}/dismiss"), json!({})).await;
     assert_eq!((r.status, error_code(&r)), (403, 10005), "dismiss: {:?}", r.body);
     // Nothing took effect: Ann is in, unrenamed, with no role or spotlight; no controls stored.

@@ -1,5 +1,5 @@
 //! Durable storage for Huiyi: enterprises, users, web sessions, API credentials, request
-//! nonces, meetings, attendance, the waiting room, and webhook subscriptions with their outbox, in SQLite (the default: one file in the data folder) or PostgreSQL.
+//! nonces, meetings, attendance, the waiting room, shared meeting notes, and webhook subscriptions with their outbox, in SQLite (the default: one file in the data folder) or PostgreSQL.
 //!
 //! Every query is written once in SQL that both databases accept, run through sqlx's `Any`
 //! driver; the migrations in `migrations/` are shared the same way.
@@ -14,6 +14,7 @@ mod attendance;
 mod chat;
 mod meetings;
 mod polls;
+mod notes;
 mod waiting;
 mod webhooks;
 
@@ -27,6 +28,7 @@ pub use attendance::{ParticipantSession, MAX_REPORT_SESSIONS};
 pub use chat::{ChatMessage, MAX_ROOM_MESSAGES};
 pub use meetings::{Meeting, MeetingStatus, NewMeeting};
 pub use polls::{Ballot, Poll, PollRefusal, PollState, MAX_MEETING_POLLS};
+pub use notes::NotesUpdate;
 pub use waiting::{WaitingEntry, WaitingState, MAX_WAITING_RECORDS};
 pub use webhooks::{AttemptOutcome, Delivery, DeliveryStatus, Webhook};
 /// The database driver, so callers can read a database error's code.

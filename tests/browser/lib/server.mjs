@@ -10,25 +10,28 @@ import { join } from 'node:path';
 import { poll, sleep } from './wait.mjs';
 
 /**
- * @param {{ bin: string | undefined, webDir: string, logPath: string }} opts
- * @returns {Promise<{ url: string, log: string, stop: () => Promise<void> }>}
+ * @param {{ bin: string | undefined, webDir: string, logPath: string, dataDir?: string, bind?: string, args?: string[] }} opts
+ *   `dataDir`: the data directory to use (a restart passes the one it had); a new one by default;
+ *   `bind`: the address to serve on, and to advertise in ICE candidates (default 127.0.0.1);
+ *   `args`: more `huiyi serve` options.
+ * @returns {Promise<{ url: string, log: string, dataDir: string, stop: () => Promise<void> }>}
  */
-export async function startServer({ bin, webDir, logPath }) {
+export async function startServer({ bin, webDir, logPath, dataDir: givenDataDir, bind = '127.0.0.1', args: extra = [] }) {
   // HUIYI_URL: use a server someone else started (the README smoke test starts it with
   // scripts/serve, exactly as a user would); this test then neither starts nor stops it.
   if (process.env.HUIYI_URL) {
-    return { url: process.env.HUIYI_URL.replace(/\/$/, ''), log: logPath, stop: async () => {} };
+    return { url: process.env.HUIYI_URL.replace(/\/$/, ''), log: logPath, dataDir: undefined, stop: async () => {} };
   }
   if (!bin) throw new Error('HUIYI_BIN is not set: point it at the huiyi binary, e.g. $CARGO_TARGET_DIR/debug/huiyi');
   if (!existsSync(bin)) throw new Error(`HUIYI_BIN=${bin} does not exist: build it with cargo build first`);
   if (!existsSync(join(webDir, 'index.html'))) {
     throw new Error(`${webDir}/index.html is missing: run "npm ci && npm run build" in web/ first`);
   }
-  const [port, tcpPort] = await freeTcpPorts(2);
-  const udpPort = await freeUdpPort();
-  const dataDir = mkdtempSync(join(tmpdir(), 'huiyi-data-'));
-  const args = ['serve', '--dev', '--bind', '127.0.0.1', '--port', port, '--rtc-tcp-port', tcpPort,
-    '--rtc-udp-port', udpPort, '--data-dir', dataDir, '--web-dir', webDir].map(String);
+  const [port, tcpPort] = await freeTcpPorts(2, bind);
+  const udpPort = await freeUdpPort(bind);
+  const dataDir = givenDataDir ?? mkdtempSync(join(tmpdir(), 'huiyi-data-'));
+  const args = ['serve', '--dev', '--bind', bind, '--port', port, '--rtc-tcp-port', tcpPort,
+    '--rtc-udp-port', udpPort, '--data-dir', dataDir, '--web-dir', webDir, ...extra].map(String);
   const logFd = openSync(logPath, 'a');
   const child = spawn(bin, args, {
     stdio: ['ignore', logFd, logFd],
@@ -37,7 +40,7 @@ export async function startServer({ bin, webDir, logPath }) {
   let exited = null;
   child.on('exit', (code, signal) => (exited = { code, signal }));
 
-  const url = `http://127.0.0.1:${port}`;
+  const url = `http://${bind}:${port}`;
   const stop = async () => {
     if (exited) return;
     child.kill('SIGTERM');
@@ -60,7 +63,7 @@ export async function startServer({ bin, webDir, logPath }) {
     await stop();
     throw new Error(`${e.message}\n--- server log (${logPath}) ---\n${tail(logPath)}`);
   }
-  return { url, log: logPath, stop };
+  return { url, log: logPath, dataDir, stop };
 }
 
 /** The last lines of a log file, for error messages. */
@@ -74,12 +77,12 @@ export function tail(path, lines = 40) {
 
 // Ports are found by binding port 0 and releasing it: a small race with other processes, but
 // the server takes explicit ports and inside the test's network namespace nothing else runs.
-async function freeTcpPorts(n) {
+async function freeTcpPorts(n, host = '127.0.0.1') {
   const servers = await Promise.all(
     Array.from({ length: n }, () => new Promise((resolve, reject) => {
       const s = createServer();
       s.once('error', reject);
-      s.listen(0, '127.0.0.1', () => resolve(s));
+      s.listen(0, host, () => resolve(s));
     })),
   );
   const ports = servers.map((s) => s.address().port);
@@ -87,11 +90,11 @@ async function freeTcpPorts(n) {
   return ports;
 }
 
-async function freeUdpPort() {
+async function freeUdpPort(host = '127.0.0.1') {
   const s = createSocket('udp4');
   await new Promise((resolve, reject) => {
     s.once('error', reject);
-    s.bind(0, '127.0.0.1', resolve);
+    s.bind(0, host, resolve);
   });
   const { port } = s.address();
   await new Promise((resolve) => s.close(resolve));

@@ -28,6 +28,8 @@ pub struct Controls {
     /// The waiting room, turned on or off during the meeting (`status`'s
     /// `auto_waiting_room`); absent follows the meeting's `auto_in_waiting_room` setting.
     pub waiting_room: Option<bool>,
+    /// The shared notes are read-only for everyone but the hosts and co-hosts.
+    pub notes_read_only: bool,
     /// The person a host handed the host role to (`PUT …/host`): they host the meeting's room,
     /// and the scheduled hosts take part as participants until one of them takes it back.
     pub host: Option<String>,

@@ -14,6 +14,7 @@ pub mod error;
 pub mod invitees;
 pub mod join;
 pub mod meetings;
+pub mod notes;
 pub mod openapi;
 pub mod polls;
 pub mod records;
@@ -55,10 +56,12 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/v1/real-control/meetings/{meeting_id}/video", axum::routing::put(real_control::video))
         .route("/v1/real-control/meetings/{meeting_id}/screen-shared", axum::routing::put(real_control::screen_shared))
         .route("/v1/real-control/meetings/{meeting_id}/waiting-room", axum::routing::put(waiting_room::control))
+        .route("/v1/real-control/meetings/{meeting_id}/notes", axum::routing::put(notes::control))
         .route("/v1/meetings/{meeting_id}/chat", get(chat::list))
         .route("/v1/meetings/{meeting_id}/chat.csv", get(chat::csv))
         .route("/v1/meetings/{meeting_id}/polls", get(polls::list))
         .route("/v1/meetings/{meeting_id}/polls.csv", get(polls::csv))
+        .route("/v1/meetings/{meeting_id}/notes.md", get(notes::markdown))
         .route("/v1/meetings/{meeting_id}/removed", get(attendance::removed))
         .route("/v1/meetings/{meeting_id}/removed/{person}", axum::routing::delete(attendance::readmit))
         .route("/v1/meetings/{meeting_id}/statistics", get(stats::meeting_statistics))

@@ -6,7 +6,7 @@ use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{access, account, attendance, chat, credentials, invitees, join, meetings, polls, real_control, records, stats, users, waiting_room, webhooks};
+use super::{access, account, attendance, chat, credentials, invitees, join, meetings, notes, polls, real_control, records, stats, users, waiting_room, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -22,9 +22,9 @@ use super::{access, account, attendance, chat, credentials, invitees, join, meet
         attendance::participants, attendance::real_time, attendance::dismiss, attendance::removed, attendance::readmit,
         stats::meeting_statistics, stats::attendance_csv, stats::invitation_ics, stats::enterprise_statistics,
         join::join,
-        chat::list, chat::csv, polls::list, polls::csv,
+        chat::list, chat::csv, polls::list, polls::csv, notes::markdown,
         invitees::list, invitees::replace, waiting_room::now, waiting_room::history, records::list,
-        real_control::kickout, real_control::status, real_control::mutes, real_control::video, real_control::screen_shared, real_control::cohosts, real_control::spotlight, real_control::host, real_control::names, waiting_room::control,
+        real_control::kickout, real_control::status, real_control::mutes, real_control::video, real_control::screen_shared, real_control::cohosts, real_control::spotlight, real_control::host, real_control::names, waiting_room::control, notes::control,
         users::create, users::get, users::update, users::delete, users::list,
         credentials::list, credentials::create, credentials::revoke,
         webhooks::create, webhooks::list, webhooks::delete, webhooks::deliveries,
@@ -83,7 +83,7 @@ mod tests {
         let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
         assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
         let paths = doc["paths"].as_object().unwrap();
-        for p in ["/v1/meetings", "/v1/meetings/{meeting_id}", "/v1/users/list", "/v1/webhooks/{webhook_id}/deliveries", "/api/auth/signin"] {
+        for p in ["/v1/meetings", "/v1/meetings/{meeting_id}", "/v1/users/list", "/v1/webhooks/{webhook_id}/deliveries", "/api/auth/signin", "/v1/real-control/meetings/{meeting_id}/notes", "/v1/meetings/{meeting_id}/notes.md"] {
             assert!(paths.contains_key(p), "{p} missing");
         }
         assert!(doc["components"]["schemas"]["MeetingInfo"].is_object());
