@@ -201,6 +201,7 @@ describe('running a meeting in the web app', () => {
     await late.page.getByTestId('toggle-polls').click();
     await late.page.getByTestId('poll-ballot').getByLabel('Dumplings').check();
     await late.page.getByTestId('poll-submit').click();
+    await late.page.getByTestId('poll-results').waitFor();
     // The host's results follow live: two votes for Dumplings.
     const dumplings = card.getByTestId('poll-result').filter({ hasText: 'Dumplings' });
     await poll('the host to see both votes', () => dumplings.innerText(), (t) => /2 · 100%/.test(t));
@@ -210,6 +211,55 @@ describe('running a meeting in the web app', () => {
     await shot(guest.page, 'poll-closed');
     for (const who of [guest, late]) await who.page.getByTestId('toggle-polls').click();
     // Back to the participants panel, where the host's next controls are.
+    await host.page.getByTestId('toggle-people').click();
+  });
+
+  step('shared notes: two people edit at once and converge; the host makes them read-only', async () => {
+    const { host, guest } = people;
+    const content = (page) => page.getByTestId('notes-editor').locator('.cm-content');
+    // The document's lines, without the other editors' name-labelled cursors drawn into them.
+    const text = (page) =>
+      content(page).evaluate((el) => {
+        const copy = el.cloneNode(true);
+        copy.querySelectorAll('.cm-ySelectionCaret, .cm-ySelectionInfo, .cm-widgetBuffer').forEach((n) => n.remove());
+        return [...copy.querySelectorAll('.cm-line')].map((l) => l.textContent.replace(/\u2060/g, '')).join('\n');
+      });
+    for (const who of [host, guest]) {
+      await who.page.getByTestId('toggle-notes').click();
+      await content(who.page).waitFor();
+      await poll('the notes to sync', () => who.page.getByTestId('notes-status').evaluate((e) => e.hidden || !/Connecting|Loading/.test(e.textContent)), (ok) => ok);
+    }
+    await content(host.page).click();
+    await host.page.keyboard.type('# Decisions 决定');
+    await host.page.keyboard.press('Enter');
+    await poll('the heading at the guest', () => text(guest.page), (t) => t.includes('Decisions 决定'));
+    // Both type at once, at the end of the same line.
+    await content(guest.page).click();
+    await guest.page.keyboard.press('Control+End');
+    await host.page.keyboard.press('Control+End');
+    await Promise.all([host.page.keyboard.type('AAAA', { delay: 20 }), guest.page.keyboard.type('BBBB', { delay: 20 })]);
+    await poll('both editors to converge', async () => [await text(host.page), await text(guest.page)], ([a, b]) => a === b && (a.match(/A/g) ?? []).length === 4 && (a.match(/B/g) ?? []).length === 4);
+    await shot(guest.page, 'notes');
+    // Read-only: the guest's editor locks, the host's does not, and the host's next words arrive.
+    await host.page.getByTestId('notes-read-only').check();
+    await poll('the guest editor to lock', () => content(guest.page).getAttribute('contenteditable'), (v) => v === 'false');
+    assert.equal(await content(host.page).getAttribute('contenteditable'), 'true');
+    assert.match(await guest.page.getByTestId('notes-status').innerText(), /read-only/);
+    assert.match(await host.page.getByTestId('notes-status').innerText(), /Read-only for participants/);
+    await content(host.page).click();
+    await host.page.keyboard.press('Control+End');
+    await host.page.keyboard.type(' — agreed');
+    await poll('the host edit at the guest', () => text(guest.page), (t) => t.includes('agreed'));
+    assert.equal(await content(guest.page).getAttribute('contenteditable'), 'false', 'still read-only for the guest');
+    assert.match(await guest.page.getByTestId('notes-status').innerText(), /read-only/);
+    await shot(guest.page, 'notes-read-only');
+    // The Markdown download has it all.
+    const md = await guest.page.evaluate(async () => (await fetch('/api/notes.md', { headers: { Authorization: `Bearer ${window.__huiyi.room.engine.token}` } })).text());
+    assert.match(md, /^# Decisions 决定\n/);
+    assert.match(md, /agreed/);
+    await host.page.getByTestId('notes-read-only').uncheck();
+    await poll('the guest editor to unlock', () => content(guest.page).getAttribute('contenteditable'), (v) => v === 'true');
+    await guest.page.getByTestId('toggle-notes').click();
     await host.page.getByTestId('toggle-people').click();
   });
 
@@ -286,7 +336,7 @@ describe('running a meeting in the web app', () => {
     // Icons only on a phone, with the label kept as the accessible name.
     assert.ok(await page.getByRole('button', { name: '聊天' }).isVisible());
     // Every control is on screen.
-    for (const id of ['toggle-mic', 'toggle-camera', 'toggle-screen', 'toggle-hand', 'react', 'toggle-people', 'toggle-chat', 'toggle-polls', 'leave']) {
+    for (const id of ['toggle-mic', 'toggle-camera', 'toggle-screen', 'toggle-hand', 'react', 'toggle-people', 'toggle-chat', 'toggle-polls', 'toggle-notes', 'leave']) {
       const box = await page.getByTestId(id).boundingBox();
       assert.ok(box && box.x >= 0 && box.x + box.width <= 390 && box.y + box.height <= 780, `${id} is on screen: ${JSON.stringify(box)}`);
     }

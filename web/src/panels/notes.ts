@@ -38,15 +38,18 @@ export class NotesPanel {
   private readonly lock: HTMLLabelElement;
   private readonly lockBox: HTMLInputElement;
   private readonly editorHost: HTMLDivElement;
-  private readonly doc = new Y.Doc();
-  private readonly provider: WebsocketProvider;
+  private doc!: Y.Doc;
+  private provider!: WebsocketProvider;
   private readonly editable = new Compartment();
-  private readonly view: EditorView;
+  private view!: EditorView;
   private readOnly = false;
+  /** What the editor was last set to. */
+  private mayEdit = true;
+  private readonly onRoleChange = () => this.render();
 
   constructor(
     private readonly room: Room,
-    token: () => string,
+    private readonly token: () => string,
     private readonly api: HostApi | undefined,
   ) {
     this.el = document.createElement('section');
@@ -74,19 +77,32 @@ export class NotesPanel {
     download.className = 'small';
     download.dataset.testid = 'notes-download';
     download.textContent = t('notes.download');
-    download.onclick = () => void this.download(token());
+    download.onclick = () => void this.download(this.token());
     const tools = document.createElement('div');
     tools.className = 'poll-actions';
     tools.append(this.lock, download);
     this.el.append(head, this.status, tools, this.editorHost);
 
+    this.connect();
+    room.on('participantAttributesChanged', this.onRoleChange);
+  }
+
+  /** A fresh document, its connection and the editor on it. */
+  private connect(): void {
+    this.mayEdit = true;
+    this.doc = new Y.Doc();
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    this.provider = new WebsocketProvider(`${scheme}//${location.host}/api/notes`, room.name, this.doc, {
-      params: { access_token: token() },
+    this.provider = new WebsocketProvider(`${scheme}//${location.host}/api/notes`, this.room.name, this.doc, {
+      params: { access_token: this.token() },
       // The server's limits close a socket for good reasons; don't hammer it.
       maxBackoffTime: 10_000,
+      // Removed from the meeting: no point in knocking again.
+      shouldReconnect: (e) => !(e.code === 1008 && e.reason === 'not in the meeting') && !(e.code >= 4400 && e.code < 4500),
     });
-    const lp = room.localParticipant;
+    // An edit the server refused (read-only) stays in this document and would poison every
+    // later one: start again from the server's copy.
+    this.provider.messageHandlers[2] = () => queueMicrotask(() => this.restart());
+    const lp = this.room.localParticipant;
     this.provider.awareness.setLocalStateField('user', {
       name: lp.name || lp.identity,
       color: COLOURS[Math.abs(hash(lp.identity)) % COLOURS.length],
@@ -107,11 +123,26 @@ export class NotesPanel {
         ],
       }),
     });
-    this.provider.on('status', () => this.render());
+    this.provider.on('status', () => {
+      // Tokens are refreshed during the meeting; a reconnect carries the newest.
+      this.provider.params = { access_token: this.token() };
+      this.render();
+    });
     this.provider.on('sync', () => this.render());
     this.provider.awareness.on('change', () => this.render());
-    room.on('participantAttributesChanged', () => this.render());
     this.render();
+  }
+
+  private teardown(): void {
+    this.provider.destroy();
+    this.view.destroy();
+    this.doc.destroy();
+  }
+
+  private restart(): void {
+    console.info('notes: the server refused an edit; starting again from its copy');
+    this.teardown();
+    this.connect();
   }
 
   private get host(): boolean {
@@ -122,7 +153,16 @@ export class NotesPanel {
     const states = this.provider.awareness.getStates() as Map<number, Record<string, unknown>>;
     this.readOnly = readOnlyFrom(states);
     const mayEdit = !this.readOnly || this.host;
-    this.view.dispatch({ effects: this.editable.reconfigure([EditorView.editable.of(mayEdit), EditorState.readOnly.of(!mayEdit)]) });
+    if (mayEdit !== this.mayEdit) {
+      console.info(`notes: ${mayEdit ? 'editable' : 'read-only'}`);
+      this.mayEdit = mayEdit;
+      // Awareness changes arrive in the middle of the editor's own updates (its cursor is
+      // awareness too): reconfigure after that update, and only on a real change.
+      const view = this.view;
+      queueMicrotask(() => {
+        if (view === this.view) view.dispatch({ effects: this.editable.reconfigure([EditorView.editable.of(this.mayEdit), EditorState.readOnly.of(!this.mayEdit)]) });
+      });
+    }
     this.editorHost.classList.toggle('locked', !mayEdit);
     this.lock.hidden = !(this.host && this.api);
     this.lockBox.checked = this.readOnly;
@@ -157,9 +197,8 @@ export class NotesPanel {
   }
 
   destroy(): void {
-    this.provider.destroy();
-    this.view.destroy();
-    this.doc.destroy();
+    this.room.off('participantAttributesChanged', this.onRoleChange);
+    this.teardown();
   }
 }
 

@@ -58,6 +58,9 @@ export class PollsPanel {
   private readonly polls = new Map<string, PollView>();
   /** The draft being written (a new poll, or an existing draft's id). */
   private editing: { id?: string; draft: { title: string; questions: Question[]; anonymous: boolean; show_results: boolean } } | undefined;
+  /** Choices made in a ballot not yet sent, by poll: announcements re-render the panel, and
+   * must not wipe what someone is choosing. */
+  private readonly choosing = new Map<string, Set<string>>();
   /** Called when a poll goes live, for the toast and the badge. */
   onLaunched: (poll: PollView) => void = () => undefined;
 
@@ -219,6 +222,17 @@ export class PollsPanel {
         input.name = `q${qi}`;
         input.value = String(oi);
         input.dataset.testid = 'poll-option';
+        const key = `${qi}:${oi}`;
+        const chosen = this.choosing.get(p.id) ?? new Set<string>();
+        input.checked = chosen.has(key);
+        input.onchange = () => {
+          // A radio button's neighbours are cleared by the browser; mirror the whole question.
+          for (const other of form.querySelectorAll<HTMLInputElement>(`input[name="q${qi}"]`)) {
+            chosen.delete(`${qi}:${other.value}`);
+            if (other.checked) chosen.add(`${qi}:${other.value}`);
+          }
+          this.choosing.set(p.id, chosen);
+        };
         label.append(input, ` ${o}`);
         set.append(label);
       });
@@ -237,6 +251,7 @@ export class PollsPanel {
       }
       void this.act(async () => {
         const mine = await this.call<PollView>('POST', `/api/polls/${encodeURIComponent(p.id)}/votes`, { answers });
+        this.choosing.delete(p.id);
         if (mine) this.merge(mine, false);
       });
     };
