@@ -411,6 +411,10 @@ describe('running a meeting in the web app', () => {
     // The bots leave as a client does (an empty LeaveRequest, SignalRequest field 8), so the
     // server does not hold their sessions for a resume.
     await page.evaluate(() => window.__bots.forEach((ws) => ws.send(new Uint8Array([0x42, 0x00]))));
+    // Each socket closes once the server has the leave; closing the page before that could
+    // drop a LeaveRequest still in the send buffer, and that bot would wait out the resume window.
+    await page.waitForFunction(() => window.__bots.every((ws) => ws.readyState === WebSocket.CLOSED || ws.bufferedAmount === 0), null, { timeout: 10_000 });
+    await page.waitForFunction(() => window.__bots.every((ws) => ws.readyState === WebSocket.CLOSED), null, { timeout: 10_000 }).catch(() => undefined);
     await context.close();
     await poll('the bots to leave', () => host.page.getByTestId('tile').count(), (n) => n === 2, { timeout: 30_000 });
   }, 150_000);
