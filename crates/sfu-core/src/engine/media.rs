@@ -49,6 +49,16 @@ impl Engine {
                 debug!(peer = peer_id.0, "ice disconnected");
                 peer.connected = false;
             }
+            // Back after a disconnection (the client's checks resumed, or an ICE restart after
+            // a network outage). str0m says `Connected` only once, after the first DTLS
+            // handshake, so without this a subscriber would get no media again.
+            Event::IceConnectionStateChange(state) if state.is_connected() && !peer.connected && peer.rtc.is_connected() => {
+                peer.connected = true;
+                info!(peer = peer_id.0, ?role, "peer reconnected");
+                if role == PeerRole::Subscriber {
+                    self.request_keyframes_for(now, owner);
+                }
+            }
             Event::IceConnectionStateChange(_) => {}
             Event::MediaAdded(added) if role == PeerRole::Publisher => self.bind_published_media(now, owner, peer_id, added),
             Event::MediaChanged(changed) if role == PeerRole::Publisher => self.publisher_media_changed(now, owner, peer_id, changed),
@@ -280,6 +290,15 @@ impl Engine {
         let add_channels = !peer.channels_added;
         peer.channels_added = true;
         let mut sdp = peer.rtc.sdp_api();
+        if std::mem::take(&mut peer.ice_restart) {
+            // str0m takes the new credentials when it accepts the answer, but the client checks
+            // with them as soon as it has the offer: route its STUN here from now on.
+            let creds = sdp.ice_restart(true);
+            self.by_ufrag.remove(&peer.ufrag);
+            self.by_ufrag.insert(creds.ufrag.clone(), peer_id);
+            peer.ufrag = creds.ufrag;
+            peer.ice_pass = creds.pass;
+        }
         if add_channels {
             sdp.add_channel(RELIABLE.into());
             sdp.add_channel_with_config(ChannelConfig {

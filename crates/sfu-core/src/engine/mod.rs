@@ -62,6 +62,15 @@ pub struct EngineConfig {
     pub ping_interval: Duration,
     pub ping_timeout: Duration,
     /// How long a session whose signalling socket dropped is kept for a resume.
+    ///
+    /// A client whose network went silent is noticed when its socket has sent nothing for
+    /// `ping_timeout`, which can be as early as `ping_timeout - ping_interval` into the outage
+    /// (10 s by default). livekit-client then needs up to about 10 s after the network returns
+    /// to get a signalling socket through (its connect attempt waits for a TCP retransmission,
+    /// or times out after 15 s and tries again). So a 30 s outage needs the session held for
+    /// about 30 s; the default, 45 s, leaves room for slower clients, and a client that vanished
+    /// for good leaves the room at most `ping_timeout + resume_window` (1 minute) after its last
+    /// message.
     pub resume_window: Duration,
     /// Sessions this engine holds at once; joins beyond are refused.
     pub max_sessions: usize,
@@ -88,7 +97,7 @@ impl Default for EngineConfig {
             server_version: LIVEKIT_COMPAT_VERSION.into(),
             ping_interval: Duration::from_secs(5),
             ping_timeout: Duration::from_secs(15),
-            resume_window: Duration::from_secs(20),
+            resume_window: Duration::from_secs(45),
             max_sessions: 10_000,
             max_tracks_per_participant: 32,
             max_pending_tracks: 16,
@@ -582,16 +591,10 @@ impl Engine {
                 // An outstanding offer will never be answered now; the restart replaces it,
                 // and the tracks it carried are offered again.
                 peer.pending_offer = None;
-                let _ = peer.rtc.sdp_api().ice_restart(true);
+                peer.ice_restart = true;
                 peer.renegotiate = true;
             }
             self.negotiate_subscriber(now, key);
-            if let Some(peer) = self.peers.get_mut(&peer_id) {
-                let old = std::mem::take(&mut peer.ufrag);
-                peer.refresh_ufrag();
-                self.by_ufrag.remove(&old);
-                self.by_ufrag.insert(peer.ufrag.clone(), peer_id);
-            }
         }
         self.process_events(now);
         let response = lk::ReconnectResponse { server_info: Some(self.server_info()), ..Default::default() };

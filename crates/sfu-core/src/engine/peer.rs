@@ -54,6 +54,9 @@ pub(crate) struct Peer {
     /// Subscriber only: something changed while an offer was outstanding; offer again after
     /// the answer arrives.
     pub renegotiate: bool,
+    /// Subscriber only: the next offer restarts ICE (a resumed session, whose client may have
+    /// lost its network or changed it).
+    pub ice_restart: bool,
     /// Subscriber only: whether the server's data channels have been put in an offer.
     pub channels_added: bool,
     /// Subscriber only: media lines to deactivate in the next offer.
@@ -93,6 +96,7 @@ impl Peer {
             remote_addrs: Vec::new(),
             pending_offer: None,
             renegotiate: false,
+            ice_restart: false,
             pending_removals: Vec::new(),
             retired: Vec::new(),
             lines_added: 0,
