@@ -22,9 +22,22 @@ const FLAGS = [
   '--autoplay-policy=no-user-gesture-required',
 ];
 
-export async function launchChromium() {
+/**
+ * @param {{ executablePath?: string, args?: string[] }} [opts] `executablePath`: something that
+ * runs Chromium (for example inside another network namespace, see netns.mjs); `args`: flags
+ * added to ours.
+ */
+export async function launchChromium({ executablePath = CHROMIUM, args = [] } = {}) {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
-  return chromium.launch({ executablePath: CHROMIUM, args: FLAGS, timeout: 30_000 });
+  return chromium.launch({ executablePath, args: [...FLAGS, ...args], timeout: 30_000 });
+}
+
+/**
+ * The flag that lets a page from `origin` (plain http, not localhost) use the camera and
+ * microphone, as a page from an https origin may.
+ */
+export function secureOriginFlag(origin) {
+  return `--unsafely-treat-insecure-origin-as-secure=${origin}`;
 }
 
 /**
