@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { launchChromium, tileOf } from './lib/browser.mjs';
 import { startServer, tail } from './lib/server.mjs';
 import { poll } from './lib/wait.mjs';
+import { describe as describeViolations, wcagViolations } from './lib/a11y.mjs';
 
 const WEB_DIST = fileURLToPath(new URL('../../web/dist', import.meta.url));
 
@@ -418,6 +419,28 @@ describe('running a meeting in the web app', () => {
     await context.close();
     await poll('the bots to leave', () => host.page.getByTestId('tile').count(), (n) => n === 2, { timeout: 30_000 });
   }, 150_000);
+
+  step('the meeting screen and each panel pass axe\'s WCAG 2 A and AA rules', async () => {
+    const { host } = people;
+    const found = [];
+    const check = async (where) => {
+      for (const v of await wcagViolations(host.page)) found.push({ where, ...v });
+    };
+    await check('meeting');
+    for (const panel of ['toggle-people', 'toggle-chat', 'toggle-polls', 'toggle-notes']) {
+      await host.page.getByTestId(panel).click();
+      await host.page.waitForTimeout(500);
+      await check(panel);
+    }
+    await host.page.getByTestId('toggle-notes').click();
+    await host.page.getByTestId('open-settings').click();
+    await check('settings');
+    await host.page.getByTestId('open-settings').click();
+    await host.page.getByTestId('leave').click();
+    await check('leave dialog');
+    await host.page.getByTestId('leave-cancel').click();
+    assert.equal(found.length, 0, `WCAG violations:\n${found.map((v) => `[${v.where}] ${describeViolations([v])}`).join('\n')}`);
+  });
 
   step('the host hands the role on and leaves; back in, the scheduled host takes it back', async () => {
     const { host, guest } = people;

@@ -19,6 +19,7 @@ import { launchChromium } from './lib/browser.mjs';
 import { startServer, tail } from './lib/server.mjs';
 import { signedFetch } from './lib/signed.mjs';
 import { poll } from './lib/wait.mjs';
+import { describe as describeViolations, wcagViolations } from './lib/a11y.mjs';
 
 const WEB_DIST = fileURLToPath(new URL('../../web/dist', import.meta.url));
 
@@ -386,6 +387,22 @@ describe('the web portal', () => {
     assert.equal(total[0], 'Total');
     assert.ok(Number(total[1]) >= 1, `the joined meeting counts: ${total.join(' | ')}`);
     await screenshot('admin-statistics');
+  });
+
+  step('the portal pages pass axe\'s WCAG 2 A and AA rules', async () => {
+    const found = [];
+    for (const path of ['/meetings', `/meetings/${meeting.id}`, '/meetings/new', '/admin']) {
+      await page.goto(`${server.url}${path}`);
+      await page.waitForLoadState('networkidle');
+      await page.locator('main').first().waitFor();
+      for (const v of await wcagViolations(page)) found.push(`[${path}] ${describeViolations([v])}`);
+    }
+    for (const tab of ['tab-credentials', 'tab-webhooks', 'tab-statistics']) {
+      await page.getByTestId(tab).click();
+      await page.waitForTimeout(300);
+      for (const v of await wcagViolations(page)) found.push(`[/admin ${tab}] ${describeViolations([v])}`);
+    }
+    assert.equal(found.length, 0, `WCAG violations:\n${found.join('\n')}`);
   });
 
   step('works on a phone: no page scrolls sideways; wide tables scroll inside their own box', async () => {

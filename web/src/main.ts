@@ -25,7 +25,8 @@ function byId<T extends HTMLElement>(id: string): T {
 // since a reload would leave the call.
 const langSwitch = byId<HTMLButtonElement>('lang-switch');
 langSwitch.textContent = t('lang.switch');
-langSwitch.setAttribute('aria-label', t('nav.language'));
+// The accessible name starts with the visible text (WCAG 2.5.3), then says what it does.
+langSwitch.setAttribute('aria-label', `${t('lang.switch')} · ${t('nav.language')}`);
 langSwitch.onclick = () => {
   saveLang(currentLang() === 'zh' ? 'en' : 'zh');
   const url = new URL(location.href);

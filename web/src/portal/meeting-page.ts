@@ -30,7 +30,7 @@ export const meetingPage: Page = async (view, ctx) => {
     }
   };
 
-  const joinUrl = h('input', { class: 'link-field', testid: 'meeting-join-url', readonly: true, value: m.join_url });
+  const joinUrl = h('input', { class: 'link-field', testid: 'meeting-join-url', readonly: true, value: m.join_url, 'aria-label': t('meeting.joinLink') });
   const details: [Key, ...(Node | string)[]][] = [
     ['meeting.time', h('span', { testid: 'meeting-time' }, formatRange(unix(m.start_time), unix(m.end_time), zone, locale)), ' ', h('span', { class: 'muted' }, `(${zone})`)],
     ['meeting.code', h('span', { class: 'code', testid: 'meeting-code' }, m.meeting_code)],
