@@ -121,6 +121,13 @@ describe('shared meeting notes', () => {
     p.messageHandlers[2] = (_encoder, decoder) => readAuthMessage(decoder, doc, (_doc, reason) => p.denied.push(reason));
     p.on('connection-close', (event) => event && p.closes.push({ code: event.code, reason: event.reason }));
     p.text = () => doc.getText('notes').toString();
+    // The awareness made with the provider runs a timer until its document is destroyed: end
+    // both, or the test process never exits.
+    const destroyProvider = p.destroy.bind(p);
+    p.destroy = () => {
+      destroyProvider();
+      doc.destroy();
+    };
     p.awareness.setLocalState({ user: { name } });
     providers.push(p);
     return p;
