@@ -10,6 +10,7 @@ pub mod auth;
 pub mod chat;
 pub mod dev;
 pub mod limits;
+pub mod meeting;
 pub mod notes;
 pub mod passwords;
 pub mod polls;

@@ -20,7 +20,7 @@ use tracing::{debug, info, warn};
 
 use crate::auth::{AuthError, Claims};
 use crate::tencent::admission;
-use crate::tencent::controls;
+use crate::meeting::controls;
 use crate::AppState;
 
 /// Close codes Huiyi uses on the signalling socket (RFC 6455 §7.4.1).

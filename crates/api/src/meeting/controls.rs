@@ -99,7 +99,7 @@ impl Controls {
     }
 
     /// Whether newcomers who are not hosts or co-hosts wait to be admitted.
-    pub fn waiting_room(&self, settings: &super::meetings::Settings) -> bool {
+    pub fn waiting_room(&self, settings: &crate::tencent::meetings::Settings) -> bool {
         self.waiting_room.unwrap_or(settings.auto_in_waiting_room == Some(true))
     }
 }
@@ -107,7 +107,7 @@ impl Controls {
 /// Whether a participant (not a host) joining now is muted on entry: always while the host has
 /// muted everyone; otherwise as the meeting's settings say (`mute_enable_type_join`: 0 off,
 /// 1 on, 2 above six people; without it, `mute_enable_join`).
-pub fn mute_on_entry(settings: &super::meetings::Settings, controls: &Controls) -> huiyi_sfu_core::MuteOnEntry {
+pub fn mute_on_entry(settings: &crate::tencent::meetings::Settings, controls: &Controls) -> huiyi_sfu_core::MuteOnEntry {
     use huiyi_sfu_core::MuteOnEntry;
     if controls.mute_all {
         return MuteOnEntry::Always;
@@ -200,7 +200,7 @@ mod tests {
         let locked = Controls { mute_all: true, allow_unmute_self: Some(false), ..Default::default() };
         assert!(!permission(&mic_only, &locked, false).can_publish);
         assert_eq!(Controls::from_json(None), Controls::default());
-        use super::super::meetings::Settings;
+        use crate::tencent::meetings::Settings;
         use huiyi_sfu_core::MuteOnEntry;
         let quiet = Settings { mute_enable_join: Some(true), ..Default::default() };
         assert_eq!(mute_on_entry(&quiet, &Controls::default()), MuteOnEntry::Always);
@@ -213,7 +213,7 @@ mod tests {
 
     #[test]
     fn the_live_waiting_room_control_wins_over_the_setting() {
-        use super::super::meetings::Settings;
+        use crate::tencent::meetings::Settings;
         let on = Settings { auto_in_waiting_room: Some(true), ..Default::default() };
         assert!(Controls::default().waiting_room(&on));
         assert!(!Controls::default().waiting_room(&Settings::default()));

@@ -48,7 +48,7 @@ async fn load(hub: &Notes, room: &str) -> Result<(NotesDoc, i64, usize), String>
     let store = hub.store();
     let rows = store.notes_updates(room).await.map_err(|e| e.to_string())?;
     let controls = store.meeting_controls(room).await.map_err(|e| e.to_string())?;
-    let read_only = crate::tencent::controls::Controls::from_json(controls).notes_read_only;
+    let read_only = crate::meeting::controls::Controls::from_json(controls).notes_read_only;
     let c = hub.config();
     let limits = DocLimits {
         max_doc_bytes: c.max_doc_bytes,

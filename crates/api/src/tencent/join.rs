@@ -18,7 +18,8 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use super::access::{is_host, session_user, userids};
-use super::admission::{admit, Entry, Refusal};
+use super::admission::{admit, Entry};
+use crate::meeting::admission::Audience;
 use super::error::{ApiError, ErrorBody};
 use super::meetings::Settings;
 use super::{parse_body, unix_now};
@@ -140,7 +141,7 @@ pub async fn join(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<
             if let Ok(closed) = state.store.recently_closed_by_code(&code, now - RECENTLY_CLOSED_SECS).await {
                 lookup.forgive();
                 let refusal = if closed.status == huiyi_store::MeetingStatus::Cancelled { super::admission::Refusal::Cancelled } else { super::admission::Refusal::Ended };
-                return Err(refusal.api_error());
+                return Err(super::admission::refusal_error(refusal));
             }
             let _ = state.limits.unknown_codes.take(&[(UNKNOWN_CODES_ALL.to_owned(), 2 * UNKNOWN_CODES_OVERALL)], now);
             return Err(ApiError::not_found("meeting"));
@@ -151,14 +152,9 @@ pub async fn join(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<
     let settings = Settings::of(&meeting);
     let user = session_user(&state, &headers).await?;
     let who = joiner(&meeting, user, b.client_id.as_deref(), settings.allow_multi_device.unwrap_or(false));
-    match settings.join_type() {
-        2 if !who.member.as_ref().is_some_and(|u| who.role == "host" || userids(&meeting.data.invitees).any(|i| i == u.userid)) => {
-            return Err(ApiError::new(StatusCode::FORBIDDEN, 10012, "only invited users may join this meeting; sign in with an invited account"));
-        }
-        3 if who.member.is_none() => {
-            return Err(ApiError::new(StatusCode::FORBIDDEN, 10012, "only members of the organiser's enterprise may join this meeting; sign in"));
-        }
-        _ => {}
+    let invited = who.member.as_ref().is_some_and(|u| userids(&meeting.data.invitees).any(|i| i == u.userid));
+    if let Err(why) = Audience::from_join_type(settings.join_type()).admits(who.role == "host", who.member.is_some(), invited) {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, 10012, why));
     }
     // Hosts do not need the password, as in Tencent Meeting.
     if let Some(expected) = meeting.data.password.as_deref().filter(|p| !p.is_empty() && who.role != "host") {
@@ -171,9 +167,9 @@ pub async fn join(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<
         }
         attempt.forgive();
     }
-    let controls = super::controls::Controls::from_json(state.store.meeting_controls(&meeting.meeting_id).await?);
+    let controls = crate::meeting::controls::Controls::from_json(state.store.meeting_controls(&meeting.meeting_id).await?);
     let entry = Entry { removed: state.store.is_removed(&meeting.meeting_id, &who.person).await?, locked_out: controls.locked && who.role != "host" };
-    admit(&meeting, now, entry).map_err(Refusal::api_error)?;
+    admit(&meeting, now, entry).map_err(super::admission::refusal_error)?;
     if settings.allow_in_before_host == Some(false) && who.role != "host" && !state.store.host_has_joined(&meeting.meeting_id).await? {
         let mut refusal = ApiError::new(StatusCode::FORBIDDEN, 10011, "the host has not joined yet; try again when the meeting has started");
         refusal.start_time = Some(meeting.data.start_time);

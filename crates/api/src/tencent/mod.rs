@@ -8,7 +8,6 @@ pub mod admission;
 pub mod account;
 pub mod attendance;
 pub mod chat;
-pub mod controls;
 pub mod credentials;
 pub mod error;
 pub mod invitees;

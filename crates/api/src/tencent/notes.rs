@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use super::access::{acting_id, Caller};
 use super::attendance::ActingQuery;
-use super::controls::Controls;
+use crate::meeting::controls::Controls;
 use super::error::{ApiError, ErrorBody};
 use super::meetings::{load, Empty};
 use super::real_control::{controlled_meeting, Operator};

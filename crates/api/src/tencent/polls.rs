@@ -14,7 +14,7 @@ use super::attendance::PageQuery;
 use super::error::{ApiError, ErrorBody};
 use super::meetings::load;
 use super::Q;
-use crate::polls::{view, PollView, Viewer};
+use crate::meeting::polls::{view, PollView, Viewer};
 use crate::AppState;
 
 #[derive(Serialize, ToSchema)]

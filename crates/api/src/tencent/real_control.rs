@@ -2,7 +2,7 @@
 //! server. Served so far: `kickout`, which removes people from the meeting's room and, unless
 //! `allow_rejoin`, keeps them out ([`super::admission`]) until a host lets them back; and
 //! `status`: mute all (with or without self-unmute), lock, and screen sharing, applied through
-//! each participant's LiveKit permission ([`super::controls`]); and per person `mutes`, `video`
+//! each participant's LiveKit permission ([`crate::meeting::controls`]); and per person `mutes`, `video`
 //! and `screen-shared`, which mute those tracks (the owner is told); `cohosts`; and `names`.
 //! The waiting room's own control (`waiting-room`) is in [`super::waiting_room`]; `status`
 //! turns it on and off (`auto_waiting_room`).
@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 
 use super::access::{acting_id, may_control, Caller, IdType};
 use super::admission::person_of;
-use super::controls::{Controls, Role};
+use crate::meeting::controls::{Controls, Role};
 use super::error::{ApiError, ErrorBody};
 use super::meetings::{load, Empty};
 use super::{parse_body, unix_now};
@@ -298,7 +298,7 @@ pub(super) fn apply(e: &mut huiyi_sfu_core::Engine, room: &str, controls: &Contr
         // In a meeting's room the controls decide what a participant may publish; the rest of
         // the permission stays as it is.
         let base = huiyi_proto::lk::ParticipantPermission { can_publish: true, can_publish_sources: Vec::new(), ..current.clone() };
-        let wanted = super::controls::permission(&base, controls, false);
+        let wanted = crate::meeting::controls::permission(&base, controls, false);
         if wanted != current {
             let req = huiyi_proto::lk::UpdateParticipantRequest { room: room.to_owned(), identity: p.identity.clone(), permission: Some(wanted), ..Default::default() };
             let _ = e.update_participant(&req);

@@ -24,7 +24,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::access::{acting_id, Caller, IdType};
 use super::admission::person_of;
-use super::controls::Controls;
+use crate::meeting::controls::Controls;
 use super::error::{ApiError, ErrorBody};
 use super::meetings::Empty;
 use super::real_control::{apply, controlled_meeting, load_controlled, Operator, Target, MAX_TARGETS};
