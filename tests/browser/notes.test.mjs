@@ -140,10 +140,14 @@ describe('shared meeting notes', () => {
   function rawSocket(path, { send } = {}) {
     return new Promise((resolve) => {
       const ws = new WebSocket(`${wsBase()}${path}`);
-      ws.on('unexpected-response', (_req, res) => {
+      ws.on('unexpected-response', (req, res) => {
+        const socket = req.socket;
         let body = '';
         res.on('data', (c) => (body += c));
         res.on('end', () => resolve({ status: res.statusCode, body }));
+        // A refused upgrade leaves its connection open (ws hands it to us): close it once the
+        // answer is in, or it keeps the test process alive for as long as the server runs.
+        res.on('end', () => socket?.destroy());
       });
       ws.on('open', () => send?.(ws));
       ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
