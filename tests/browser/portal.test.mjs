@@ -207,6 +207,13 @@ describe('the web portal', () => {
     assert.equal(csv.status, 200, csv.text);
     assert.match(csv.type, /^text\/csv/);
     assert.match(csv.text, /^userid,user_name,role,device,ip,join_time,left_time,minutes/);
+    // What the meeting produced, downloadable from its page by its host (empty before it runs).
+    for (const [testid, type, head] of [['chat-csv', /^text\/csv/, /^time,from,from_name,to,text/], ['polls-csv', /^text\/csv/, /^poll,state,voters,question,option,votes,chosen_by/], ['notes-md', /^text\/markdown/, /^$/]]) {
+      const r = await api(await page.getByTestId(testid).getAttribute('href'));
+      assert.equal(r.status, 200, `${testid}: ${r.text}`);
+      assert.match(r.type, type, testid);
+      assert.match(r.text, head, testid);
+    }
     await screenshot('meeting-page');
   });
 

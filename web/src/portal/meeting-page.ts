@@ -112,7 +112,15 @@ async function fillAttendance(box: HTMLElement, m: MeetingInfo, me: string, zone
       card('meeting.totalMinutes', 'stat-total', stats.total_minutes),
       card('meeting.averageMinutes', 'stat-average', stats.average_minutes),
     ),
-    h('p', null, h('a', { href: `/v1/meetings/${id}/attendance.csv${query({ userid: me })}`, download: `attendance-${m.meeting_code}.csv`, class: 'btn', testid: 'attendance-csv' }, t('meeting.downloadCsv'))),
+    h(
+      'p',
+      { class: 'exports' },
+      h('a', { href: `/v1/meetings/${id}/attendance.csv${query({ userid: me })}`, download: `attendance-${m.meeting_code}.csv`, class: 'btn', testid: 'attendance-csv' }, t('meeting.downloadCsv')),
+      // What the meeting produced, for its hosts: the chat, the polls' results, the notes.
+      h('a', { href: `/v1/meetings/${id}/chat.csv${query({ userid: me })}`, download: `chat-${m.meeting_code}.csv`, class: 'btn', testid: 'chat-csv' }, t('meeting.chatCsv')),
+      h('a', { href: `/v1/meetings/${id}/polls.csv${query({ userid: me })}`, download: `polls-${m.meeting_code}.csv`, class: 'btn', testid: 'polls-csv' }, t('meeting.pollsCsv')),
+      h('a', { href: `/v1/meetings/${id}/notes.md${query({ userid: me })}`, download: `notes-${m.meeting_code}.md`, class: 'btn', testid: 'notes-md' }, t('meeting.notesMd')),
+    ),
     table(
       'participants-table',
       ['meeting.participant', 'meeting.role', 'meeting.joined', 'meeting.left', 'meeting.minutes'],
