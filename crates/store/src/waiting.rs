@@ -85,7 +85,8 @@ impl Store {
             "INSERT INTO waiting_room (meeting_id, person, identity, display_name, state, entered_at, decided_at) \
              VALUES ($1, $2, $3, $4, 'waiting', $5, NULL) \
              ON CONFLICT (meeting_id, person) DO UPDATE SET identity = excluded.identity, display_name = excluded.display_name, \
-             state = 'waiting', entered_at = excluded.entered_at, decided_at = NULL WHERE waiting_room.state <> 'admitted'",
+             state = 'waiting', entered_at = excluded.entered_at, decided_at = NULL \
+             WHERE waiting_room.state <> 'admitted' AND (waiting_room.decided_at IS NULL OR waiting_room.decided_at <= excluded.entered_at)",
         )
         .bind(meeting_id)
         .bind(person)
@@ -163,6 +164,19 @@ impl Store {
 mod tests {
     use super::*;
     use crate::testing::{meeting, store};
+
+    #[tokio::test]
+    async fn an_entry_recorded_after_a_later_decision_does_not_undo_it() {
+        let s = store().await;
+        let m = meeting(&s).await;
+        // The host turned Bob away at 2,000 ms; the recorder writes his entry (at 1,500 ms) late.
+        s.decide_waiting(&m, "bob", "bob", "Bob", WaitingState::Denied, 2_000).await.unwrap();
+        s.enter_waiting(&m, "bob", "bob", "Bob", 1_500).await.unwrap();
+        assert_eq!(s.waiting_state(&m, "bob").await.unwrap(), Some(WaitingState::Denied));
+        // A knock after the decision is a new wait.
+        s.enter_waiting(&m, "bob", "bob", "Bob", 3_000).await.unwrap();
+        assert_eq!(s.waiting_state(&m, "bob").await.unwrap(), Some(WaitingState::Waiting));
+    }
 
     #[tokio::test]
     async fn an_admission_is_remembered_and_a_denied_person_may_knock_again() {

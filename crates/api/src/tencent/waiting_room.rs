@@ -297,12 +297,15 @@ async fn send_back(state: &AppState, m: &Meeting, operator: &huiyi_store::User, 
 /// comes from the room, as for anyone who leaves it.
 async fn deny(state: &AppState, m: &Meeting, people: Vec<String>, may_return: bool) -> Result<usize, ApiError> {
     let now = crate::unix_now();
+    // In milliseconds, like the entries the recorder writes: an entry it records late (after
+    // this decision) must not undo the decision (`enter_waiting` compares the two).
+    let now_ms = crate::rtc::unix_millis();
     let room = m.meeting_id.clone();
     let listed = state.sfu.with_engine(move |e, _| e.list_participants(&room).unwrap_or_default()).await.map_err(|_| ApiError::internal())?;
     let targets: Vec<(Acted, String)> = listed.iter().filter(|p| waits(p)).map(|p| (acted(p), p.identity.clone())).filter(|(a, _)| people.contains(&a.person)).collect();
     // Recorded first, so no rejoin slips in between.
     for (a, _) in &targets {
-        state.store.decide_waiting(&m.meeting_id, &a.person, &a.participant.userid, &a.participant.user_name, WaitingState::Denied, now * 1000).await?;
+        state.store.decide_waiting(&m.meeting_id, &a.person, &a.participant.userid, &a.participant.user_name, WaitingState::Denied, now_ms).await?;
         if !may_return {
             state.store.remove_from_meeting(&m.meeting_id, &a.person, now).await?;
         }
