@@ -30,6 +30,7 @@ describe('running a meeting in the web app', () => {
   const meeting = {};
   const people = {};
   let failed = false;
+  const consoleLogs = new Set();
   const step = (name, fn, timeout = 90_000) =>
     it(name, { timeout }, async (t) => {
       if (failed) return t.skip('an earlier case failed');
@@ -37,7 +38,9 @@ describe('running a meeting in the web app', () => {
         await fn();
       } catch (e) {
         failed = true;
-        throw new Error(`${e.message}\n--- server log ---\n${tail(server.log)}`);
+        // Each page's last console lines too: CI keeps only this message, not the artifacts.
+        const consoles = [...consoleLogs].map((log) => `--- ${log} ---\n${tail(log, 12)}`).join('\n');
+        throw new Error(`${e.message}\n--- server log ---\n${tail(server.log)}\n${consoles}`);
       }
     });
   const shot = (page, name) => page.screenshot({ path: join(artifacts, `in-meeting-${name}.png`) });
@@ -47,6 +50,7 @@ describe('running a meeting in the web app', () => {
     const page = await context.newPage();
     page.setDefaultTimeout(15_000);
     const log = join(artifacts, `in-meeting-${name}.console.log`);
+    consoleLogs.add(log);
     page.on('console', (m) => appendFileSync(log, `[${m.type()}] ${m.text()}\n`));
     page.on('pageerror', (e) => appendFileSync(log, `[pageerror] ${e.stack ?? e}\n`));
     return { context, page };

@@ -173,38 +173,20 @@ export class PeoplePanel {
     if (this.api) {
       const api = this.api;
       bar.push(
-        this.button(this.live.muteAll ? 'people.unmuteAll' : 'people.muteAll', 'mute-all', async () => {
+        this.button(this.live.muteAll ? 'people.unmuteAll' : 'people.muteAll', 'mute-all', () => {
           const muteAll = !this.live.muteAll;
-          await api.status({ mute_all: muteAll, allow_unmute_by_self: this.live.selfUnmute });
-          this.live.muteAll = muteAll;
+          return this.setLive({ muteAll }, () => api.status({ mute_all: muteAll, allow_unmute_by_self: this.live.selfUnmute }));
         }),
-        // What the box shows is what the next "mute all" sends, even before this call returns.
-        this.checkbox('people.selfUnmute', 'self-unmute', this.live.selfUnmute, async (on) => {
-          this.live.selfUnmute = on;
-          try {
-            await api.status({ allow_unmute_by_self: on });
-          } catch (e) {
-            this.live.selfUnmute = !on;
-            throw e;
-          }
-        }),
-        this.checkbox('people.lock', 'lock', this.live.locked, async (on) => {
-          await api.status({ meeting_locked: on });
-          this.live.locked = on;
-        }),
-        this.checkbox('waiting.enable', 'waiting-room', this.live.waitingRoom, async (on) => {
-          await api.status({ auto_waiting_room: on });
-          this.live.waitingRoom = on;
-        }),
+        this.checkbox('people.selfUnmute', 'self-unmute', this.live.selfUnmute, (on) => this.setLive({ selfUnmute: on }, () => api.status({ allow_unmute_by_self: on }))),
+        this.checkbox('people.lock', 'lock', this.live.locked, (on) => this.setLive({ locked: on }, () => api.status({ meeting_locked: on }))),
+        this.checkbox('waiting.enable', 'waiting-room', this.live.waitingRoom, (on) => this.setLive({ waitingRoom: on }, () => api.status({ auto_waiting_room: on }))),
         this.select('people.chatRule', 'chat-rule', [0, 1, 2, 3].map((v) => [String(v), t(`chatRule.${v}` as Key)]), String(this.live.chat), async (v) => {
-          await api.status({ allow_chat: Number(v) });
-          this.live.chat = Number(v);
+          await this.setLive({ chat: Number(v) }, () => api.status({ allow_chat: Number(v) }));
           this.onChatRule(this.live.chat);
         }),
-        this.select('people.shareRule', 'share-rule', [['all', t('people.shareAll')], ['hosts', t('people.shareHosts')]], this.live.shareAll ? 'all' : 'hosts', async (v) => {
-          await api.status({ share_screen: v === 'all' });
-          this.live.shareAll = v === 'all';
-        }),
+        this.select('people.shareRule', 'share-rule', [['all', t('people.shareAll')], ['hosts', t('people.shareHosts')]], this.live.shareAll ? 'all' : 'hosts', (v) =>
+          this.setLive({ shareAll: v === 'all' }, () => api.status({ share_screen: v === 'all' })),
+        ),
       );
     }
     if (everyone.some((p) => handOf(p) !== undefined)) {
@@ -296,6 +278,20 @@ export class PeoplePanel {
       );
     }
     return box;
+  }
+
+  /** Records a control's new value before the call that sets it, and restores the old one if
+   * the call fails: a re-render while the call is in flight (a speaker change, a join) shows
+   * what the host chose, not the value from before their click. */
+  private async setLive(change: Partial<LiveControls>, call: () => Promise<unknown>): Promise<void> {
+    const before = { ...this.live };
+    Object.assign(this.live, change);
+    try {
+      await call();
+    } catch (e) {
+      for (const key of Object.keys(change) as (keyof LiveControls)[]) (this.live[key] as unknown) = before[key];
+      throw e;
+    }
   }
 
   private async run(action: () => Promise<unknown>): Promise<void> {
