@@ -574,6 +574,9 @@ impl Engine {
             }
             let mut api = sub_peer.rtc.direct_api();
             let Some(tx) = api.stream_tx_by_mid(out_mid, None) else { continue };
+            // Forwarded media leaves as it came: the publisher paced it already, and pacing
+            // it again only delays a frame's last packets (the estimate is kept either way).
+            tx.set_unpaced(true);
             tx.write_rtp(write);
             if let Err(e) = drain(sub_peer_id, sub_peer, &mut self.outputs, &mut self.events, &mut self.timers) {
                 warn!(%e, session = sub.0, "subscriber peer failed while forwarding; ending its session");

@@ -12,11 +12,14 @@ use std::time::Instant;
 use str0m::change::SdpPendingOffer;
 use str0m::channel::ChannelId;
 use str0m::net::Protocol;
-use str0m::{Candidate, Event, Output as RtcOutput, Rtc};
+use str0m::{Candidate, Event, Input, Output as RtcOutput, PacerReason, Reason, Rtc};
 
 use crate::ids::{PeerId, SessionKey};
 
 use super::Output;
+
+/// Pacer turns one drain serves inline: more than a keyframe's packets, far fewer than forever.
+const MAX_IMMEDIATE: u32 = 512;
 
 /// Which of a participant's two peer connections this is. LiveKit clients publish on one
 /// and receive on the other.
@@ -147,8 +150,18 @@ pub(crate) fn drain(
     events: &mut VecDeque<(PeerId, Event)>,
     timers: &mut BinaryHeap<Reverse<(Instant, PeerId)>>,
 ) -> Result<(), str0m::RtcError> {
+    let mut immediate = 0;
     loop {
         match peer.rtc.poll_output()? {
+            // str0m's pacer lets one packet out per timeout and then asks for another 1 µs
+            // later. Served through the shell's timer, each such turn costs a timer tick
+            // (tokio rounds up to 1 ms): the last packet of a 10-packet frame left 10 ms late.
+            // Those timeouts are answered here at once, with str0m's own instant, so a frame
+            // leaves in one burst. Bounded, in case a pacer ever keeps asking.
+            RtcOutput::Timeout(t) if immediate < MAX_IMMEDIATE && peer.rtc.last_timeout_reason() == Reason::Pacer(PacerReason::Immediate) => {
+                immediate += 1;
+                peer.rtc.handle_input(Input::Timeout(t))?;
+            }
             RtcOutput::Timeout(t) => {
                 if peer.next_timeout != Some(t) {
                     peer.next_timeout = Some(t);
