@@ -16,6 +16,8 @@ use crate::{Command, Joined, Resumed, SessionMessage, SESSION_QUEUE};
 /// Joins are refused while fewer than this many room events fit in the recorder's queue, so
 /// the leaves of the sessions already admitted always fit.
 const JOIN_HEADROOM: usize = 16_384;
+/// Datagrams read in one turn of the loop before commands and timers get theirs.
+const RECV_BATCH: usize = 64;
 
 /// A session's current socket: its connection number and its message queue.
 type Sessions = HashMap<SessionKey, (u64, mpsc::Sender<SessionMessage>)>;
@@ -36,19 +38,34 @@ pub(crate) async fn run(
     let mut tcp: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>> = HashMap::new();
     let mut buf = vec![0u8; 2048];
     let mut batch = UdpBatch::new();
+    // One timer, moved when the deadline moves: building a new one each turn registered it in
+    // tokio's timer wheel once per received packet.
+    let mut deadline = drain(&mut engine, &udp, &mut batch, &mut sessions, &tcp, &events);
+    batch.flush(&udp);
+    let sleep = tokio::time::sleep_until(deadline.into());
+    tokio::pin!(sleep);
     loop {
-        let deadline = flush(&mut engine, &udp, &mut batch, &mut sessions, &tcp, &events);
         let recorder_has_room = events.capacity() > JOIN_HEADROOM || events.is_closed();
-        let sleep = tokio::time::sleep_until(deadline.into());
         tokio::select! {
-            received = udp.recv_from(&mut buf) => {
-                let now = Instant::now();
-                match received {
-                    Ok((n, source)) => {
-                        let destination = local_udp.unwrap_or(source);
-                        engine.handle_datagram(now, Protocol::Udp, source, destination, &buf[..n]);
+            ready = udp.readable() => {
+                if let Err(e) = ready {
+                    debug!(%e, "udp readiness error");
+                }
+                // Everything that has arrived, up to a bound, in this one turn: one wake-up
+                // and one send batch for a burst instead of one of each per packet.
+                for _ in 0..RECV_BATCH {
+                    match udp.try_recv_from(&mut buf) {
+                        Ok((n, source)) => {
+                            let destination = local_udp.unwrap_or(source);
+                            engine.handle_datagram(Instant::now(), Protocol::Udp, source, destination, &buf[..n]);
+                            deadline = drain(&mut engine, &udp, &mut batch, &mut sessions, &tcp, &events);
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(e) => {
+                            debug!(%e, "udp receive error");
+                            break;
+                        }
                     }
-                    Err(e) => debug!(%e, "udp receive error"),
                 }
             }
             command = commands.recv() => {
@@ -59,11 +76,17 @@ pub(crate) async fn run(
                 let now = Instant::now();
                 engine.set_unix_millis(unix_millis());
                 handle_command(&mut engine, now, command, &mut sessions, &mut tcp, &mut next_conn, recorder_has_room);
+                deadline = drain(&mut engine, &udp, &mut batch, &mut sessions, &tcp, &events);
             }
-            _ = sleep => {
+            _ = &mut sleep => {
                 engine.set_unix_millis(unix_millis());
                 engine.handle_timeout(Instant::now());
+                deadline = drain(&mut engine, &udp, &mut batch, &mut sessions, &tcp, &events);
             }
+        }
+        batch.flush(&udp);
+        if sleep.deadline() != deadline.into() {
+            sleep.as_mut().reset(deadline.into());
         }
     }
 }
@@ -135,8 +158,9 @@ fn handle_command(
     }
 }
 
-/// Drains the engine's output; returns its next deadline.
-fn flush(
+/// Drains the engine's output into the send batch (which sends whenever it is full); returns
+/// the engine's next deadline. The caller sends what is left with `batch.flush`.
+fn drain(
     engine: &mut Engine,
     udp: &UdpSocket,
     batch: &mut UdpBatch,
@@ -146,10 +170,7 @@ fn flush(
 ) -> Instant {
     loop {
         match engine.poll_output() {
-            Output::Timeout(t) => {
-                batch.flush(udp);
-                return t;
-            }
+            Output::Timeout(t) => return t,
             Output::Transmit(t) => match t.proto {
                 Protocol::Udp => batch.push(udp, t),
                 _ => {
