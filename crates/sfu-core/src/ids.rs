@@ -1,7 +1,10 @@
 //! Typed identifiers. Each one is parsed or generated once and then carried by type, so a
-//! participant sid can never be passed where a track sid is expected.
+//! participant sid can never be passed where a track sid is expected. They are shared strings
+//! (`Arc<str>`): the packet path clones a room name and a track sid per packet, and a clone
+//! must not allocate.
 
 use std::fmt;
+use std::sync::Arc;
 
 use rand::distr::Alphanumeric;
 use rand::Rng;
@@ -15,17 +18,17 @@ macro_rules! sid_type {
     ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(String);
+        pub struct $name(Arc<str>);
 
         impl $name {
             /// A fresh random id with the LiveKit prefix.
             pub fn generate() -> Self {
-                Self(format!(concat!($prefix, "{}"), random_suffix()))
+                Self(format!(concat!($prefix, "{}"), random_suffix()).into())
             }
 
             /// Wraps an id received from a client; it is only ever used as a lookup key.
             pub fn from_wire(s: &str) -> Self {
-                Self(s.to_owned())
+                Self(s.into())
             }
 
             pub fn as_str(&self) -> &str {
@@ -59,11 +62,11 @@ sid_type!(
 
 /// A room name as given in the access token's grant. Non-empty, at most 256 bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RoomName(String);
+pub struct RoomName(Arc<str>);
 
 /// A participant identity as given in the access token (`sub`). Non-empty, at most 256 bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ParticipantIdentity(String);
+pub struct ParticipantIdentity(Arc<str>);
 
 /// Why a name or identity was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -91,7 +94,7 @@ fn parse_name(s: &str) -> Result<String, NameError> {
 
 impl RoomName {
     pub fn parse(s: &str) -> Result<Self, NameError> {
-        parse_name(s).map(Self)
+        parse_name(s).map(|s| Self(s.into()))
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -100,7 +103,7 @@ impl RoomName {
 
 impl ParticipantIdentity {
     pub fn parse(s: &str) -> Result<Self, NameError> {
-        parse_name(s).map(Self)
+        parse_name(s).map(|s| Self(s.into()))
     }
     pub fn as_str(&self) -> &str {
         &self.0

@@ -207,7 +207,7 @@ impl Engine {
         if self.sessions.get(&key).is_none_or(|p| p.subscriber.is_some()) {
             return;
         }
-        let rtc = self.new_rtc(now);
+        let rtc = self.new_rtc(now, PeerRole::Subscriber);
         let id = self.register_peer(now, key, PeerRole::Subscriber, rtc);
         if let (Some(peer), Some(p)) = (self.peers.get_mut(&id), self.sessions.get_mut(&key)) {
             p.subscriber = Some(id);

@@ -705,7 +705,12 @@ impl Engine {
         }
     }
 
-    pub(crate) fn new_rtc(&self, now: Instant) -> Rtc {
+    /// A peer connection. Only a subscriber peer estimates bandwidth (the estimate picks its
+    /// simulcast layers): on a publisher peer the server sends nothing but RTCP, and an
+    /// estimator there only adds a pacer and timers. TWCC feedback to a publishing client is
+    /// sent either way (str0m enables it from the SDP).
+    pub(crate) fn new_rtc(&self, now: Instant, role: PeerRole) -> Rtc {
+        let bwe = (role == PeerRole::Subscriber).then(|| str0m::bwe::Bitrate::kbps(1500));
         let mut cfg = Rtc::builder()
             .set_ice_lite(true)
             .set_rtp_mode(true)
@@ -714,7 +719,7 @@ impl Engine {
             .enable_opus(true, true)
             .enable_vp8(true)
             .enable_h264(true)
-            .enable_bwe(Some(str0m::bwe::Bitrate::kbps(1500)))
+            .enable_bwe(bwe)
             .set_stats_interval(Some(Duration::from_secs(2)));
         cfg = cfg.set_send_buffer_video(1000);
         cfg.build(now)

@@ -117,7 +117,7 @@ impl Engine {
         let peer_id = match p.publisher {
             Some(id) => id,
             None => {
-                let rtc = self.new_rtc(now);
+                let rtc = self.new_rtc(now, PeerRole::Publisher);
                 let id = self.register_peer(now, key, PeerRole::Publisher, rtc);
                 if let Some(p) = self.sessions.get_mut(&key) {
                     p.publisher = Some(id);
