@@ -1,6 +1,7 @@
 //! Huiyi's HTTP edge: LiveKit signalling at `/rtc`, the Twirp RoomService at `/twirp`, the
 //! Tencent-compatible `/v1` API with the portal's accounts, webhooks, a dev-mode token
-//! endpoint, the shared meeting notes, health, and the web app's static files.
+//! endpoint, the shared meeting notes, health, Prometheus metrics, and the web app's static
+//! files.
 //!
 //! # Architecture invariant
 //! No media or room logic here: handlers authenticate, parse, and pass typed requests to the
@@ -11,6 +12,7 @@ pub mod chat;
 pub mod dev;
 pub mod limits;
 pub mod meeting;
+pub mod metrics;
 pub mod notes;
 pub mod passwords;
 pub mod polls;
@@ -67,6 +69,8 @@ pub struct AppState {
     pub poll_pushes: polls::Pushes,
     /// The shared meeting notes held in memory (`/api/notes`), and their limits.
     pub notes: notes::Notes,
+    /// Who may read `/metrics`: anyone in dev mode, else a scraper with the metrics token.
+    pub metrics: metrics::MetricsAccess,
 }
 
 /// CORS for the token-authenticated endpoints: any origin, no credentials (cookies are never
@@ -102,6 +106,7 @@ pub fn router(state: AppState, web_dir: Option<PathBuf>) -> Router {
         .layer(cors());
     let mut app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics::serve))
         .route("/rtc", get(rtc::connect))
         // Same-origin only: a page elsewhere must not mint tokens from a developer's server.
         .route("/api/dev/token", post(dev::token))

@@ -6,6 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
+use huiyi_api::metrics::MetricsToken;
 use serde::Deserialize;
 
 #[derive(Debug, Parser)]
@@ -85,6 +86,11 @@ pub struct ServeArgs {
     /// separated by commas. Rate limits then count the forwarded address. [default: none]
     #[arg(long, env = "HUIYI_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Option<Vec<IpAddr>>,
+    /// The bearer token a Prometheus scraper presents to read `/metrics`, at least 16
+    /// characters. Without it `/metrics` answers 404, unless in dev mode, where it is open.
+    /// [default: none]
+    #[arg(long, env = "HUIYI_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
 /// The TOML file's shape. Every field is optional; see docs/configuration.md.
@@ -108,6 +114,7 @@ pub struct FileConfig {
     pub ping_interval_secs: Option<u64>,
     pub ping_timeout_secs: Option<u64>,
     pub trusted_proxies: Option<Vec<IpAddr>>,
+    pub metrics_token: Option<String>,
 }
 
 /// The resolved configuration the server runs with.
@@ -136,6 +143,8 @@ pub struct Config {
     pub ping_timeout: std::time::Duration,
     /// Reverse proxies trusted to name the client in `X-Forwarded-For`.
     pub trusted_proxies: Vec<IpAddr>,
+    /// What a scraper presents to read `/metrics` outside dev mode; `None`: no scraping.
+    pub metrics_token: Option<MetricsToken>,
 }
 
 /// Why the server will not start.
@@ -151,9 +160,14 @@ pub enum ConfigError {
     NoKeys,
     #[error("ping_timeout_secs must be greater than ping_interval_secs")]
     Ping,
+    #[error("metrics_token must be at least {MIN_METRICS_TOKEN} characters")]
+    WeakMetricsToken,
     #[error("refusing to start with an insecure secret for key {0:?}: secrets must be at least 32 characters and not a default (use --dev for local development)")]
     WeakSecret(String),
 }
+
+/// The shortest metrics token accepted: `/metrics` has no rate limit to slow guessing.
+pub const MIN_METRICS_TOKEN: usize = 16;
 
 pub const DEV_KEY: &str = "devkey";
 pub const DEV_SECRET: &str = "secret";
@@ -199,7 +213,13 @@ impl Config {
         if ping_timeout <= ping_interval {
             return Err(ConfigError::Ping);
         }
+        let metrics_token = match args.metrics_token.clone().or(file.metrics_token) {
+            Some(t) if t.trim().chars().count() < MIN_METRICS_TOKEN => return Err(ConfigError::WeakMetricsToken),
+            Some(t) => Some(MetricsToken::new(t.trim())),
+            None => None,
+        };
         Ok(Self {
+            metrics_token,
             ping_interval: std::time::Duration::from_secs(ping_interval),
             ping_timeout: std::time::Duration::from_secs(ping_timeout),
             trusted_proxies: args.trusted_proxies.clone().or(file.trusted_proxies).unwrap_or_default(),
@@ -265,5 +285,20 @@ mod tests {
         assert_eq!((c.port, c.rtc_udp_port), (9100, 9002));
         std::fs::write(&path, "bogus = 1\n").unwrap();
         assert!(matches!(Config::resolve(&ServeArgs { config: Some(path), ..Default::default() }), Err(ConfigError::Parse(..))));
+    }
+
+    #[test]
+    fn a_metrics_token_is_long_enough_and_from_any_source() {
+        let dev = |metrics_token: &str| ServeArgs { dev: true, metrics_token: Some(metrics_token.into()), ..Default::default() };
+        assert!(Config::resolve(&ServeArgs { dev: true, ..Default::default() }).unwrap().metrics_token.is_none());
+        assert!(matches!(Config::resolve(&dev("short")), Err(ConfigError::WeakMetricsToken)));
+        let token = Config::resolve(&dev(" scrape-0123456789ab ")).unwrap().metrics_token.unwrap();
+        assert!(token.matches("scrape-0123456789ab"), "surrounding spaces are not part of the token");
+        let dir = std::env::temp_dir().join(format!("huiyi-cfg-metrics-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("huiyi.toml");
+        std::fs::write(&path, "metrics_token = \"from-the-file-0123\"\n").unwrap();
+        let c = Config::resolve(&ServeArgs { dev: true, config: Some(path), ..Default::default() }).unwrap();
+        assert!(c.metrics_token.unwrap().matches("from-the-file-0123"));
     }
 }

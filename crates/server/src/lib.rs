@@ -8,6 +8,7 @@ mod recorder;
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 
+use huiyi_api::metrics::MetricsAccess;
 use huiyi_api::{AppState, KeyRing};
 use huiyi_sfu::{SfuConfig, SfuHandle};
 use huiyi_sfu_core::EngineConfig;
@@ -102,6 +103,11 @@ impl Application {
             limits: huiyi_api::limits::Limits::new(config.trusted_proxies.clone()),
             poll_pushes: Default::default(),
             notes: huiyi_api::notes::Notes::new(store.clone(), huiyi_api::notes::NotesConfig::default()),
+            metrics: match (config.dev, config.metrics_token.clone()) {
+                (true, _) => MetricsAccess::Open,
+                (false, Some(token)) => MetricsAccess::Token(token),
+                (false, None) => MetricsAccess::Closed,
+            },
         };
         let router = huiyi_api::router(state, web_dir).layer(tower_http::trace::TraceLayer::new_for_http());
         Ok(Self { http_addr, udp_addr: sfu.udp_addr, tcp_addr: sfu.tcp_addr, sfu: sfu.handle, store, listener, router, shutdown })

@@ -5,7 +5,7 @@
 //! What they show: a subscriber's losses are repaired by NACK and RTX from the engine's
 //! per-stream packet cache; a simulcast layer switch happens on a keyframe after a PLI and
 //! keeps sequence numbers, timestamps and VP8 picture ids continuous; audio levels become
-//! speaker updates.
+//! speaker updates; the engine's metrics count what went through.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -427,6 +427,63 @@ fn simulcast_switch_on_keyframe_keeps_numbers_continuous() {
         assert!(b.1.wrapping_sub(a.1) < 90_000 * 2 && b.1 != a.1, "timestamps move forward: {a:?} then {b:?}");
         assert_eq!(b.2, (a.2 + 1) % 32768, "picture ids continue: {a:?} then {b:?}");
     }
+}
+
+#[test]
+fn metrics_count_packets_nacks_keyframe_requests_and_layer_switches() {
+    let mut net = Net::new();
+    let rids = [Some("q"), Some("h"), Some("f")];
+    let p = publish(&mut net, "pub", "10.0.0.1:1000", &["q", "h", "f"], false);
+    let (key, sub) = subscribe(&mut net, "sub", "10.0.0.2:2000");
+    let track_sid = net.engine.list_participants("virtual").unwrap().iter().find(|x| x.identity == "pub").unwrap().tracks[0].sid.clone();
+    let m = net.engine.metrics();
+    assert_eq!((m.rooms, m.participants, m.published_tracks, m.subscriptions), (1, 2, 1, 1), "{m:?}");
+    assert_eq!((m.rtp_packets_received, m.rtp_packets_sent, m.layer_switches), (0, 0, 0), "no media yet: {m:?}");
+
+    // The low layer, with some packets to the subscriber lost on their first way: it NACKs them.
+    net.signal(key, Req::TrackSetting(lk::UpdateTrackSettings { track_sids: vec![track_sid.clone()], width: 160, height: 90, ..Default::default() }));
+    let mut lost: BTreeSet<(u32, u16)> = BTreeSet::new();
+    net.loss = Box::new(move |data| rtp_header(data).is_some_and(|(ssrc, seq)| data.len() < 60 && seq % 10 == 3 && lost.insert((ssrc, seq))));
+    let frames = 60u64;
+    let mut sender = Sender::new();
+    let mut got = Vec::new();
+    for _ in 0..frames {
+        sender.send_frame(&mut net, &p, &rids);
+        net.run_for(Duration::from_millis(33));
+        got.extend(received_video(&mut net, sub));
+    }
+    // str0m reports the NACKs it answered in its statistics, every 2 s.
+    net.run_for(Duration::from_millis(2500));
+    got.extend(received_video(&mut net, sub));
+    let low = net.engine.metrics();
+    let delivered: BTreeSet<u64> = got.iter().map(|g| g.0).collect();
+    assert!(delivered.len() as u64 >= frames, "the subscriber got every low-layer packet: {}", delivered.len());
+    assert!(low.rtp_packets_received >= 3 * frames, "each layer's packets are counted in: {low:?}");
+    assert!(low.rtp_packets_sent >= frames && low.rtp_packets_sent >= delivered.len() as u64, "each forwarded packet is counted out: {low:?}");
+    assert!(low.rtp_packets_sent < low.rtp_packets_received, "only one of three layers is forwarded: {low:?}");
+    // Bytes are payload bytes, and every payload here is 9 bytes.
+    assert_eq!(low.rtp_bytes_received, 9 * low.rtp_packets_received);
+    assert_eq!(low.rtp_bytes_sent, 9 * low.rtp_packets_sent);
+    assert!(low.nacks_received > 0, "the subscriber's NACKs are counted: {low:?}");
+    assert_eq!(low.layer_switches, 0, "starting on a layer is not a switch: {low:?}");
+
+    // Full screen: one switch to the high layer, on a keyframe the engine asks for.
+    net.loss = Box::new(|_| false);
+    net.signal(key, Req::TrackSetting(lk::UpdateTrackSettings { track_sids: vec![track_sid], width: 1280, height: 720, ..Default::default() }));
+    for _ in 0..30 {
+        sender.send_frame(&mut net, &p, &rids);
+        net.run_for(Duration::from_millis(33));
+    }
+    assert!(received_video(&mut net, sub).iter().any(|g| g.3 == 2), "switched to the high layer");
+    let high = net.engine.metrics();
+    assert_eq!(high.layer_switches, 1, "{high:?}");
+    assert!(high.plis_sent > low.plis_sent, "the switch asked the publisher for a keyframe: {high:?}");
+    assert!(high.nacks_received >= low.nacks_received && high.rtp_packets_sent > low.rtp_packets_sent);
+
+    // The subscriber leaves: its down track goes; the room and the track stay.
+    net.engine.remove_participant(net.now, "virtual", "sub").unwrap();
+    let m = net.engine.metrics();
+    assert_eq!((m.rooms, m.participants, m.published_tracks, m.subscriptions), (1, 1, 1, 0), "{m:?}");
 }
 
 #[test]

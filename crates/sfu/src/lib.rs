@@ -4,15 +4,18 @@
 //! - UDP: one socket for every peer (ICE-lite, all peers multiplexed on one port).
 //! - TCP: ICE-TCP passive, RFC 4571 framing (2-byte length prefix), one task per connection.
 //! - Commands: signalling and the server API reach the engine through [`SfuHandle`].
+//! - Metrics: the engine task publishes [`SfuMetrics`] once a second ([`metrics`]).
 //!
 //! # Architecture invariant
 //! Only this crate's engine task touches the `Engine`; everything else talks to it through
 //! channels, so the engine needs no locks.
 
+pub mod metrics;
 mod run;
 mod tcp;
 mod udp;
 
+pub use metrics::SfuMetrics;
 pub use tcp::TcpLimits;
 
 use std::io;
@@ -21,7 +24,7 @@ use std::time::Instant;
 
 use huiyi_proto::lk::{self, signal_request::Message as Request, signal_response::Message as Response};
 use huiyi_sfu_core::{CloseReason, Engine, EngineConfig, JoinError, JoinParams, ParticipantIdentity, ResumeError, RoomName, SessionKey};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// Sockets and engine settings.
 #[derive(Debug, Clone)]
@@ -110,6 +113,9 @@ pub struct EngineGone;
 #[derive(Clone)]
 pub struct SfuHandle {
     tx: mpsc::Sender<Command>,
+    /// The metrics the engine task last published (once a second). Reading them never
+    /// reaches the engine task.
+    metrics: watch::Receiver<SfuMetrics>,
 }
 
 impl SfuHandle {
@@ -133,6 +139,12 @@ impl SfuHandle {
     /// a newer socket.
     pub async fn socket_closed(&self, key: SessionKey, conn: u64) {
         let _ = self.tx.send(Command::SocketClosed { key, conn }).await;
+    }
+
+    /// The metrics as of the engine task's last publication, at most
+    /// [`metrics::PUBLISH_EVERY`] old while it runs (all zero before the first).
+    pub fn metrics(&self) -> SfuMetrics {
+        *self.metrics.borrow()
     }
 
     /// Runs `f` on the engine task and returns its result: the server API's way in.
@@ -188,6 +200,7 @@ pub async fn start(config: SfuConfig) -> io::Result<Sfu> {
     }
     let engine = Engine::new(engine_config, Instant::now());
     let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
+    let (metrics_tx, metrics) = watch::channel(SfuMetrics::default());
     // The engine gets a thread and a single-threaded runtime of its own. On the shared
     // multi-threaded runtime it was woken for every burst of packets and moved between
     // workers: about a fifth of its CPU time went to parking and waking threads.
@@ -197,7 +210,7 @@ pub async fn start(config: SfuConfig) -> io::Result<Sfu> {
         match tokio::runtime::Builder::new_current_thread().enable_all().build() {
             Ok(runtime) => runtime.block_on(async move {
                 match tokio::net::UdpSocket::from_std(udp) {
-                    Ok(udp) => run::run(engine, udp, rx, events_tx).await,
+                    Ok(udp) => run::run(engine, udp, rx, events_tx, metrics_tx).await,
                     Err(e) => tracing::error!(%e, "the engine thread could not take the UDP socket"),
                 }
             }),
@@ -208,5 +221,5 @@ pub async fn start(config: SfuConfig) -> io::Result<Sfu> {
     let task = tokio::spawn(async move {
         let _ = done_rx.await;
     });
-    Ok(Sfu { handle: SfuHandle { tx }, events, udp_addr, tcp_addr, task })
+    Ok(Sfu { handle: SfuHandle { tx, metrics }, events, udp_addr, tcp_addr, task })
 }

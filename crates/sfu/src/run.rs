@@ -1,5 +1,6 @@
 //! The engine task: one loop that feeds the engine sockets, commands and time, and carries
-//! its output to sockets and sessions.
+//! its output to sockets and sessions. It also times each media packet's trip through the
+//! engine and publishes the metrics once a second (`crate::metrics`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -7,9 +8,10 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use huiyi_sfu_core::{Engine, Output, Protocol, SessionKey};
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tracing::{debug, warn};
 
+use crate::metrics::{Histogram, SfuMetrics, PUBLISH_EVERY};
 use crate::udp::UdpBatch;
 use crate::{Command, Joined, Resumed, SessionMessage, SESSION_QUEUE};
 
@@ -31,6 +33,7 @@ pub(crate) async fn run(
     udp: UdpSocket,
     mut commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<huiyi_sfu_core::RoomEvent>,
+    metrics: watch::Sender<SfuMetrics>,
 ) {
     let local_udp = udp.local_addr().ok();
     let mut sessions: Sessions = HashMap::new();
@@ -38,11 +41,14 @@ pub(crate) async fn run(
     let mut tcp: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>> = HashMap::new();
     let mut buf = vec![0u8; 2048];
     let mut batch = UdpBatch::new();
+    // Time spent in `handle_datagram`, per packet; published with the engine's counters.
+    let mut forwarding = Histogram::default();
+    let mut next_publish = Instant::now();
     // One timer, moved when the deadline moves: building a new one each turn registered it in
     // tokio's timer wheel once per received packet.
     let mut deadline = drain(&mut engine, &udp, &mut batch, &mut sessions, &tcp, &events);
     batch.flush(&udp);
-    let sleep = tokio::time::sleep_until(deadline.into());
+    let sleep = tokio::time::sleep_until(deadline.min(next_publish).into());
     tokio::pin!(sleep);
     loop {
         let recorder_has_room = events.capacity() > JOIN_HEADROOM || events.is_closed();
@@ -56,8 +62,10 @@ pub(crate) async fn run(
                 for _ in 0..RECV_BATCH {
                     match udp.try_recv_from(&mut buf) {
                         Ok((n, source)) => {
+                            let now = Instant::now();
                             let destination = local_udp.unwrap_or(source);
-                            engine.handle_datagram(Instant::now(), Protocol::Udp, source, destination, &buf[..n]);
+                            engine.handle_datagram(now, Protocol::Udp, source, destination, &buf[..n]);
+                            forwarding.record(now.elapsed());
                             deadline = drain(&mut engine, &udp, &mut batch, &mut sessions, &tcp, &events);
                         }
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
@@ -73,20 +81,34 @@ pub(crate) async fn run(
                     debug!("every handle dropped; engine task stops");
                     return;
                 };
-                let now = Instant::now();
+                let media = matches!(command, Command::TcpPacket { .. });
                 engine.set_unix_millis(unix_millis());
+                let now = Instant::now();
                 handle_command(&mut engine, now, command, &mut sessions, &mut tcp, &mut next_conn, recorder_has_room);
+                if media {
+                    forwarding.record(now.elapsed());
+                }
                 deadline = drain(&mut engine, &udp, &mut batch, &mut sessions, &tcp, &events);
             }
             _ = &mut sleep => {
-                engine.set_unix_millis(unix_millis());
-                engine.handle_timeout(Instant::now());
-                deadline = drain(&mut engine, &udp, &mut batch, &mut sessions, &tcp, &events);
+                let now = Instant::now();
+                if now >= deadline {
+                    engine.set_unix_millis(unix_millis());
+                    engine.handle_timeout(now);
+                    deadline = drain(&mut engine, &udp, &mut batch, &mut sessions, &tcp, &events);
+                }
             }
         }
         batch.flush(&udp);
-        if sleep.deadline() != deadline.into() {
-            sleep.as_mut().reset(deadline.into());
+        let now = Instant::now();
+        if now >= next_publish {
+            metrics.send_replace(SfuMetrics { engine: engine.metrics(), forwarding });
+            next_publish = now + PUBLISH_EVERY;
+        }
+        // An idle engine may sleep for long; the metrics still go out every second.
+        let wake = deadline.min(next_publish);
+        if sleep.deadline() != wake.into() {
+            sleep.as_mut().reset(wake.into());
         }
     }
 }

@@ -78,7 +78,12 @@ impl Engine {
                 self.handle_data(now, owner, data, reliable)
             }
             Event::MediaIngressStats(st) => peer.loss = smooth_loss(peer.loss, st.loss),
-            Event::MediaEgressStats(st) => peer.loss = smooth_loss(peer.loss, st.loss),
+            Event::MediaEgressStats(st) => {
+                peer.loss = smooth_loss(peer.loss, st.loss);
+                if role == PeerRole::Subscriber {
+                    self.count_nacks(owner, &st);
+                }
+            }
             Event::Closed => debug!(peer = peer_id.0, "peer closed"),
             _ => {}
         }
@@ -423,6 +428,7 @@ impl Engine {
         let mut api = peer.rtc.direct_api();
         if let Some(rx) = api.stream_rx_by_mid(mid, rid) {
             rx.request_keyframe(KeyframeRequestKind::Pli);
+            self.counters.plis_sent += 1;
         }
         self.after_mutation(now, peer_id, Ok(()));
     }
@@ -484,6 +490,7 @@ impl Engine {
     // The packet path
 
     fn forward_rtp(&mut self, now: Instant, owner: SessionKey, peer_id: PeerId, pkt: RtpPacket) {
+        self.counters.received(pkt.payload.len());
         let ssrc = pkt.header.ssrc;
         let Some(peer) = self.peers.get_mut(&peer_id) else { return };
         let Some((mid, rid)) = peer.rtc.direct_api().stream_rx(&ssrc).map(|s| (s.mid(), s.rid())) else { return };
@@ -533,6 +540,9 @@ impl Engine {
                     }
                     let gap = dt.last_sent.map(|t| (now.duration_since(t).as_secs_f64() * dt.clock_rate as f64) as u32).unwrap_or(0);
                     dt.munger.resync(gap);
+                    if dt.current.is_some() {
+                        self.counters.layer_switches += 1;
+                    }
                     dt.current = Some(layer);
                 } else if dt.target.is_none() {
                     continue;
@@ -582,6 +592,7 @@ impl Engine {
                 warn!(%e, session = sub.0, "subscriber peer failed while forwarding; ending its session");
                 failed.push(sub);
             }
+            self.counters.sent(pkt.payload.len());
         }
         if let Some(track) = self.rooms.get_mut(&room_name).and_then(|r| r.tracks.get_mut(&sid)) {
             track.subscribers = subscribers;

@@ -19,6 +19,7 @@
 
 mod codec_pref;
 mod media;
+mod metrics;
 mod peer;
 mod service;
 pub mod signal;
@@ -40,6 +41,7 @@ use tracing::{debug, info, warn};
 use crate::ids::{ParticipantIdentity, ParticipantSid, PeerId, RoomName, SessionKey};
 use crate::permission::{StateError, StateLimits};
 
+pub use metrics::MetricsSnapshot;
 pub use peer::PeerRole;
 
 pub use service::ServiceError;
@@ -323,6 +325,8 @@ pub struct Engine {
     last_now: Instant,
     /// Wall-clock milliseconds at the last input, for protocol fields (pong timestamps).
     now_ms: UnixMillis,
+    /// Totals for the server's metrics, bumped where each thing happens ([`Engine::metrics`]).
+    counters: metrics::Counters,
 }
 
 impl Engine {
@@ -360,6 +364,7 @@ impl Engine {
             ticks: 0,
             last_now: now,
             now_ms: 0,
+            counters: metrics::Counters::default(),
         }
     }
 

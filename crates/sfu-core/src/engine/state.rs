@@ -204,6 +204,9 @@ pub(crate) struct DownTrack {
     pub pt_map: Vec<(Pt, Option<Pt>)>,
     pub last_sent: Option<Instant>,
     pub clock_rate: u32,
+    /// The NACK total str0m last reported for this line's stream; the engine counts the
+    /// difference ([`Engine::metrics`](super::Engine::metrics)).
+    pub nacks_seen: u64,
 }
 
 impl DownTrack {
@@ -219,6 +222,7 @@ impl DownTrack {
             pt_map: Vec::new(),
             last_sent: None,
             clock_rate: if kind == MediaKind::Audio { 48_000 } else { 90_000 },
+            nacks_seen: 0,
         }
     }
 }
