@@ -120,6 +120,8 @@ struct Sending {
     picture_id: u16,
     ts_base: u32,
     last_jump: Option<Instant>,
+    /// A keyframe request is to be answered with the next frame written.
+    jump: bool,
 }
 
 /// The publisher's schedule: the next audio packet and video frame.
@@ -307,7 +309,7 @@ async fn session(
                 if let Some(s) = p.video.iter_mut().find(|s| s.rid == rid) {
                     // At most one jump to the clip's keyframe per half second.
                     if s.last_jump.is_none_or(|t| now.duration_since(t) > Duration::from_millis(500)) {
-                        s.frame = 0;
+                        s.jump = true;
                         s.last_jump = Some(now);
                     }
                 }
@@ -419,6 +421,7 @@ async fn start_publishing(sig: &mut Signalling, spec: &Spec, now: Instant) -> Re
         picture_id: base(i) as u16 & 0x7fff,
         ts_base: base(i),
         last_jump: None,
+        jump: false,
     };
     let video = match video_mid {
         Some(mid) if layers > 1 => RIDS[..layers].iter().enumerate().map(|(i, r)| sending(mid, Some(r), i as u32)).collect(),
@@ -467,6 +470,14 @@ fn send_media(p: &mut Publisher, media: &Media, shared: &Shared, now: Instant, o
 }
 
 fn write_frame(rtc: &mut Rtc, s: &mut Sending, track: &Track, shared: &Shared, now: Instant, offset: usize, video: bool) {
+    if s.jump {
+        // The clip's keyframe is its first frame; this sender reads the clip `offset` frames
+        // ahead, so it lands there at this frame index (a plain 0 landed on a delta frame for
+        // every publisher but the first, and Janus's repeated requests then kept it off the
+        // clip's own keyframes).
+        s.frame = (track.frames.len() - offset % track.frames.len()) % track.frames.len();
+        s.jump = false;
+    }
     let frame = &track.frames[(s.frame + offset) % track.frames.len()];
     let frame = if s.sent_frames == 0 && video { &track.frames[0] } else { frame };
     let ts = s.ts_base.wrapping_add(s.sent_frames.wrapping_mul(track.ticks));

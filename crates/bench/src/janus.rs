@@ -371,6 +371,7 @@ impl JanusSignal {
         match m["janus"].as_str() {
             Some("event") => {
                 check_plugin(&m)?;
+                debug!(handle = ?sender, %m, "Janus event");
                 let Some(jsep) = m.get("jsep") else { return Ok(News::Nothing) };
                 let sdp = jsep["sdp"].as_str().ok_or_else(|| anyhow!("a jsep without sdp"))?.to_string();
                 // Without the loopback shim Janus would offer other addresses: refuse those.
