@@ -1,11 +1,13 @@
-//! One simulated participant: a LiveKit signalling WebSocket and up to two str0m peers (the
-//! subscriber, which the server offers, and the publisher, which the client offers), each on
-//! its own UDP socket. It publishes the stored media on a fixed schedule, answers keyframe
-//! requests by jumping to the clip's keyframe, and measures every media packet it receives.
+//! One simulated participant: a signalling WebSocket (LiveKit's protocol for Huiyi, or Janus's
+//! VideoRoom API, see `janus.rs`) and up to two str0m peers (the subscriber, which the server
+//! offers, and the publisher, which the client offers), each on its own UDP socket. It
+//! publishes the stored media on a fixed schedule, answers keyframe requests by jumping to the
+//! clip's keyframe, and measures every media packet it receives. The peers, the media and the
+//! measurement are the same whichever signalling carries the offers and answers.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -23,6 +25,7 @@ use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tracing::debug;
 
+use crate::janus::JanusSignal;
 use crate::media::{self, Media, Track};
 use crate::stats::{Collector, Counters, Receiver, SendLog};
 
@@ -48,12 +51,23 @@ pub struct Shared {
     pub counters: Counters,
     pub collector: Collector,
     pub epoch: Instant,
+    /// Janus only: the feeds (publisher ids) whose media is up, for the subscriptions.
+    pub feeds: Mutex<Vec<u64>>,
+}
+
+/// Which signalling a participant speaks.
+pub enum Target {
+    /// LiveKit's protocol (Huiyi), with the participant's access token.
+    LiveKit { token: String },
+    /// Janus VideoRoom: the room, the participant's display name, and how many feeds are
+    /// published in the run (it subscribes once they are all up).
+    Janus { room: u64, name: String, feeds: usize },
 }
 
 pub struct Spec {
     /// The server's base URL, `ws://host:port`.
     pub url: String,
-    pub token: String,
+    pub target: Target,
     pub publish: Publish,
     /// Where in the media loop this participant starts, so that publishers never send the
     /// same bytes at the same moment (the send log tells packets apart by their bytes).
@@ -106,6 +120,8 @@ struct Sending {
     picture_id: u16,
     ts_base: u32,
     last_jump: Option<Instant>,
+    /// A keyframe request is to be answered with the next frame written.
+    jump: bool,
 }
 
 /// The publisher's schedule: the next audio packet and video frame.
@@ -146,6 +162,118 @@ fn encode(req: Req) -> WsMessage {
     WsMessage::Binary(lk::SignalRequest { message: Some(req) }.encode_to_vec().into())
 }
 
+/// What the signalling brought for the peers.
+pub enum News {
+    Nothing,
+    /// An offer for the subscriber peer.
+    Offer(String),
+    /// The answer to the publisher peer's offer.
+    Answer(String),
+}
+
+/// LiveKit signalling: the WebSocket and its ping schedule.
+struct LiveKit {
+    ws: Ws,
+    ping_every: Duration,
+    next_ping: Instant,
+}
+
+/// A participant's signalling, whichever the target speaks.
+enum Signalling {
+    LiveKit(LiveKit),
+    Janus(Box<JanusSignal>),
+}
+
+enum Incoming {
+    LiveKit(Resp),
+    Janus(serde_json::Value),
+}
+
+impl Signalling {
+    async fn connect(spec: &Spec) -> Result<Self> {
+        match &spec.target {
+            Target::LiveKit { token } => {
+                let url = format!("{}/rtc?access_token={}&auto_subscribe=1&sdk=rust&protocol=16", spec.url, token);
+                let (mut ws, _) = tokio::time::timeout(Duration::from_secs(30), tokio_tungstenite::connect_async(url)).await.context("connect timed out")??;
+                let join = match next_response(&mut ws).await? {
+                    Resp::Join(j) => j,
+                    other => bail!("expected a join response, got {other:?}"),
+                };
+                let ping_every = Duration::from_secs(join.ping_interval.clamp(1, 30) as u64);
+                Ok(Self::LiveKit(LiveKit { ws, ping_every, next_ping: Instant::now() + ping_every }))
+            }
+            Target::Janus { room, name, feeds } => Ok(Self::Janus(Box::new(JanusSignal::connect(&spec.url, *room, name.clone(), *feeds).await?))),
+        }
+    }
+
+    /// Before the publisher's offer: LiveKit announces the tracks, Janus joins as publisher.
+    async fn announce(&mut self, publish: Publish) -> Result<()> {
+        match self {
+            Self::LiveKit(l) => {
+                let layers = publish.video_layers.min(3);
+                if layers > 0 {
+                    let video_layers = LAYERS[..layers].iter().map(|(q, w, h)| lk::VideoLayer { quality: *q as i32, width: *w, height: *h, ..Default::default() }).collect();
+                    let (_, w, h) = LAYERS[layers - 1];
+                    let add = lk::AddTrackRequest { cid: "cam".into(), r#type: lk::TrackType::Video as i32, source: lk::TrackSource::Camera as i32, width: w, height: h, layers: video_layers, ..Default::default() };
+                    l.ws.send(encode(Req::AddTrack(add))).await?;
+                }
+                if publish.audio {
+                    let add = lk::AddTrackRequest { cid: "mic".into(), r#type: lk::TrackType::Audio as i32, source: lk::TrackSource::Microphone as i32, ..Default::default() };
+                    l.ws.send(encode(Req::AddTrack(add))).await?;
+                }
+                Ok(())
+            }
+            Self::Janus(j) => j.announce(publish).await,
+        }
+    }
+
+    async fn offer(&mut self, sdp: String) -> Result<()> {
+        match self {
+            Self::LiveKit(l) => Ok(l.ws.send(encode(Req::Offer(lk::SessionDescription { r#type: "offer".into(), sdp, id: 1, ..Default::default() }))).await?),
+            Self::Janus(j) => j.offer(sdp).await,
+        }
+    }
+
+    async fn answer(&mut self, sdp: String) -> Result<()> {
+        match self {
+            Self::LiveKit(l) => Ok(l.ws.send(encode(Req::Answer(lk::SessionDescription { r#type: "answer".into(), sdp, ..Default::default() }))).await?),
+            Self::Janus(j) => j.answer(sdp).await,
+        }
+    }
+
+    /// Timed work (pings, keepalives, Janus's subscription); when it wants to run next.
+    async fn tick(&mut self, now: Instant, shared: &Shared) -> Result<Instant> {
+        match self {
+            Self::LiveKit(l) => {
+                if now >= l.next_ping {
+                    l.next_ping = now + l.ping_every;
+                    l.ws.send(encode(Req::Ping(shared.epoch.elapsed().as_millis() as i64))).await?;
+                }
+                Ok(l.next_ping)
+            }
+            Self::Janus(j) => j.tick(now, shared).await,
+        }
+    }
+
+    /// The next message. Cancel-safe.
+    async fn recv(&mut self) -> Result<Incoming> {
+        match self {
+            Self::LiveKit(l) => Ok(Incoming::LiveKit(next_response(&mut l.ws).await?)),
+            Self::Janus(j) => Ok(Incoming::Janus(j.recv().await?)),
+        }
+    }
+
+    fn handle(&mut self, m: Incoming, shared: &Shared) -> Result<News> {
+        match (self, m) {
+            (Self::Janus(j), Incoming::Janus(v)) => j.handle(v, shared),
+            (_, Incoming::LiveKit(Resp::Offer(o))) => Ok(News::Offer(o.sdp)),
+            (_, Incoming::LiveKit(Resp::Answer(a))) => Ok(News::Answer(a.sdp)),
+            (_, Incoming::LiveKit(Resp::Leave(l))) => bail!("the server asked us to leave: {:?}", l.reason()),
+            _ => Ok(News::Nothing),
+        }
+    }
+}
+
 async fn session(
     shared: &Shared,
     spec: &Spec,
@@ -155,17 +283,10 @@ async fn session(
     first_packet: &mut Option<Duration>,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<()> {
-    let url = format!("{}/rtc?access_token={}&auto_subscribe=1&sdk=rust&protocol=16", spec.url, spec.token);
-    let (mut ws, _) = tokio::time::timeout(Duration::from_secs(30), tokio_tungstenite::connect_async(url)).await.context("connect timed out")??;
-    let join = match next_response(&mut ws).await? {
-        Resp::Join(j) => j,
-        other => bail!("expected a join response, got {other:?}"),
-    };
-    let ping_every = Duration::from_secs(join.ping_interval.clamp(1, 30) as u64);
+    let mut sig = Signalling::connect(spec).await?;
     let now = Instant::now();
     let mut sub = Peer::new(now).await?;
-    let mut publisher = if spec.publish.any() { Some(start_publishing(&mut ws, spec, now).await?) } else { None };
-    let mut next_ping = now + ping_every;
+    let mut publisher = if spec.publish.any() { Some(start_publishing(&mut sig, spec, now).await?) } else { None };
     let mut sub_buf = vec![0u8; 2048];
     let mut pub_buf = vec![0u8; 2048];
     let media = &shared.media;
@@ -188,7 +309,7 @@ async fn session(
                 if let Some(s) = p.video.iter_mut().find(|s| s.rid == rid) {
                     // At most one jump to the clip's keyframe per half second.
                     if s.last_jump.is_none_or(|t| now.duration_since(t) > Duration::from_millis(500)) {
-                        s.frame = 0;
+                        s.jump = true;
                         s.last_jump = Some(now);
                     }
                 }
@@ -208,14 +329,11 @@ async fn session(
             *joined = Some(started.elapsed());
             shared.counters.joined.fetch_add(1, Relaxed);
         }
-        if now >= next_ping {
-            next_ping = now + ping_every;
-            ws.send(encode(Req::Ping(shared.epoch.elapsed().as_millis() as i64))).await?;
-        }
+        let next_signal = sig.tick(now, shared).await?;
         if first_packet.is_none() && receiver.got_media() {
             *first_packet = Some(started.elapsed());
         }
-        let mut wake = sub.next.min(next_ping);
+        let mut wake = sub.next.min(next_signal);
         if let Some(p) = &publisher {
             wake = wake.min(p.peer.next);
             if p.peer.connected && p.audio.is_some() {
@@ -244,20 +362,19 @@ async fn session(
                     drain(&mut p.peer, shared, None, &mut Some(&mut keyframes))?;
                 }
             }
-            msg = next_response(&mut ws) => match msg? {
-                Resp::Offer(offer) => {
-                    let offer = SdpOffer::from_sdp_string(&offer.sdp)?;
+            msg = sig.recv() => match sig.handle(msg?, shared)? {
+                News::Offer(offer) => {
+                    let offer = SdpOffer::from_sdp_string(&offer)?;
                     let answer = sub.rtc.sdp_api().accept_offer(offer)?;
-                    ws.send(encode(Req::Answer(lk::SessionDescription { r#type: "answer".into(), sdp: answer.to_sdp_string(), ..Default::default() }))).await?;
+                    sig.answer(answer.to_sdp_string()).await?;
                 }
-                Resp::Answer(answer) => {
+                News::Answer(answer) => {
                     let p = publisher.as_mut().ok_or_else(|| anyhow!("an answer without an offer"))?;
                     let pending = p.pending.take().ok_or_else(|| anyhow!("a second answer"))?;
-                    p.peer.rtc.sdp_api().accept_answer(pending, SdpAnswer::from_sdp_string(&answer.sdp)?)?;
+                    p.peer.rtc.sdp_api().accept_answer(pending, SdpAnswer::from_sdp_string(&answer)?)?;
                     bind_streams(p);
                 }
-                Resp::Leave(l) => bail!("the server asked us to leave: {:?}", l.reason()),
-                _ => {}
+                News::Nothing => {}
             },
             _ = tokio::time::sleep_until(wake.into()) => {}
             _ = stop.changed() => return Ok(()),
@@ -280,19 +397,10 @@ async fn next_response(ws: &mut Ws) -> Result<Resp> {
 }
 
 /// Announces the tracks and sends the publisher's offer.
-async fn start_publishing(ws: &mut Ws, spec: &Spec, now: Instant) -> Result<Publisher> {
+async fn start_publishing(sig: &mut Signalling, spec: &Spec, now: Instant) -> Result<Publisher> {
     let mut peer = Peer::new(now).await?;
     let layers = spec.publish.video_layers.min(3);
-    if layers > 0 {
-        let video_layers = LAYERS[..layers].iter().map(|(q, w, h)| lk::VideoLayer { quality: *q as i32, width: *w, height: *h, ..Default::default() }).collect();
-        let (_, w, h) = LAYERS[layers - 1];
-        let add = lk::AddTrackRequest { cid: "cam".into(), r#type: lk::TrackType::Video as i32, source: lk::TrackSource::Camera as i32, width: w, height: h, layers: video_layers, ..Default::default() };
-        ws.send(encode(Req::AddTrack(add))).await?;
-    }
-    if spec.publish.audio {
-        let add = lk::AddTrackRequest { cid: "mic".into(), r#type: lk::TrackType::Audio as i32, source: lk::TrackSource::Microphone as i32, ..Default::default() };
-        ws.send(encode(Req::AddTrack(add))).await?;
-    }
+    sig.announce(spec.publish).await?;
     let mut api = peer.rtc.sdp_api();
     let mut video_mid = None;
     if layers > 0 {
@@ -301,7 +409,7 @@ async fn start_publishing(ws: &mut Ws, spec: &Spec, now: Instant) -> Result<Publ
     }
     let audio_mid = spec.publish.audio.then(|| api.add_media(MediaKind::Audio, Direction::SendOnly, Some("stream".into()), Some("mic".into()), None));
     let (offer, pending) = api.apply().ok_or_else(|| anyhow!("nothing to offer"))?;
-    ws.send(encode(Req::Offer(lk::SessionDescription { r#type: "offer".into(), sdp: offer.to_sdp_string(), id: 1, ..Default::default() }))).await?;
+    sig.offer(offer.to_sdp_string()).await?;
     let base = |i: u32| 0x1000_0000u32.wrapping_mul(i + 1) ^ (spec.offset as u32).wrapping_mul(7919);
     let sending = |mid: Mid, rid: Option<&str>, i: u32| Sending {
         mid,
@@ -313,6 +421,7 @@ async fn start_publishing(ws: &mut Ws, spec: &Spec, now: Instant) -> Result<Publ
         picture_id: base(i) as u16 & 0x7fff,
         ts_base: base(i),
         last_jump: None,
+        jump: false,
     };
     let video = match video_mid {
         Some(mid) if layers > 1 => RIDS[..layers].iter().enumerate().map(|(i, r)| sending(mid, Some(r), i as u32)).collect(),
@@ -361,6 +470,14 @@ fn send_media(p: &mut Publisher, media: &Media, shared: &Shared, now: Instant, o
 }
 
 fn write_frame(rtc: &mut Rtc, s: &mut Sending, track: &Track, shared: &Shared, now: Instant, offset: usize, video: bool) {
+    if s.jump {
+        // The clip's keyframe is its first frame; this sender reads the clip `offset` frames
+        // ahead, so it lands there at this frame index (a plain 0 landed on a delta frame for
+        // every publisher but the first, and Janus's repeated requests then kept it off the
+        // clip's own keyframes).
+        s.frame = (track.frames.len() - offset % track.frames.len()) % track.frames.len();
+        s.jump = false;
+    }
     let frame = &track.frames[(s.frame + offset) % track.frames.len()];
     let frame = if s.sent_frames == 0 && video { &track.frames[0] } else { frame };
     let ts = s.ts_base.wrapping_add(s.sent_frames.wrapping_mul(track.ticks));

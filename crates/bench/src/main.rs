@@ -1,10 +1,11 @@
 //! `huiyi-bench`: Huiyi's load generator. It starts the SFU under test (or takes a running one
 //! and its pid), connects simulated participants over real sockets with the LiveKit client
-//! protocol, publishes the stored Opus and VP8 simulcast media, and reports throughput, loss,
+//! protocol (or, with `--target janus`, starts Janus and speaks its VideoRoom API), publishes the stored Opus and VP8 simulcast media, and reports throughput, loss,
 //! jitter, server-added latency, join times, and the CPU and memory of the server and of
 //! itself. See BENCHMARKS.md for the commands behind every published figure.
 
 mod client;
+mod janus;
 mod media;
 mod server;
 mod stats;
@@ -20,12 +21,26 @@ use clap::{Parser, Subcommand};
 use serde::Serialize;
 use tokio::sync::watch;
 
-use client::{Publish, Shared, Spec};
+use client::{Publish, Shared, Spec, Target};
 use stats::{proc_sample, ProcSample};
 
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Sfu {
+    /// Huiyi, over LiveKit's client protocol.
+    Huiyi,
+    /// Janus 1.1's VideoRoom, started by the generator on loopback with its own config.
+    Janus,
+}
+
 #[derive(Parser)]
-#[command(about = "Load generator for Huiyi: LiveKit clients over real sockets")]
+#[command(about = "Load generator for Huiyi (and Janus): clients over real sockets")]
 struct Cli {
+    /// The SFU under test.
+    #[arg(long, value_enum, default_value = "huiyi")]
+    target: Sfu,
+    /// The janus binary, for --target janus.
+    #[arg(long, default_value = "janus")]
+    janus_bin: PathBuf,
     /// The huiyi binary to start for the run, on free loopback ports with a temporary data
     /// folder. Without it, --url and --pid name a server that is already running.
     #[arg(long, env = "HUIYI_BIN")]
@@ -186,18 +201,39 @@ fn main() -> Result<()> {
 }
 
 async fn run(cli: &Cli, media: media::Media) -> Result<Report> {
-    let (_server, url, pid, target) = match (&cli.server, &cli.url) {
-        (Some(bin), _) => {
+    let mut _janus = None;
+    let (_server, url, pid, target) = match (cli.target, &cli.server, &cli.url) {
+        (Sfu::Janus, _, _) => {
+            let j = janus::Janus::start(&cli.janus_bin).await?;
+            let (url, pid) = (j.url.clone(), j.pid);
+            _janus = Some(j);
+            (None, url, Some(pid), "janus".to_string())
+        }
+        (Sfu::Huiyi, Some(bin), _) => {
             let s = server::Huiyi::start(bin).await?;
             let (url, pid) = (s.url.clone(), s.pid);
             (Some(s), url, Some(pid), "huiyi".to_string())
         }
-        (None, Some(url)) => (None, url.clone(), cli.pid, format!("external {url}")),
-        (None, None) => bail!("give --server <huiyi binary>, or --url (and --pid) of a running server"),
+        (Sfu::Huiyi, None, Some(url)) => (None, url.clone(), cli.pid, format!("external {url}")),
+        (Sfu::Huiyi, None, None) => bail!("give --server <huiyi binary>, or --url (and --pid) of a running server, or --target janus"),
     };
-    let shared = Arc::new(Shared { media, log: stats::SendLog::new(Instant::now()), counters: Default::default(), collector: Default::default(), epoch: Instant::now() });
+    let shared = Arc::new(Shared {
+        media,
+        log: stats::SendLog::new(Instant::now()),
+        counters: Default::default(),
+        collector: Default::default(),
+        epoch: Instant::now(),
+        feeds: Default::default(),
+    });
     let room = format!("bench-{}", std::process::id());
     let people = cli.scenario.participants();
+    let feeds = people.iter().filter(|p| p.any()).count();
+    // Janus: the driver creates the room over its own session, kept alive for the run.
+    let janus_room = 1 + janus::noise() % 1_000_000_000;
+    if cli.target == Sfu::Janus {
+        let c = janus::create_room(&url, janus_room, feeds).await?;
+        tokio::spawn(janus::keep_alive(c));
+    }
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
     let publishers = people.iter().filter(|p| p.any()).count().max(1);
@@ -210,10 +246,13 @@ async fn run(cli: &Cli, media: media::Media) -> Result<Report> {
         if i > 0 && !publish.any() && people[i - 1].any() {
             storm_start = Instant::now();
         }
-        let token = token::mint(&cli.key, &cli.secret, &room, &format!("bench-{i}"), publish.any());
+        let target = match cli.target {
+            Sfu::Huiyi => Target::LiveKit { token: token::mint(&cli.key, &cli.secret, &room, &format!("bench-{i}"), publish.any()) },
+            Sfu::Janus => Target::Janus { room: janus_room, name: format!("bench-{i}"), feeds },
+        };
         // Publishers start a loop's share apart (see Spec::offset).
         let offset = i * shared.media.audio.frames.len() / publishers;
-        let spec = Spec { url: url.clone(), token, publish: *publish, offset };
+        let spec = Spec { url: url.clone(), target, publish: *publish, offset };
         tasks.push(tokio::spawn(client::run(shared.clone(), spec, stop_rx.clone())));
         // Publishers first and settled, so that subscribers find their tracks.
         let pause = if publish.any() && !people.get(i + 1).is_some_and(|p| p.any()) { Duration::from_millis(500) } else { spread };
