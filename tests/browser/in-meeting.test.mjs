@@ -40,7 +40,19 @@ describe('running a meeting in the web app', () => {
         failed = true;
         // Each page's last console lines too: CI keeps only this message, not the artifacts.
         const consoles = [...consoleLogs].map((log) => `--- ${log} ---\n${tail(log, 12)}`).join('\n');
-        throw new Error(`${e.message}\n--- server log ---\n${tail(server.log)}\n${consoles}`);
+        // And what the host and the guest saw: a screenshot each, and the host's people panel.
+        let panel = '';
+        for (const [who, p] of Object.entries(people)) {
+          if (!p?.page || p.page.isClosed()) continue;
+          await shot(p.page, `failed-${who}`).catch(() => {});
+          if (who === 'host') {
+            panel = await p.page
+              .getByTestId('people-panel')
+              .evaluate((el) => `hidden=${el.hidden} ${el.innerText.replace(/\s+/g, ' ').slice(0, 600)}`)
+              .catch((err) => `(no people panel: ${err.message.split('\n')[0]})`);
+          }
+        }
+        throw new Error(`${e.message}\n--- host people panel ---\n${panel}\n--- server log ---\n${tail(server.log)}\n${consoles}`);
       }
     });
   const shot = (page, name) => page.screenshot({ path: join(artifacts, `in-meeting-${name}.png`) });
