@@ -9,9 +9,8 @@
 //! answer Janus's offers with `start`).
 
 use std::collections::VecDeque;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -23,6 +22,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tracing::debug;
 
 use crate::client::{News, Publish, Shared};
+use crate::server::Process;
 
 const SHIM: &str = include_str!("../janus/lo_only_ifaddrs.c");
 const CONFIGS: [&str; 3] = ["janus.jcfg", "janus.transport.websockets.jcfg", "janus.plugin.videoroom.jcfg"];
@@ -36,12 +36,6 @@ const OTHER_TRANSPORTS: &str = "libjanus_http.so,libjanus_mqtt.so,libjanus_nanom
 /// asking for 2 explicitly keeps the two SFUs' forwarded load identical.
 pub const SUBSTREAM: u64 = 2;
 
-pub struct Janus {
-    child: Child,
-    dir: PathBuf,
-    pub url: String,
-    pub pid: u32,
-}
 
 pub fn noise() -> u64 {
     let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
@@ -69,11 +63,14 @@ fn set_line(text: &str, prefix: &str, line: &str) -> Result<String> {
     Ok(out.join("\n") + "\n")
 }
 
+/// Starts Janus 1.1 from `bin`, configured for loopback and the VideoRoom only.
+pub struct Janus;
+
 impl Janus {
-    pub async fn start(bin: &Path) -> Result<Self> {
+    pub async fn start(bin: &Path) -> Result<Process> {
         let dir = std::env::temp_dir().join(format!("huiyi-bench-janus-{}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = crate::server::free_tcp()?;
         // 20,000 RTP ports (one per peer connection) from a random base, so that concurrent
         // runs rarely overlap.
         let rtp_min = 20_000 + (noise() % 20_000) as u16;
@@ -106,44 +103,9 @@ impl Janus {
         if !gcc.success() {
             bail!("gcc failed to build the Janus loopback shim ({gcc})");
         }
-        let log = std::fs::File::create(dir.join("janus.log"))?;
-        let child = Command::new(bin)
-            .arg("-C")
-            .arg(dir.join(CONFIGS[0]))
-            .arg("-F")
-            .arg(&dir)
-            .args(["-d", "3", "-o"])
-            .env("LD_PRELOAD", &shim)
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
-        let pid = child.id();
-        let mut server = Self { child, dir, url: format!("ws://127.0.0.1:{port}"), pid };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-            if let Some(status) = server.child.try_wait()? {
-                bail!("{} exited with {status}; its log is {}", bin.display(), server.dir.join("janus.log").display());
-            }
-            if Instant::now() > deadline {
-                bail!("{} did not listen on {port} within 30 s", bin.display());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Ok(server)
-    }
-}
-
-impl Drop for Janus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::env::var_os("HUIYI_BENCH_KEEP").is_none() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        } else {
-            eprintln!("janus folder kept: {}", self.dir.display());
-        }
+        let mut command = Command::new(bin);
+        command.arg("-C").arg(dir.join(CONFIGS[0])).arg("-F").arg(&dir).args(["-d", "3", "-o"]).env("LD_PRELOAD", &shim);
+        Process::spawn(command, dir, "janus.log", port).await
     }
 }
 

@@ -201,16 +201,14 @@ fn main() -> Result<()> {
 }
 
 async fn run(cli: &Cli, media: media::Media) -> Result<Report> {
-    let mut _janus = None;
     let (_server, url, pid, target) = match (cli.target, &cli.server, &cli.url) {
         (Sfu::Janus, _, _) => {
             let j = janus::Janus::start(&cli.janus_bin).await?;
             let (url, pid) = (j.url.clone(), j.pid);
-            _janus = Some(j);
-            (None, url, Some(pid), "janus".to_string())
+            (Some(j), url, Some(pid), "janus".to_string())
         }
         (Sfu::Huiyi, Some(bin), _) => {
-            let s = server::Huiyi::start(bin).await?;
+            let s = server::start_huiyi(bin).await?;
             let (url, pid) = (s.url.clone(), s.pid);
             (Some(s), url, Some(pid), "huiyi".to_string())
         }

@@ -1,5 +1,6 @@
 //! Starts the SFU under test for one run: `huiyi serve --dev` on free loopback ports with a
-//! temporary data folder, killed and cleaned up when the run ends.
+//! temporary data folder, killed and cleaned up when the run ends. [`Process`] does the
+//! starting, waiting and cleaning for Janus too.
 
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -8,56 +9,39 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-pub struct Huiyi {
+/// A server process of one run, in its own temporary folder, listening on `url`.
+pub struct Process {
     child: Child,
     dir: PathBuf,
     pub url: String,
     pub pid: u32,
 }
 
-/// Free ports, found by binding port 0 and letting go: a small race, on loopback only.
-fn free_tcp() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-fn free_udp() -> Result<u16> {
-    Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-impl Huiyi {
-    pub async fn start(bin: &Path) -> Result<Self> {
-        let dir = std::env::temp_dir().join(format!("huiyi-bench-{}", std::process::id()));
-        std::fs::create_dir_all(&dir)?;
-        let (port, tcp, udp) = (free_tcp()?, free_tcp()?, free_udp()?);
-        let log = std::fs::File::create(dir.join("server.log"))?;
-        let child = Command::new(bin)
-            .args(["serve", "--dev", "--bind", "127.0.0.1", "--node-ip", "127.0.0.1"])
-            .args(["--port", &port.to_string(), "--rtc-tcp-port", &tcp.to_string(), "--rtc-udp-port", &udp.to_string()])
-            .arg("--data-dir")
-            .arg(&dir)
-            .env("RUST_LOG", std::env::var("HUIYI_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()))
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
+impl Process {
+    /// Starts `command` with its output in `dir/log` and waits (30 s at most) until it listens
+    /// on `port`. Dropping the process kills it and removes `dir`, unless HUIYI_BENCH_KEEP is set.
+    pub async fn spawn(mut command: Command, dir: PathBuf, log: &str, port: u16) -> Result<Self> {
+        let name = command.get_program().to_string_lossy().into_owned();
+        let log_path = dir.join(log);
+        let log = std::fs::File::create(&log_path)?;
+        let child = command.stdout(log.try_clone()?).stderr(log).stdin(Stdio::null()).spawn().with_context(|| format!("starting {name}"))?;
         let pid = child.id();
-        let mut server = Self { child, dir, url: format!("ws://127.0.0.1:{port}"), pid };
+        let mut process = Self { child, dir, url: format!("ws://127.0.0.1:{port}"), pid };
         let deadline = Instant::now() + Duration::from_secs(30);
         while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-            if let Some(status) = server.child.try_wait()? {
-                bail!("{} exited with {status}; its log is {}", bin.display(), server.dir.join("server.log").display());
+            if let Some(status) = process.child.try_wait()? {
+                bail!("{name} exited with {status}; its log is {}", log_path.display());
             }
             if Instant::now() > deadline {
-                bail!("{} did not listen on {port} within 30 s", bin.display());
+                bail!("{name} did not listen on {port} within 30 s; its log is {}", log_path.display());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Ok(server)
+        Ok(process)
     }
 }
 
-impl Drop for Huiyi {
+impl Drop for Process {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -67,4 +51,28 @@ impl Drop for Huiyi {
             eprintln!("server folder kept: {}", self.dir.display());
         }
     }
+}
+
+/// Free ports, found by binding port 0 and letting go: a small race, on loopback only.
+pub fn free_tcp() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn free_udp() -> Result<u16> {
+    Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// `huiyi serve --dev` from `bin`.
+pub async fn start_huiyi(bin: &Path) -> Result<Process> {
+    let dir = std::env::temp_dir().join(format!("huiyi-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let (port, tcp, udp) = (free_tcp()?, free_tcp()?, free_udp()?);
+    let mut command = Command::new(bin);
+    command
+        .args(["serve", "--dev", "--bind", "127.0.0.1", "--node-ip", "127.0.0.1"])
+        .args(["--port", &port.to_string(), "--rtc-tcp-port", &tcp.to_string(), "--rtc-udp-port", &udp.to_string()])
+        .arg("--data-dir")
+        .arg(&dir)
+        .env("RUST_LOG", std::env::var("HUIYI_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()));
+    Process::spawn(command, dir, "server.log", port).await
 }
