@@ -62,6 +62,9 @@ pub enum Target {
     /// Janus VideoRoom: the room, the participant's display name, and how many feeds are
     /// published in the run (it subscribes once they are all up).
     Janus { room: u64, name: String, feeds: usize },
+    /// The bare relay of `--target ceiling` (`relay.rs`): its address, the run's key seed, and
+    /// this participant's index.
+    Ceiling { relay: SocketAddr, seed: u64, index: u32 },
 }
 
 pub struct Spec {
@@ -146,7 +149,12 @@ pub async fn run(shared: Arc<Shared>, spec: Spec, mut stop: watch::Receiver<bool
     let mut first_packet = None;
     let mut watch_stop = stop.clone();
     let outcome = tokio::select! {
-        r = session(&shared, &spec, started, &mut receiver, &mut joined, &mut first_packet, &mut stop) => r,
+        r = async {
+            match spec.target {
+                Target::Ceiling { relay, seed, index } => crate::ceiling::session(&shared, relay, seed, index, spec.publish, spec.offset, started, &mut receiver, &mut joined, &mut first_packet, &mut stop).await,
+                _ => session(&shared, &spec, started, &mut receiver, &mut joined, &mut first_packet, &mut stop).await,
+            }
+        } => r,
         _ = watch_stop.wait_for(|s| *s) => Ok(()),
     };
     if let Err(e) = outcome {
@@ -180,12 +188,12 @@ struct LiveKit {
 
 /// A participant's signalling, whichever the target speaks.
 enum Signalling {
-    LiveKit(LiveKit),
+    LiveKit(Box<LiveKit>),
     Janus(Box<JanusSignal>),
 }
 
 enum Incoming {
-    LiveKit(Resp),
+    LiveKit(Box<Resp>),
     Janus(serde_json::Value),
 }
 
@@ -200,9 +208,10 @@ impl Signalling {
                     other => bail!("expected a join response, got {other:?}"),
                 };
                 let ping_every = Duration::from_secs(join.ping_interval.clamp(1, 30) as u64);
-                Ok(Self::LiveKit(LiveKit { ws, ping_every, next_ping: Instant::now() + ping_every }))
+                Ok(Self::LiveKit(Box::new(LiveKit { ws, ping_every, next_ping: Instant::now() + ping_every })))
             }
             Target::Janus { room, name, feeds } => Ok(Self::Janus(Box::new(JanusSignal::connect(&spec.url, *room, name.clone(), *feeds).await?))),
+            Target::Ceiling { .. } => bail!("the ceiling relay has no signalling"),
         }
     }
 
@@ -258,7 +267,7 @@ impl Signalling {
     /// The next message. Cancel-safe.
     async fn recv(&mut self) -> Result<Incoming> {
         match self {
-            Self::LiveKit(l) => Ok(Incoming::LiveKit(next_response(&mut l.ws).await?)),
+            Self::LiveKit(l) => Ok(Incoming::LiveKit(Box::new(next_response(&mut l.ws).await?))),
             Self::Janus(j) => Ok(Incoming::Janus(j.recv().await?)),
         }
     }
@@ -266,9 +275,12 @@ impl Signalling {
     fn handle(&mut self, m: Incoming, shared: &Shared) -> Result<News> {
         match (self, m) {
             (Self::Janus(j), Incoming::Janus(v)) => j.handle(v, shared),
-            (_, Incoming::LiveKit(Resp::Offer(o))) => Ok(News::Offer(o.sdp)),
-            (_, Incoming::LiveKit(Resp::Answer(a))) => Ok(News::Answer(a.sdp)),
-            (_, Incoming::LiveKit(Resp::Leave(l))) => bail!("the server asked us to leave: {:?}", l.reason()),
+            (_, Incoming::LiveKit(r)) => match *r {
+                Resp::Offer(o) => Ok(News::Offer(o.sdp)),
+                Resp::Answer(a) => Ok(News::Answer(a.sdp)),
+                Resp::Leave(l) => bail!("the server asked us to leave: {:?}", l.reason()),
+                _ => Ok(News::Nothing),
+            },
             _ => Ok(News::Nothing),
         }
     }

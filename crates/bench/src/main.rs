@@ -2,12 +2,16 @@
 //! and its pid), connects simulated participants over real sockets with the LiveKit client
 //! protocol (or, with `--target janus`, starts Janus and speaks its VideoRoom API), publishes the stored Opus and VP8 simulcast media, and reports throughput, loss,
 //! jitter, server-added latency, join times, and the CPU and memory of the server and of
-//! itself. See BENCHMARKS.md for the commands behind every published figure.
+//! itself. With `--target ceiling` it measures a bare SRTP relay instead (`relay.rs`), the
+//! machine's ceiling. See BENCHMARKS.md for the commands behind every published figure.
 
+mod ceiling;
 mod client;
 mod janus;
 mod media;
+mod relay;
 mod server;
+mod srtp;
 mod stats;
 mod token;
 
@@ -30,6 +34,9 @@ enum Sfu {
     Huiyi,
     /// Janus 1.1's VideoRoom, started by the generator on loopback with its own config.
     Janus,
+    /// The ceiling: a bare SRTP relay (this binary's `relay` command) that decrypts each packet
+    /// once and encrypts it for each receiver, with batched system calls and nothing else.
+    Ceiling,
 }
 
 #[derive(Parser)]
@@ -183,6 +190,11 @@ struct Report {
 
 fn main() -> Result<()> {
     tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into())).with_writer(std::io::stderr).init();
+    // `huiyi-bench relay ...`: the ceiling relay, started by `--target ceiling`.
+    if std::env::args().nth(1).as_deref() == Some("relay") {
+        let args = <relay::Args as clap::Parser>::parse_from(std::env::args().skip(1));
+        return relay::serve(&args);
+    }
     let cli = Cli::parse();
     let media = media::Media::load(&cli.media.clone().unwrap_or_else(media::default_dir))?;
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(cli.threads.max(1)).enable_all().build()?;
@@ -201,11 +213,20 @@ fn main() -> Result<()> {
 }
 
 async fn run(cli: &Cli, media: media::Media) -> Result<Report> {
+    let relay_seed = janus::noise();
     let (_server, url, pid, target) = match (cli.target, &cli.server, &cli.url) {
         (Sfu::Janus, _, _) => {
             let j = janus::Janus::start(&cli.janus_bin).await?;
             let (url, pid) = (j.url.clone(), j.pid);
             (Some(j), url, Some(pid), "janus".to_string())
+        }
+        (Sfu::Ceiling, _, _) => {
+            if matches!(cli.scenario, Scenario::Storm { .. }) {
+                bail!("the ceiling relay has no joins to storm: run the storm against huiyi or janus");
+            }
+            let r = server::start_relay(relay_seed)?;
+            let (url, pid) = (r.url.clone(), r.pid);
+            (Some(r), url, Some(pid), "ceiling".to_string())
         }
         (Sfu::Huiyi, Some(bin), _) => {
             let s = server::start_huiyi(bin).await?;
@@ -247,6 +268,7 @@ async fn run(cli: &Cli, media: media::Media) -> Result<Report> {
         let target = match cli.target {
             Sfu::Huiyi => Target::LiveKit { token: token::mint(&cli.key, &cli.secret, &room, &format!("bench-{i}"), publish.any()) },
             Sfu::Janus => Target::Janus { room: janus_room, name: format!("bench-{i}"), feeds },
+            Sfu::Ceiling => Target::Ceiling { relay: url.trim_start_matches("udp://").parse()?, seed: relay_seed, index: i as u32 },
         };
         // Publishers start a loop's share apart (see Spec::offset).
         let offset = i * shared.media.audio.frames.len() / publishers;

@@ -20,13 +20,10 @@ pub struct Process {
 impl Process {
     /// Starts `command` with its output in `dir/log` and waits (30 s at most) until it listens
     /// on `port`. Dropping the process kills it and removes `dir`, unless HUIYI_BENCH_KEEP is set.
-    pub async fn spawn(mut command: Command, dir: PathBuf, log: &str, port: u16) -> Result<Self> {
+    pub async fn spawn(command: Command, dir: PathBuf, log: &str, port: u16) -> Result<Self> {
         let name = command.get_program().to_string_lossy().into_owned();
         let log_path = dir.join(log);
-        let log = std::fs::File::create(&log_path)?;
-        let child = command.stdout(log.try_clone()?).stderr(log).stdin(Stdio::null()).spawn().with_context(|| format!("starting {name}"))?;
-        let pid = child.id();
-        let mut process = Self { child, dir, url: format!("ws://127.0.0.1:{port}"), pid };
+        let mut process = Self::start(command, dir, log, format!("ws://127.0.0.1:{port}"))?;
         let deadline = Instant::now() + Duration::from_secs(30);
         while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
             if let Some(status) = process.child.try_wait()? {
@@ -38,6 +35,16 @@ impl Process {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Ok(process)
+    }
+
+    /// Starts `command` with its output in `dir/log`, without waiting for it: for a process
+    /// whose clients retry until it answers.
+    pub fn start(mut command: Command, dir: PathBuf, log: &str, url: String) -> Result<Self> {
+        let name = command.get_program().to_string_lossy().into_owned();
+        let log = std::fs::File::create(dir.join(log))?;
+        let child = command.stdout(log.try_clone()?).stderr(log).stdin(Stdio::null()).spawn().with_context(|| format!("starting {name}"))?;
+        let pid = child.id();
+        Ok(Self { child, dir, url, pid })
     }
 }
 
@@ -58,8 +65,19 @@ pub fn free_tcp() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-fn free_udp() -> Result<u16> {
+pub fn free_udp() -> Result<u16> {
     Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// The bare relay (`huiyi-bench relay`, this same binary) on a free UDP port; its url is
+/// `udp://127.0.0.1:port`.
+pub fn start_relay(seed: u64) -> Result<Process> {
+    let dir = std::env::temp_dir().join(format!("huiyi-bench-relay-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let port = free_udp()?;
+    let mut command = Command::new(std::env::current_exe()?);
+    command.args(["relay", "--port", &port.to_string(), "--seed", &seed.to_string()]);
+    Process::start(command, dir, "relay.log", format!("udp://127.0.0.1:{port}"))
 }
 
 /// `huiyi serve --dev` from `bin`.
