@@ -67,11 +67,21 @@ pub enum Target {
     Ceiling { relay: SocketAddr, seed: u64, index: u32 },
 }
 
+/// What a viewer asks of the cameras it receives (the `meeting` scenario), as the web app does
+/// in a large meeting: only the last N speakers' cameras (`bench-0` to `bench-{N-1}`) are on,
+/// and at the size of a small tile, so that simulcast forwards their lowest layer.
+#[derive(Clone, Copy, Debug)]
+pub struct View {
+    pub last_n: usize,
+}
+
 pub struct Spec {
     /// The server's base URL, `ws://host:port`.
     pub url: String,
     pub target: Target,
     pub publish: Publish,
+    /// LiveKit only: the video this participant asks for; `None` takes every camera as sent.
+    pub view: Option<View>,
     /// Where in the media loop this participant starts, so that publishers never send the
     /// same bytes at the same moment (the send log tells packets apart by their bytes).
     pub offset: usize,
@@ -184,6 +194,36 @@ struct LiveKit {
     ws: Ws,
     ping_every: Duration,
     next_ping: Instant,
+    /// Video tracks of others, (identity, track sid), in the order they were announced.
+    video: Vec<(String, String)>,
+    /// How many of `video` have been given their settings.
+    settled: usize,
+}
+
+impl LiveKit {
+    fn learn(&mut self, participants: &[lk::ParticipantInfo]) {
+        for p in participants {
+            for t in p.tracks.iter().filter(|t| t.r#type == lk::TrackType::Video as i32) {
+                if !self.video.iter().any(|(_, sid)| *sid == t.sid) {
+                    self.video.push((p.identity.clone(), t.sid.clone()));
+                }
+            }
+        }
+    }
+
+    /// Sends the view's settings for the cameras not yet settled (all of them again with
+    /// `again`, after an offer: a setting for a track not yet subscribed is not kept).
+    async fn settle(&mut self, view: View, again: bool) -> Result<()> {
+        let from = if again { 0 } else { self.settled };
+        for (identity, sid) in self.video[from..].to_vec() {
+            let camera = identity.strip_prefix("bench-").and_then(|i| i.parse::<usize>().ok()).unwrap_or(usize::MAX);
+            let (w, h) = (LAYERS[0].1, LAYERS[0].2);
+            let settings = lk::UpdateTrackSettings { track_sids: vec![sid], disabled: camera >= view.last_n, quality: lk::VideoQuality::Low as i32, width: w, height: h, ..Default::default() };
+            self.ws.send(encode(Req::TrackSetting(settings))).await?;
+        }
+        self.settled = self.video.len();
+        Ok(())
+    }
 }
 
 /// A participant's signalling, whichever the target speaks.
@@ -208,7 +248,9 @@ impl Signalling {
                     other => bail!("expected a join response, got {other:?}"),
                 };
                 let ping_every = Duration::from_secs(join.ping_interval.clamp(1, 30) as u64);
-                Ok(Self::LiveKit(Box::new(LiveKit { ws, ping_every, next_ping: Instant::now() + ping_every })))
+                let mut l = LiveKit { ws, ping_every, next_ping: Instant::now() + ping_every, video: Vec::new(), settled: 0 };
+                l.learn(&join.other_participants);
+                Ok(Self::LiveKit(Box::new(l)))
             }
             Target::Janus { room, name, feeds } => Ok(Self::Janus(Box::new(JanusSignal::connect(&spec.url, *room, name.clone(), *feeds).await?))),
             Target::Ceiling { .. } => bail!("the ceiling relay has no signalling"),
@@ -275,7 +317,11 @@ impl Signalling {
     fn handle(&mut self, m: Incoming, shared: &Shared) -> Result<News> {
         match (self, m) {
             (Self::Janus(j), Incoming::Janus(v)) => j.handle(v, shared),
-            (_, Incoming::LiveKit(r)) => match *r {
+            (Self::LiveKit(l), Incoming::LiveKit(r)) => match *r {
+                Resp::Update(u) => {
+                    l.learn(&u.participants);
+                    Ok(News::Nothing)
+                }
                 Resp::Offer(o) => Ok(News::Offer(o.sdp)),
                 Resp::Answer(a) => Ok(News::Answer(a.sdp)),
                 Resp::Leave(l) => bail!("the server asked us to leave: {:?}", l.reason()),
@@ -379,6 +425,9 @@ async fn session(
                     let offer = SdpOffer::from_sdp_string(&offer)?;
                     let answer = sub.rtc.sdp_api().accept_offer(offer)?;
                     sig.answer(answer.to_sdp_string()).await?;
+                    if let (Some(view), Signalling::LiveKit(l)) = (spec.view, &mut sig) {
+                        l.settle(view, true).await?;
+                    }
                 }
                 News::Answer(answer) => {
                     let p = publisher.as_mut().ok_or_else(|| anyhow!("an answer without an offer"))?;
@@ -386,7 +435,13 @@ async fn session(
                     p.peer.rtc.sdp_api().accept_answer(pending, SdpAnswer::from_sdp_string(&answer)?)?;
                     bind_streams(p);
                 }
-                News::Nothing => {}
+                News::Nothing => {
+                    if let (Some(view), Signalling::LiveKit(l)) = (spec.view, &mut sig) {
+                        if l.settled < l.video.len() {
+                            l.settle(view, false).await?;
+                        }
+                    }
+                }
             },
             _ = tokio::time::sleep_until(wake.into()) => {}
             _ = stop.changed() => return Ok(()),

@@ -108,6 +108,20 @@ enum Scenario {
         #[arg(long, default_value_t = 3)]
         layers: usize,
     },
+    /// A large meeting: P participants, of whom the first C publish cameras (720p simulcast)
+    /// and the first S of those also speak. Everyone shows only the last N speakers' cameras,
+    /// as small tiles (the lowest layer), as the web app's paged grid and adaptive stream do.
+    /// Huiyi only.
+    Meeting {
+        #[arg(long, default_value_t = 300)]
+        participants: usize,
+        #[arg(long, default_value_t = 4)]
+        cameras: usize,
+        #[arg(long, default_value_t = 1)]
+        speakers: usize,
+        #[arg(long, default_value_t = 2)]
+        last_n: usize,
+    },
     /// S viewers join one audio publisher within T seconds.
     Storm {
         #[arg(long, default_value_t = 200)]
@@ -127,6 +141,11 @@ impl Scenario {
             Scenario::Video { publishers } => vec![av(3); publishers],
             Scenario::Livestream { subscribers, layers } => [vec![av(layers.clamp(1, 3))], vec![Publish::NOTHING; subscribers]].concat(),
             Scenario::Storm { joins, .. } => [vec![audio], vec![Publish::NOTHING; joins]].concat(),
+            Scenario::Meeting { participants, cameras, speakers, .. } => {
+                let cameras = cameras.min(participants);
+                let speakers = speakers.min(cameras);
+                [vec![av(3); speakers], vec![Publish { audio: false, video_layers: 3 }; cameras - speakers], vec![Publish::NOTHING; participants - cameras]].concat()
+            }
         }
     }
 
@@ -136,6 +155,7 @@ impl Scenario {
             Scenario::Video { .. } => "video",
             Scenario::Livestream { .. } => "livestream",
             Scenario::Storm { .. } => "storm",
+            Scenario::Meeting { .. } => "meeting",
         }
     }
 }
@@ -215,6 +235,9 @@ fn main() -> Result<()> {
 async fn run(cli: &Cli, media: media::Media) -> Result<Report> {
     let relay_seed = janus::noise();
     let (_server, url, pid, target) = match (cli.target, &cli.server, &cli.url) {
+        (Sfu::Janus | Sfu::Ceiling, _, _) if matches!(cli.scenario, Scenario::Meeting { .. }) => {
+            bail!("the meeting scenario runs against huiyi only: it needs LiveKit's per-track settings")
+        }
         (Sfu::Janus, _, _) => {
             let j = janus::Janus::start(&cli.janus_bin).await?;
             let (url, pid) = (j.url.clone(), j.pid);
@@ -272,7 +295,11 @@ async fn run(cli: &Cli, media: media::Media) -> Result<Report> {
         };
         // Publishers start a loop's share apart (see Spec::offset).
         let offset = i * shared.media.audio.frames.len() / publishers;
-        let spec = Spec { url: url.clone(), target, publish: *publish, offset };
+        let view = match cli.scenario {
+            Scenario::Meeting { last_n, .. } => Some(client::View { last_n }),
+            _ => None,
+        };
+        let spec = Spec { url: url.clone(), target, publish: *publish, view, offset };
         tasks.push(tokio::spawn(client::run(shared.clone(), spec, stop_rx.clone())));
         // Publishers first and settled, so that subscribers find their tracks.
         let pause = if publish.any() && !people.get(i + 1).is_some_and(|p| p.any()) { Duration::from_millis(500) } else { spread };
@@ -341,7 +368,7 @@ fn check(r: &Report) -> Result<()> {
     if r.packets_in_per_s <= 0.0 || r.audio_latency.samples == 0 {
         problems.push("no audio was measured at the receivers".to_string());
     }
-    let video = matches!(r.scenario, Scenario::Video { .. } | Scenario::Livestream { .. });
+    let video = matches!(r.scenario, Scenario::Video { .. } | Scenario::Livestream { .. } | Scenario::Meeting { .. });
     if video && r.video_latency.samples == 0 {
         problems.push("no video was measured at the receivers".to_string());
     }

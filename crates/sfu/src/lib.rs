@@ -173,11 +173,43 @@ pub struct Sfu {
     pub task: tokio::task::JoinHandle<()>,
 }
 
+/// The receive and send buffers asked of the kernel for the media socket. Every packet of
+/// every room passes through that one socket, so a short stall of the engine (a burst of
+/// joins, a busy tick) must not overflow it: Linux's default of about 208 KiB held only
+/// tens of milliseconds of a 300-person meeting's input, and the overflow was lost for every
+/// receiver at once.
+const UDP_BUFFER: usize = 8 << 20;
+
+/// Sizes the media socket's buffers to [`UDP_BUFFER`]: beyond `net.core.rmem_max` when the
+/// process may (CAP_NET_ADMIN), else as far as that limit allows, with a warning that says so.
+fn size_buffers(udp: &tokio::net::UdpSocket) {
+    #[cfg(target_os = "linux")]
+    {
+        use nix::sys::socket::{getsockopt, setsockopt, sockopt};
+        if setsockopt(udp, sockopt::RcvBufForce, &UDP_BUFFER).is_err() {
+            let _ = setsockopt(udp, sockopt::RcvBuf, &UDP_BUFFER);
+        }
+        if setsockopt(udp, sockopt::SndBufForce, &UDP_BUFFER).is_err() {
+            let _ = setsockopt(udp, sockopt::SndBuf, &UDP_BUFFER);
+        }
+        // The kernel reports twice what it was given (its bookkeeping overhead).
+        let (recv, send) = (getsockopt(udp, sockopt::RcvBuf).unwrap_or(0) / 2, getsockopt(udp, sockopt::SndBuf).unwrap_or(0) / 2);
+        if recv < UDP_BUFFER || send < UDP_BUFFER {
+            tracing::warn!(recv, send, wanted = UDP_BUFFER, "the media socket's buffers are smaller than wanted; packets may be lost in bursts. Raise net.core.rmem_max and net.core.wmem_max (sysctl), or grant CAP_NET_ADMIN");
+        } else {
+            tracing::debug!(recv, send, "media socket buffers");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = udp;
+}
+
 /// Binds the media sockets and starts the engine on its own thread. It ends when every
 /// [`SfuHandle`] is dropped; [`Sfu::task`] completes then.
 pub async fn start(config: SfuConfig) -> io::Result<Sfu> {
     let udp = tokio::net::UdpSocket::bind(config.udp_bind).await?;
     let udp_addr = udp.local_addr()?;
+    size_buffers(&udp);
     let (tx, rx) = mpsc::channel(4096);
     let tcp_addr = match config.tcp_bind {
         Some(addr) => {

@@ -371,6 +371,13 @@ impl Engine {
 
     /// Re-evaluates which layer a down track should get, and asks for a keyframe if it changes.
     pub(crate) fn retarget(&mut self, now: Instant, key: SessionKey, sid: &TrackSid) {
+        self.choose_layer(now, key, sid);
+        self.update_dynacast(sid);
+    }
+
+    /// [`Self::retarget`] without the dynacast announcement, for the tick's sweep, which
+    /// announces once per track instead of once per subscriber.
+    pub(crate) fn choose_layer(&mut self, now: Instant, key: SessionKey, sid: &TrackSid) {
         let Some(p) = self.sessions.get_mut(&key) else { return };
         let bwe = p.subscriber.and_then(|id| self.peers.get(&id)).and_then(|peer| peer.bwe_bps);
         let Some(track) = self.rooms.get(&p.room).and_then(|r| r.tracks.get(sid)) else { return };
@@ -396,7 +403,6 @@ impl Engine {
                 }
             }
         }
-        self.update_dynacast(sid);
     }
 
     fn request_keyframes_for(&mut self, now: Instant, key: SessionKey) {
@@ -445,7 +451,7 @@ impl Engine {
 
     /// Dynacast: tell the publisher which simulcast layers anyone wants, so it stops encoding
     /// the others.
-    fn update_dynacast(&mut self, sid: &TrackSid) {
+    pub(crate) fn update_dynacast(&mut self, sid: &TrackSid) {
         let Some((room, owner)) = self.find_track(sid) else { return };
         let Some(track) = self.rooms.get(&room).and_then(|r| r.tracks.get(sid)) else { return };
         if track.kind != MediaKind::Video || track.info.layers.len() < 2 {

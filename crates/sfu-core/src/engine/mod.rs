@@ -21,6 +21,7 @@ mod codec_pref;
 mod media;
 mod metrics;
 mod peer;
+mod quality;
 mod service;
 pub mod signal;
 mod state;
@@ -888,53 +889,17 @@ impl Engine {
             .flat_map(|p| p.downtracks.keys().map(move |sid| (p.key, sid.clone())))
             .collect();
         for (key, sid) in downtracks {
-            self.retarget(now, key, &sid);
+            self.choose_layer(now, key, &sid);
+        }
+        // Which layers anyone wants, once per video track: each announcement looks at every
+        // subscriber, so once per subscriber would cost the square of the audience.
+        let tracks: Vec<crate::ids::TrackSid> = self.rooms.values().flat_map(|r| r.tracks.iter().filter(|(_, t)| t.kind == str0m::media::MediaKind::Video).map(|(sid, _)| sid.clone())).collect();
+        for sid in tracks {
+            self.update_dynacast(&sid);
         }
         self.ticks += 1;
         if self.ticks % QUALITY_EVERY_TICKS == 0 {
             self.update_connection_quality();
-        }
-    }
-
-    /// Tells each room how well each participant's connections are doing, from their loss.
-    fn update_connection_quality(&mut self) {
-        for room in self.rooms.values() {
-            let updates: Vec<lk::ConnectionQualityInfo> = room
-                .participants
-                .iter()
-                .filter_map(|k| self.sessions.get(k))
-                .map(|p| {
-                    let loss = [p.publisher, p.subscriber]
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|id| self.peers.get(&id))
-                        .map(|peer| peer.loss)
-                        .fold(0.0f32, f32::max);
-                    let quality = if loss < 0.02 {
-                        lk::ConnectionQuality::Excellent
-                    } else if loss < 0.10 {
-                        lk::ConnectionQuality::Good
-                    } else {
-                        lk::ConnectionQuality::Poor
-                    };
-                    lk::ConnectionQualityInfo { participant_sid: p.sid.to_string(), quality: quality as i32, score: 5.0 * (1.0 - loss.min(1.0)) }
-                })
-                .collect();
-            if updates.is_empty() {
-                continue;
-            }
-            // The waiting room hears only of itself, and nobody else hears of it.
-            let keys: Vec<(SessionKey, bool)> = room.participants.iter().filter_map(|k| self.sessions.get(k)).map(|p| (p.key, p.waiting())).collect();
-            let (room_wide, own): (Vec<_>, Vec<_>) = updates.into_iter().zip(keys.iter()).partition(|(_, (_, waiting))| !waiting);
-            let room_wide: Vec<lk::ConnectionQualityInfo> = room_wide.into_iter().map(|(u, _)| u).collect();
-            for (k, waiting) in &keys {
-                let updates = if *waiting {
-                    own.iter().filter(|(_, (o, _))| o == k).map(|(u, _)| u.clone()).collect()
-                } else {
-                    room_wide.clone()
-                };
-                self.outputs.push_back(Output::Signal(*k, Response::ConnectionQuality(lk::ConnectionQualityUpdate { updates })));
-            }
         }
     }
 

@@ -40,6 +40,12 @@ pub(crate) struct Room {
     pub chat: crate::interaction::ChatRule,
     /// The stamp of the last chat message, so that stamps only grow.
     pub last_chat_ms: UnixMillis,
+    /// Connection quality as last announced, per participant: later updates carry only the
+    /// changes, so a large room costs nothing while nobody's quality moves.
+    pub quality: HashMap<SessionKey, lk::ConnectionQualityInfo>,
+    /// Who has been sent the whole quality list, and whether they were admitted then (the
+    /// waiting room hears only of itself, so admission calls for the whole list again).
+    pub quality_synced: HashMap<SessionKey, bool>,
 }
 
 impl Room {
@@ -56,6 +62,8 @@ impl Room {
             tracks: HashMap::new(),
             speakers: SpeakerDetector::new(),
             last_speakers: Vec::new(),
+            quality: HashMap::new(),
+            quality_synced: HashMap::new(),
             empty_since: Some(now),
             version: 0,
             chat: crate::interaction::ChatRule::Free,
