@@ -92,7 +92,7 @@ pub fn measure<T>(f: impl FnOnce() -> T) -> (T, Counts) {
 pub fn top_sources(n: usize) -> Vec<(String, u64)> {
     let traces = TRACES.lock().expect("no panic while the lock is held").take().unwrap_or_default();
     let mut v: Vec<(String, u64)> = traces.into_iter().collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1));
+    v.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
     v.truncate(n);
     v
 }

@@ -26,8 +26,9 @@ pub enum Media {
     Audio,
 }
 
-/// Virtual time between two captured packets' arrivals at the engine.
-const SPACING: Duration = Duration::from_millis(1);
+/// Virtual time between two captured packets' arrivals at the engine, unless changed with
+/// [`Fanout::spacing`]: 250 packets/s, a 2 Mbit/s video stream, or the audio of five speakers.
+const SPACING: Duration = Duration::from_millis(4);
 const VIDEO_PAYLOAD: usize = 1000;
 const AUDIO_PAYLOAD: usize = 100;
 /// Bound on the timeouts served per packet in [`Fanout::forward`] (one is what it takes).
@@ -35,6 +36,9 @@ const MAX_TURNS: u32 = 4;
 
 pub struct Fanout {
     pub net: Net,
+    /// Virtual time between two captured packets. The engine's cost per packet depends on it:
+    /// str0m's bandwidth estimate smoother sums every estimate of the last 3 s on each timeout.
+    pub spacing: Duration,
     publisher: Publisher,
     publisher_addr: SocketAddr,
     server: SocketAddr,
@@ -83,6 +87,7 @@ impl Fanout {
         let audio_pt = config.find(|c| c.spec().codec == Codec::Opus).expect("Opus negotiated").pt();
         let audio = (publisher.audio.expect("the publisher has a microphone"), audio_pt);
         let mut fanout = Fanout {
+            spacing: SPACING,
             publisher_addr: net.peers[publisher.peer].addr,
             server: SERVER.parse().expect("a socket address"),
             net,
@@ -123,13 +128,13 @@ impl Fanout {
         delivery
     }
 
-    /// Has the publisher send `count` packets on `media`, one every [`SPACING`] from now, and
+    /// Has the publisher send `count` packets on `media`, one every [`Fanout::spacing`] from now, and
     /// keeps their SRTP datagrams for [`Fanout::forward`]. Whatever else the publisher sends
     /// (RTCP) goes through the network as usual.
     pub fn capture(&mut self, media: Media, count: usize) {
         let start = self.net.now;
         for i in 0..count as u32 {
-            let at = start + SPACING * i;
+            let at = start + self.spacing * i;
             let peer = &mut self.net.peers[self.publisher.peer];
             peer.rtc.handle_input(Input::Timeout(at)).expect("the publisher takes a timeout");
             let mut api = peer.rtc.direct_api();
@@ -172,16 +177,17 @@ impl Fanout {
             }
             assert_eq!(self.pending.len() - before, 1, "one write, one datagram");
         }
-        self.net.now = start + SPACING * count as u32;
+        self.net.now = start + self.spacing * count as u32;
         // Room for every copy, so that collecting them allocates nothing while measured.
         self.transmits.reserve(self.pending.len() * (self.subscribers.len() + 4));
         self.others.reserve(64);
     }
 
     /// The measured part: each captured datagram into the engine, every output drained, and
-    /// the timeouts that are already due served, as the server's engine loop does. A packet
-    /// written to a subscriber's str0m leaves at its next `handle_timeout`, which str0m asks for
-    /// at once (a deadline already passed): the copies come out of that second turn.
+    /// the timeouts that are due by then served, as the server's engine loop does. A packet
+    /// written to a subscriber's str0m leaves at one of its next `handle_timeout`s, which str0m
+    /// asks for at once (a deadline already passed, or the instant the packet was queued): the
+    /// copies come out of those later turns.
     pub fn forward(&mut self) {
         for (at, data) in &self.pending {
             self.net.engine.handle_datagram(*at, Protocol::Udp, self.publisher_addr, self.server, data);
@@ -193,7 +199,7 @@ impl Fanout {
                         other => self.others.push(other),
                     }
                 };
-                if deadline >= *at || turn == MAX_TURNS {
+                if deadline > *at || turn == MAX_TURNS {
                     break;
                 }
                 self.net.engine.handle_timeout(*at);
@@ -217,7 +223,7 @@ impl Fanout {
         let other_transmits = self.transmits.len() - copies;
         self.others.clear();
         self.net.exchange();
-        self.net.run_for(SPACING);
+        self.net.run_for(self.spacing);
         let mut received = 0;
         for &sub in &self.subscribers {
             received += self.net.peers[sub].events.drain(..).filter(|e| matches!(e, Event::RtpPacket(_))).count();

@@ -280,7 +280,7 @@ impl Sender {
         let now = net.now;
         let pt = net.peers[p.peer].rtc.codec_config().find(|c| c.spec().codec == Codec::Vp8).unwrap().pt();
         for (i, rid) in rids.iter().enumerate() {
-            let key = self.force_key[i] || self.frame % 90 == 0;
+            let key = self.force_key[i] || self.frame.is_multiple_of(90);
             self.force_key[i] = false;
             let payload = vp8((self.frame % 32768) as u16, key, i as u8);
             let mut api = net.peers[p.peer].rtc.direct_api();
