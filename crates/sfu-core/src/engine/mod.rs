@@ -315,6 +315,9 @@ pub struct Engine {
     by_addr: HashMap<(Protocol, SocketAddr), PeerId>,
     /// Peer deadlines, lazily deleted: an entry is stale if the peer's `next_timeout` differs.
     timers: BinaryHeap<Reverse<(Instant, PeerId)>>,
+    /// The peers `handle_timeout` found due; kept between calls so that it allocates nothing
+    /// (it runs after nearly every forwarded packet, for each subscriber written to).
+    due: Vec<PeerId>,
     /// Events drained from peers, handled after the drain (a peer is never mutated while
     /// another's events are being handled mid-drain).
     events: VecDeque<(PeerId, Event)>,
@@ -358,6 +361,7 @@ impl Engine {
             by_ufrag: HashMap::new(),
             by_addr: HashMap::new(),
             timers: BinaryHeap::new(),
+            due: Vec::new(),
             events: VecDeque::new(),
             outputs: VecDeque::new(),
             next_id: 1,
@@ -827,23 +831,25 @@ impl Engine {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.last_now = now;
         // Collect the due peers first: a peer may ask for a timeout at `now` again, and must
-        // then wait for the next call rather than spin here.
-        let mut due: Vec<PeerId> = Vec::new();
+        // then wait for the next call rather than spin here. Clearing `next_timeout` as a peer
+        // is collected makes any other entry of it stale, so each is collected once.
+        let mut due = std::mem::take(&mut self.due);
         while let Some(Reverse((t, id))) = self.timers.peek().copied() {
             if t > now {
                 break;
             }
             self.timers.pop();
-            if self.peers.get(&id).is_some_and(|p| p.next_timeout == Some(t)) && !due.contains(&id) {
+            if let Some(peer) = self.peers.get_mut(&id).filter(|p| p.next_timeout == Some(t)) {
+                peer.next_timeout = None;
                 due.push(id);
             }
         }
-        for id in due {
+        for id in due.drain(..) {
             let Some(peer) = self.peers.get_mut(&id) else { continue };
-            peer.next_timeout = None;
             let result = peer.rtc.handle_input(Input::Timeout(now));
             self.after_mutation(now, id, result);
         }
+        self.due = due;
         if self.next_tick.is_some_and(|t| t <= now) {
             self.next_tick = Some(now + TICK);
             self.tick(now);
