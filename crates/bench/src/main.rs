@@ -206,6 +206,8 @@ struct Report {
     first_packet_ms: Latency,
     /// Storm only: completed joins per second from the first attempt to the last join.
     joins_per_s: Option<f64>,
+    /// The most video streams one participant received (the meeting's last-N at work).
+    max_video_streams: usize,
 }
 
 fn main() -> Result<()> {
@@ -356,6 +358,7 @@ async fn run(cli: &Cli, media: media::Media) -> Result<Report> {
         join_ms: Latency::of(&totals.joined),
         first_packet_ms: Latency::of(&totals.first_packet),
         joins_per_s: matches!(cli.scenario, Scenario::Storm { .. }).then(|| joined.saturating_sub(publishers as u64) as f64 / joins_done.as_secs_f64()),
+        max_video_streams: totals.max_video_streams,
     })
 }
 
@@ -374,6 +377,16 @@ fn check(r: &Report) -> Result<()> {
     }
     if r.loss_percent > 5.0 {
         problems.push(format!("{:.1}% of packets were lost", r.loss_percent));
+    }
+    if let Scenario::Meeting { last_n, .. } = r.scenario {
+        // Only the last N cameras, and small: far below one 720p layer (1.2 Mbit/s) each.
+        if r.max_video_streams > last_n {
+            problems.push(format!("a participant received {} cameras, more than the last {last_n}", r.max_video_streams));
+        }
+        let per_person = r.bytes_in_per_s * 8.0 / r.participants as f64;
+        if per_person > last_n as f64 * 400_000.0 + 100_000.0 {
+            problems.push(format!("participants received {:.0} kbit/s each: not the small layer", per_person / 1000.0));
+        }
     }
     let matched = r.audio_latency.samples + r.video_latency.samples;
     if r.unmatched > matched / 20 {

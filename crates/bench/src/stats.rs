@@ -126,6 +126,11 @@ impl Receiver {
         s.transit = Some(transit);
     }
 
+    /// How many video streams (90 kHz clock) arrived.
+    pub fn video_streams(&self) -> usize {
+        self.streams.values().filter(|s| s.clock == 90_000.0).count()
+    }
+
     /// One line per stream, for `HUIYI_BENCH_STREAMS=1`.
     pub fn describe(&self) -> String {
         self.streams.iter().map(|(ssrc, s)| format!("ssrc {ssrc} clock {} seq {}..{} received {}", s.clock, s.first, s.last, s.received)).collect::<Vec<_>>().join("; ")
@@ -153,11 +158,13 @@ pub struct Totals {
     /// Connect to a connected subscriber peer, per client.
     pub joined: Histogram<u64>,
     pub failed_joins: u64,
+    /// The most video streams any one participant received.
+    pub max_video_streams: usize,
 }
 
 impl Default for Totals {
     fn default() -> Self {
-        Self { audio: histogram(), video: histogram(), expected: 0, received: 0, jitter_sum: 0.0, jitter_streams: 0, first_packet: histogram(), joined: histogram(), failed_joins: 0 }
+        Self { audio: histogram(), video: histogram(), expected: 0, received: 0, jitter_sum: 0.0, jitter_streams: 0, first_packet: histogram(), joined: histogram(), failed_joins: 0, max_video_streams: 0 }
     }
 }
 
@@ -175,6 +182,7 @@ impl Collector {
         t.received += got;
         t.jitter_sum += jitter * r.streams.len() as f64;
         t.jitter_streams += r.streams.len() as u64;
+        t.max_video_streams = t.max_video_streams.max(r.video_streams());
         match joined {
             Some(d) => {
                 let _ = t.joined.record(d.as_micros().max(1) as u64);
