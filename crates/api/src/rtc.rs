@@ -23,6 +23,9 @@ use crate::tencent::admission;
 use crate::meeting::controls;
 use crate::AppState;
 
+/// Bytes a signalling socket reads into at first (see `connect`): an offer fits.
+const SIGNAL_READ_BUFFER: usize = 8 * 1024;
+
 /// Close codes Huiyi uses on the signalling socket (RFC 6455 §7.4.1).
 pub mod close_code {
     /// The session ended normally (leave, removal, room closed).
@@ -204,8 +207,11 @@ pub async fn connect(
     let Ok(ws) = ws else {
         return (StatusCode::BAD_REQUEST, "expected a WebSocket upgrade").into_response();
     };
-    // Frames over our own limit still arrive, so they get a clear 1009 from us.
-    ws.max_message_size(MAX_SIGNAL_MESSAGE * 4).on_upgrade(move |socket| session(state, attach, claims, socket))
+    // Frames over our own limit still arrive, so they get a clear 1009 from us. The read
+    // buffer starts small: tungstenite zero-fills all of it before each read, so its default
+    // 128 KiB was resident for every participant. A larger message grows it for as long as
+    // it is needed.
+    ws.max_message_size(MAX_SIGNAL_MESSAGE * 4).read_buffer_size(SIGNAL_READ_BUFFER).on_upgrade(move |socket| session(state, attach, claims, socket))
 }
 
 async fn close(socket: &mut (impl SinkExt<Message> + Unpin), code: u16, reason: &str) {
