@@ -179,6 +179,10 @@ async fn malformed_frames_close_only_that_socket() {
     ws.send(Message::Binary(huiyi_proto::encode_request(Req::Trickle(trickle)).into())).await.unwrap();
     let mute_unknown = lk::MuteTrackRequest { sid: "TR_nope".into(), muted: true };
     ws.send(Message::Binary(huiyi_proto::encode_request(Req::Mute(mute_unknown)).into())).await.unwrap();
+    // A valid message far larger than the socket's 8 KiB initial read buffer (an SDP of a
+    // big simulcast offer can be): read whole, refused as SDP, and the session carries on.
+    let big_offer = lk::SessionDescription { r#type: "offer".into(), sdp: "a=x\r\n".repeat(40_000), ..Default::default() };
+    ws.send(Message::Binary(huiyi_proto::encode_request(Req::Offer(big_offer)).into())).await.unwrap();
     ping(&mut ws, 7).await;
 
     // Garbage on the media ports disturbs nobody.
