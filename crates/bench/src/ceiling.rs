@@ -163,24 +163,6 @@ fn receive(shared: &Shared, key: &Key, streams: &mut HashMap<u32, (Extend, Exten
     let index = seq.seq(rtp.seq);
     let timestamp = ts.timestamp(rtp.timestamp);
     let Some(len) = key.open(packet, rtp.header, index) else { return };
-    let payload = &packet[rtp.header..len];
-    let c = &shared.counters;
-    c.packets_received.fetch_add(1, Relaxed);
-    c.bytes_received.fetch_add(payload.len() as u64 + 12, Relaxed);
-    let video = rtp.ssrc & 0xff != 0;
-    r.packet(rtp.ssrc, index, timestamp, if video { 90_000 } else { 48_000 }, arrival, shared.epoch);
-    r.media_seen = true;
-    if !c.measuring.load(Relaxed) {
-        return;
-    }
-    let bytes = if video { media::vp8_media(payload) } else { Some(payload) };
-    match bytes.and_then(|b| shared.log.latency(media::fingerprint(b), arrival)) {
-        Some(d) => {
-            let h = if video { &mut r.video } else { &mut r.audio };
-            let _ = h.record(d.as_micros().max(1) as u64);
-        }
-        None => {
-            c.unmatched.fetch_add(1, Relaxed);
-        }
-    }
+    let clock = if rtp.ssrc & 0xff != 0 { 90_000 } else { 48_000 };
+    crate::client::measure(shared, r, rtp.ssrc, index, timestamp, clock, &packet[rtp.header..len], arrival);
 }

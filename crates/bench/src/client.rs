@@ -215,7 +215,7 @@ impl LiveKit {
     /// `again`, after an offer: a setting for a track not yet subscribed is not kept).
     async fn settle(&mut self, view: View, again: bool) -> Result<()> {
         let from = if again { 0 } else { self.settled };
-        for (identity, sid) in self.video[from..].to_vec() {
+        for (identity, sid) in self.video[from..].iter().cloned() {
             let camera = identity.strip_prefix("bench-").and_then(|i| i.parse::<usize>().ok()).unwrap_or(usize::MAX);
             let (w, h) = (LAYERS[0].1, LAYERS[0].2);
             let settings = lk::UpdateTrackSettings { track_sids: vec![sid], disabled: camera >= view.last_n, quality: lk::VideoQuality::Low as i32, width: w, height: h, ..Default::default() };
@@ -595,27 +595,8 @@ fn drain(peer: &mut Peer, shared: &Shared, mut receiver: Option<&mut Receiver>, 
             Output::Event(Event::Connected) => peer.connected = true,
             Output::Event(Event::RtpPacket(p)) => {
                 let Some(r) = receiver.as_deref_mut() else { continue };
-                let arrival = p.timestamp;
-                let c = &shared.counters;
-                c.packets_received.fetch_add(1, Relaxed);
-                c.bytes_received.fetch_add(p.payload.len() as u64 + 12, Relaxed);
-                let clock = p.time.frequency().get();
-                let video = clock == 90_000;
-                r.packet(*p.header.ssrc, *p.seq_no, p.time.numer(), clock, arrival, shared.epoch);
-                r.media_seen = true;
-                if !c.measuring.load(Relaxed) {
-                    continue;
-                }
-                let bytes = if video { media::vp8_media(&p.payload) } else { Some(&p.payload[..]) };
-                match bytes.and_then(|b| shared.log.latency(media::fingerprint(b), arrival)) {
-                    Some(d) => {
-                        let h = if video { &mut r.video } else { &mut r.audio };
-                        let _ = h.record(d.as_micros().max(1) as u64);
-                    }
-                    None => {
-                        c.unmatched.fetch_add(1, Relaxed);
-                    }
-                }
+                let (ssrc, seq, time) = (*p.header.ssrc, *p.seq_no, p.time);
+                measure(shared, r, ssrc, seq, time.numer(), time.frequency().get(), &p.payload, p.timestamp);
             }
             Output::Event(Event::KeyframeRequest(KeyframeRequest { rid, .. })) => {
                 if let Some(k) = keyframes.as_deref_mut() {
@@ -623,6 +604,33 @@ fn drain(peer: &mut Peer, shared: &Shared, mut receiver: Option<&mut Receiver>, 
                 }
             }
             Output::Event(_) => {}
+        }
+    }
+}
+
+/// Counts and measures one received media packet, the same way for every target: its stream's
+/// loss and jitter, and, while the window is open, its latency from the send log (or, if it
+/// matches no send, "unmatched"). `seq` is extended; `rtp_time` is in `clock` Hz (90 kHz is
+/// video).
+#[allow(clippy::too_many_arguments)]
+pub fn measure(shared: &Shared, r: &mut Receiver, ssrc: u32, seq: u64, rtp_time: u64, clock: u32, payload: &[u8], arrival: Instant) {
+    let c = &shared.counters;
+    c.packets_received.fetch_add(1, Relaxed);
+    c.bytes_received.fetch_add(payload.len() as u64 + 12, Relaxed);
+    let video = clock == 90_000;
+    r.packet(ssrc, seq, rtp_time, clock, arrival, shared.epoch);
+    r.media_seen = true;
+    if !c.measuring.load(Relaxed) {
+        return;
+    }
+    let bytes = if video { media::vp8_media(payload) } else { Some(payload) };
+    match bytes.and_then(|b| shared.log.latency(media::fingerprint(b), arrival)) {
+        Some(d) => {
+            let h = if video { &mut r.video } else { &mut r.audio };
+            let _ = h.record(d.as_micros().max(1) as u64);
+        }
+        None => {
+            c.unmatched.fetch_add(1, Relaxed);
         }
     }
 }
