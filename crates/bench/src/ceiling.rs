@@ -12,7 +12,7 @@ use anyhow::{bail, Result};
 use tokio::net::UdpSocket;
 use tokio::sync::watch;
 
-use crate::client::{Publish, Shared};
+use crate::client::{Progress, Publish, Shared};
 use crate::media::{self, Track};
 use crate::relay::MAX_RTP;
 use crate::srtp::{Dir, Extend, Key, Rtp, TAG};
@@ -40,10 +40,7 @@ pub async fn session(
     index: u32,
     publish: Publish,
     offset: usize,
-    started: Instant,
-    receiver: &mut Receiver,
-    joined: &mut Option<Duration>,
-    first_packet: &mut Option<Duration>,
+    progress: &mut Progress,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<()> {
     let std_socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
@@ -66,12 +63,11 @@ pub async fn session(
                 break;
             }
         }
-        if started.elapsed() > Duration::from_secs(30) {
+        if progress.started.elapsed() > Duration::from_secs(30) {
             bail!("the relay did not answer within 30 s");
         }
     }
-    *joined = Some(started.elapsed());
-    shared.counters.joined.fetch_add(1, Relaxed);
+    progress.join(shared);
 
     let (up, down) = (Key::derive(seed, index, Dir::Up), Key::derive(seed, index, Dir::Down));
     let base = |i: u32| 0x1000_0000u32.wrapping_mul(i + 1) ^ (offset as u32).wrapping_mul(7919);
@@ -106,15 +102,13 @@ pub async fn session(
         tokio::select! {
             r = socket.recv_from(&mut buf) => {
                 let (n, _) = r?;
-                receive(shared, &down, &mut streams, receiver, &mut buf[..n], Instant::now());
+                receive(shared, &down, &mut streams, &mut progress.receiver, &mut buf[..n], Instant::now());
                 // Take what else has arrived without another turn of the loop.
                 for _ in 0..32 {
                     let Ok((n, _)) = socket.try_recv_from(&mut buf) else { break };
-                    receive(shared, &down, &mut streams, receiver, &mut buf[..n], Instant::now());
+                    receive(shared, &down, &mut streams, &mut progress.receiver, &mut buf[..n], Instant::now());
                 }
-                if first_packet.is_none() && receiver.got_media() {
-                    *first_packet = Some(started.elapsed());
-                }
+                progress.note_media();
             }
             _ = tokio::time::sleep_until(wake.into()) => {}
             _ = stop.changed() => return Ok(()),

@@ -150,19 +150,46 @@ struct Publisher {
 const RIDS: [&str; 3] = ["q", "h", "f"];
 const LAYERS: [(lk::VideoQuality, u32, u32); 3] = [(lk::VideoQuality::Low, 320, 180), (lk::VideoQuality::Medium, 640, 360), (lk::VideoQuality::High, 1280, 720)];
 
+/// What one participant saw, filled in by its session whatever the target, and reported to
+/// the collector when it ends.
+pub struct Progress {
+    /// When the participant began to connect.
+    pub started: Instant,
+    pub receiver: Receiver,
+    /// Start to a connected media path.
+    pub joined: Option<Duration>,
+    /// Start to the first media packet.
+    pub first_packet: Option<Duration>,
+}
+
+impl Progress {
+    /// Records the join, once.
+    pub fn join(&mut self, shared: &Shared) {
+        if self.joined.is_none() {
+            self.joined = Some(self.started.elapsed());
+            shared.counters.joined.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Records the first media packet, once it has arrived.
+    pub fn note_media(&mut self) {
+        if self.first_packet.is_none() && self.receiver.got_media() {
+            self.first_packet = Some(self.started.elapsed());
+        }
+    }
+}
+
 /// Runs one participant until `stop` turns true, then reports to the collector. A failure to
 /// join is reported as such, not as an error of the run.
 pub async fn run(shared: Arc<Shared>, spec: Spec, mut stop: watch::Receiver<bool>) {
     let started = Instant::now();
-    let mut receiver = Receiver::default();
-    let mut joined = None;
-    let mut first_packet = None;
+    let mut progress = Progress { started, receiver: Receiver::default(), joined: None, first_packet: None };
     let mut watch_stop = stop.clone();
     let outcome = tokio::select! {
         r = async {
             match spec.target {
-                Target::Ceiling { relay, seed, index } => crate::ceiling::session(&shared, relay, seed, index, spec.publish, spec.offset, started, &mut receiver, &mut joined, &mut first_packet, &mut stop).await,
-                _ => session(&shared, &spec, started, &mut receiver, &mut joined, &mut first_packet, &mut stop).await,
+                Target::Ceiling { relay, seed, index } => crate::ceiling::session(&shared, relay, seed, index, spec.publish, spec.offset, &mut progress, &mut stop).await,
+                _ => session(&shared, &spec, &mut progress, &mut stop).await,
             }
         } => r,
         _ = watch_stop.wait_for(|s| *s) => Ok(()),
@@ -171,9 +198,9 @@ pub async fn run(shared: Arc<Shared>, spec: Spec, mut stop: watch::Receiver<bool
         debug!(%e, "participant ended with an error");
     }
     if std::env::var_os("HUIYI_BENCH_STREAMS").is_some() {
-        eprintln!("{}", receiver.describe());
+        eprintln!("{}", progress.receiver.describe());
     }
-    shared.collector.add(&receiver, joined, first_packet);
+    shared.collector.add(&progress.receiver, progress.joined, progress.first_packet);
 }
 
 fn encode(req: Req) -> WsMessage {
@@ -332,15 +359,7 @@ impl Signalling {
     }
 }
 
-async fn session(
-    shared: &Shared,
-    spec: &Spec,
-    started: Instant,
-    receiver: &mut Receiver,
-    joined: &mut Option<Duration>,
-    first_packet: &mut Option<Duration>,
-    stop: &mut watch::Receiver<bool>,
-) -> Result<()> {
+async fn session(shared: &Shared, spec: &Spec, progress: &mut Progress, stop: &mut watch::Receiver<bool>) -> Result<()> {
     let mut sig = Signalling::connect(spec).await?;
     let now = Instant::now();
     let mut sub = Peer::new(now).await?;
@@ -357,7 +376,7 @@ async fn session(
         if now >= sub.next {
             let _ = sub.rtc.handle_input(Input::Timeout(now));
         }
-        drain(&mut sub, shared, Some(&mut *receiver), &mut None)?;
+        drain(&mut sub, shared, Some(&mut progress.receiver), &mut None)?;
         if let Some(p) = publisher.as_mut() {
             if now >= p.peer.next {
                 let _ = p.peer.rtc.handle_input(Input::Timeout(now));
@@ -378,19 +397,15 @@ async fn session(
                 let _ = p.peer.rtc.handle_input(Input::Timeout(now));
                 drain(&mut p.peer, shared, None, &mut Some(&mut keyframes))?;
             }
-            if p.peer.connected && joined.is_none() {
-                *joined = Some(started.elapsed());
-                shared.counters.joined.fetch_add(1, Relaxed);
+            if p.peer.connected {
+                progress.join(shared);
             }
         }
-        if sub.connected && joined.is_none() && !spec.publish.any() {
-            *joined = Some(started.elapsed());
-            shared.counters.joined.fetch_add(1, Relaxed);
+        if sub.connected && !spec.publish.any() {
+            progress.join(shared);
         }
         let next_signal = sig.tick(now, shared).await?;
-        if first_packet.is_none() && receiver.got_media() {
-            *first_packet = Some(started.elapsed());
-        }
+        progress.note_media();
         let mut wake = sub.next.min(next_signal);
         if let Some(p) = &publisher {
             wake = wake.min(p.peer.next);
@@ -405,12 +420,12 @@ async fn session(
             r = sub.socket.recv_from(&mut sub_buf) => {
                 let (n, source) = r?;
                 sub.receive(Instant::now(), source, &sub_buf[..n]);
-                drain(&mut sub, shared, Some(&mut *receiver), &mut None)?;
+                drain(&mut sub, shared, Some(&mut progress.receiver), &mut None)?;
                 // Take what else has arrived without another turn of the loop.
                 for _ in 0..32 {
                     let Ok((n, source)) = sub.socket.try_recv_from(&mut sub_buf) else { break };
                     sub.receive(Instant::now(), source, &sub_buf[..n]);
-                    drain(&mut sub, shared, Some(&mut *receiver), &mut None)?;
+                    drain(&mut sub, shared, Some(&mut progress.receiver), &mut None)?;
                 }
             }
             r = async { match publisher.as_mut() { Some(p) => p.peer.socket.recv_from(&mut pub_buf).await, None => std::future::pending().await } } => {
