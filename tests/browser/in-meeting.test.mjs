@@ -492,7 +492,8 @@ describe('running a meeting in the web app', () => {
     await shot(host.page, 'leave-dialog');
     await host.page.getByTestId('end-all').click();
     await guest.page.locator('[data-testid="status"][data-state="disconnected"]').waitFor({ timeout: 15_000 });
-    assert.match(await guest.page.getByTestId('status').innerText(), /ended/);
+    // The state and the reason's text may be written in separate turns: wait for the text.
+    await poll('the guest to be told the meeting ended', () => guest.page.getByTestId('status').innerText(), (t) => /ended/.test(t), { timeout: 10_000 });
     // Nobody gets back in.
     await guest.page.getByTestId('join-button').click();
     await poll('the ended meeting to refuse joins', () => guest.page.getByTestId('join-error').innerText(), (t) => /ended or was cancelled/.test(t));

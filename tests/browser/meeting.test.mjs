@@ -10,11 +10,13 @@
 // browser logs go to $HUIYI_ARTIFACTS or a fresh temp dir, printed at the start.
 
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { AccessToken } from 'livekit-server-sdk';
 import { joinViaForm, launchChromium, tileOf } from './lib/browser.mjs';
 import { startServer, tail } from './lib/server.mjs';
 import { signedFetch } from './lib/signed.mjs';
@@ -265,3 +267,64 @@ function waitForAttr(locator, name, value, timeout = 10_000) {
     timeout,
   });
 }
+
+describe('a WHIP broadcast in the web app', () => {
+  // OBS's path: a broadcaster that speaks only WHIP (GStreamer's webrtcbin, run by Debian's
+  // Python for its GObject bindings) publishes, and a participant in the browser sees and
+  // hears it.
+  let server;
+  let browser;
+  const artifacts = process.env.HUIYI_ARTIFACTS
+    ? (mkdirSync(process.env.HUIYI_ARTIFACTS, { recursive: true }), process.env.HUIYI_ARTIFACTS)
+    : mkdtempSync(join(tmpdir(), 'huiyi-browser-whip-'));
+  const WHIP_CLIENT = fileURLToPath(new URL('../python/tools/whip_client.py', import.meta.url));
+
+  before(async () => {
+    server = await startServer({ bin: process.env.HUIYI_BIN, webDir: WEB_DIST, logPath: join(artifacts, 'server-whip.log') });
+    browser = await launchChromium();
+  }, { timeout: 60_000 });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  it('is seen and heard by a participant in the browser', { timeout: 120_000 }, async () => {
+    const room = `whip-${Date.now()}`;
+    const viewer = await joinViaForm(browser, { baseUrl: server.url, name: 'Viewer', room, artifacts });
+    const token = new AccessToken('devkey', 'secret', { identity: 'obs', name: 'OBS 演播室' });
+    token.addGrant({ roomJoin: true, room, canPublish: true, canSubscribe: false });
+    const broadcaster = spawn('/usr/bin/python3', [WHIP_CLIENT, `${server.url}/whip`, await token.toJwt(), '25'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let said = '';
+    broadcaster.stdout.on('data', (d) => { said += d; });
+    broadcaster.stderr.on('data', (d) => { said += d; });
+    try {
+      const video = await waitForDecodedVideo(viewer.page, 'obs', 'camera', 40_000).catch((e) => {
+        throw new Error(`${e.message}\n--- broadcaster ---\n${said.slice(-2000)}`);
+      });
+      assert.equal(video.frameWidth, 640, JSON.stringify(video));
+      await waitForAudibleAudio(viewer.page, 'obs', 'microphone', 20_000);
+      const tile = tileOf(viewer.page, 'obs');
+      assert.match(await tile.innerText(), /OBS 演播室/);
+      // The picture itself, not only its statistics: the test pattern's white ball is drawn.
+      const white = () =>
+        tile.locator('video').evaluate((v) => {
+          const c = document.createElement('canvas');
+          [c.width, c.height] = [v.videoWidth, v.videoHeight];
+          const g = c.getContext('2d');
+          g.drawImage(v, 0, 0);
+          const d = g.getImageData(0, 0, c.width, c.height).data;
+          let n = 0;
+          for (let i = 0; i < d.length; i += 4) if (d[i] + d[i + 1] + d[i + 2] > 600) n++;
+          return n;
+        });
+      await poll('the broadcast picture to show its ball', white, (n) => n > 100, { timeout: 15_000 });
+      await viewer.page.screenshot({ path: join(artifacts, 'whip-broadcast-in-the-web-app.png') });
+      // After its 25 s the broadcaster ends with DELETE, and leaves the room.
+      await tileOf(viewer.page, 'obs').waitFor({ state: 'detached', timeout: 45_000 });
+      assert.match(said, /"step": "deleted", "status": 200/, said.slice(-2000));
+    } finally {
+      if (broadcaster.exitCode === null) broadcaster.kill('SIGKILL');
+    }
+  });
+});

@@ -11,6 +11,7 @@ import pytest
 from livekit import api
 
 from harness import server as huiyi
+from harness import webhook_sink
 from harness.peers import Peers
 
 _SERVER_KEY = pytest.StashKey[huiyi.Server]()
@@ -18,8 +19,16 @@ _LOG_OFFSET_KEY = pytest.StashKey[int]()
 
 
 @pytest.fixture(scope="session")
-def server(request, tmp_path_factory) -> huiyi.Server:
-    srv = huiyi.start(tmp_path_factory.mktemp("huiyi"))
+def livekit_webhooks():
+    """Where the session's server sends its LiveKit-style webhooks."""
+    sink = webhook_sink.start()
+    yield sink
+    sink.close()
+
+
+@pytest.fixture(scope="session")
+def server(request, tmp_path_factory, livekit_webhooks) -> huiyi.Server:
+    srv = huiyi.start(tmp_path_factory.mktemp("huiyi"), extra_args=("--livekit-webhook-url", livekit_webhooks.url))
     request.config.stash[_SERVER_KEY] = srv
     yield srv
     huiyi.stop(srv)

@@ -15,6 +15,8 @@ const paths = {
   poll: '<path d="M5 20V10M12 20V4M19 20v-7"/>',
   notes: '<path d="M6 3h9l4 4v14H6z"/><path d="M9 11h7M9 15h7M9 7h4"/>',
   leave: '<path d="M15 4h3a2 2 0 0 1 2 2v12a2 2 0 0 1-2 2h-3M10 17l-5-5 5-5M5 12h11"/>',
+  record: '<circle cx="12" cy="12" r="9"/><circle cx="12" cy="12" r="4" fill="currentColor"/>',
+  live: '<circle cx="12" cy="12" r="2"/><path d="M8.5 8.5a5 5 0 0 0 0 7M15.5 8.5a5 5 0 0 1 0 7M5.6 5.6a9 9 0 0 0 0 12.8M18.4 5.6a9 9 0 0 1 0 12.8"/>',
 } as const;
 
 export type IconName = keyof typeof paths;
@@ -24,4 +26,16 @@ export function icon(name: IconName): string {
     '<svg viewBox="0 0 24 24" width="22" height="22" fill="none" stroke="currentColor" stroke-width="2" ' +
     `stroke-linecap="round" stroke-linejoin="round" aria-hidden="true">${paths[name]}</svg>`
   );
+}
+
+/**
+ * A control's icon and label, rewritten only when they change. `render` runs on every room
+ * event; replacing the button's children each time could swap the element under a pressed
+ * mouse button, and a click whose press and release land on different elements is lost.
+ */
+export function setButtonContent(btn: HTMLButtonElement, iconName: IconName, label: string): void {
+  const key = `${iconName}|${label}`;
+  if (btn.dataset.content === key) return;
+  btn.dataset.content = key;
+  btn.innerHTML = `${icon(iconName)}<span>${label}</span>`;
 }

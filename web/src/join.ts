@@ -157,6 +157,13 @@ export function startJoinView(params: URLSearchParams): void {
         leaveHostHint: byId('leave-host-hint'),
         handOver: byId('hand-over'),
         nextHost: byId('next-host'),
+        recording: {
+          indicator: byId('rec-indicator'),
+          record: byId('toggle-record'),
+          recordMenu: byId('record-menu'),
+          live: byId('toggle-live'),
+          liveDialog: byId('live-dialog'),
+        },
       },
       {
         title: creds.meeting?.subject || room || t('app.title'),

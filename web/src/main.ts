@@ -34,7 +34,16 @@ langSwitch.onclick = () => {
   location.href = url.toString();
 };
 
-if (isPortalPath(location.pathname)) {
+const liveCode = /^\/live\/(\d{9})\/?$/.exec(location.pathname)?.[1];
+if (liveCode) {
+  // A live meeting's viewer page: no join form, no meeting.
+  byId('join-view').hidden = true;
+  byId('status').hidden = true;
+  const view = byId('live-view');
+  view.hidden = false;
+  // hls.js is loaded only here, not by every meeting page.
+  void import('./live').then((m) => m.startLiveView(view, liveCode));
+} else if (isPortalPath(location.pathname)) {
   langSwitch.hidden = true;
   byId('join-view').hidden = true;
   byId('status').hidden = true;

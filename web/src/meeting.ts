@@ -16,7 +16,7 @@ import {
 import type { Credentials } from './token';
 import type { DeviceChoice } from './prejoin';
 import { TileGrid } from './tiles';
-import { icon, type IconName } from './icons';
+import { icon, setButtonContent, type IconName } from './icons';
 import { t, tf, tryT, type Key } from './i18n';
 import { showStatus } from './status';
 import { ChatPanel } from './panels/chat';
@@ -25,6 +25,7 @@ import type { NotesPanel } from './panels/notes';
 import { HostApi, personOf } from './panels/host-api';
 import { handOf, isWaiting, PeoplePanel, roleOf, sendHand } from './panels/people';
 import { SettingsPanel } from './panels/settings';
+import { RecordingControls, type RecordingElements } from './panels/recording';
 
 /**
  * livekit-client retries some failures without end (a server that answers 404 on both signalling
@@ -62,6 +63,7 @@ export interface MeetingElements {
   leaveHostHint: HTMLElement;
   handOver: HTMLElement;
   nextHost: HTMLSelectElement;
+  recording: RecordingElements;
 }
 
 /** What the join answer said about the meeting (absent for a plain room). */
@@ -119,6 +121,7 @@ export class Meeting {
   private joinedAt = 0;
   private timerHandle: ReturnType<typeof setInterval> | undefined;
   private readonly api: HostApi | undefined;
+  private readonly recording: RecordingControls;
   private readonly onKey = (e: KeyboardEvent) => this.shortcut(e);
   private audioContext: AudioContext | undefined;
   /** The muted microphone a mute-on-join meeting publishes at join; the mic button waits for it. */
@@ -136,6 +139,9 @@ export class Meeting {
     this.wireRoom();
     this.wireControls();
     this.showHeader();
+    this.recording = new RecordingControls(this.room, els.recording, this.api, () => roleOf(this.room.localParticipant) !== undefined, (m) =>
+      showStatus('connected', m),
+    );
   }
 
   private showHeader(): void {
@@ -576,6 +582,8 @@ export class Meeting {
     // Waiting participants (which only hosts and they themselves see) get no tile.
     this.grid.sync([room.localParticipant, ...room.remoteParticipants.values()].filter((p) => p.isLocal || !isWaiting(p)));
     this.els.waitingOverlay.hidden = !isWaiting(room.localParticipant);
+    // The recording controls exist from the constructor's end; render can run before.
+    this.recording?.render();
     const lp = room.localParticipant;
     setControl(this.els.mic, lp.isMicrophoneEnabled, ['mic', 'micOff'], ['controls.mute', 'controls.unmute']);
     setControl(this.els.camera, lp.isCameraEnabled, ['cam', 'camOff'], ['controls.cameraOff', 'controls.cameraOn']);
@@ -632,7 +640,7 @@ export class Meeting {
  */
 function setControl(btn: HTMLButtonElement, on: boolean, icons: [IconName, IconName], labels: [Key, Key]): void {
   const i = on ? 0 : 1;
-  btn.innerHTML = `${icon(icons[i])}<span>${t(labels[i])}</span>`;
+  setButtonContent(btn, icons[i], t(labels[i]));
   btn.setAttribute('aria-pressed', String(on));
   btn.classList.toggle('off', !on);
 }

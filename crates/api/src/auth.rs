@@ -36,6 +36,8 @@ pub struct VideoGrant {
     pub can_update_own_metadata: Option<bool>,
     pub hidden: bool,
     pub recorder: bool,
+    /// LiveKit's Ingress service (`CreateIngress` and the rest).
+    pub ingress_admin: bool,
 }
 
 /// The claims of a LiveKit access token.
@@ -74,6 +76,23 @@ pub enum AuthError {
 impl KeyRing {
     pub fn new(keys: HashMap<String, String>) -> Self {
         Self { keys: Arc::new(keys) }
+    }
+
+    /// A key for one purpose (signing download links), derived from every API secret, so it
+    /// survives restarts and changes when the secrets are rotated.
+    pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
+        use sha2::Digest;
+        let mut pairs: Vec<(&String, &String)> = self.keys.iter().collect();
+        pairs.sort();
+        let mut h = sha2::Sha256::new();
+        h.update(purpose.as_bytes());
+        for (k, v) in pairs {
+            h.update([0u8]);
+            h.update(k.as_bytes());
+            h.update([0u8]);
+            h.update(v.as_bytes());
+        }
+        h.finalize().into()
     }
 
     /// Verifies a token's signature and time window and returns its claims.

@@ -10,6 +10,10 @@
 pub mod auth;
 pub mod chat;
 pub mod dev;
+pub mod ingress;
+pub mod egress;
+pub mod egress_s3;
+pub mod http_media;
 pub mod limits;
 pub mod meeting;
 pub mod metrics;
@@ -21,6 +25,8 @@ pub mod rtc;
 pub mod tencent;
 pub mod twirp;
 pub mod webhook;
+pub mod whep;
+pub mod whip;
 
 use std::path::PathBuf;
 
@@ -71,6 +77,12 @@ pub struct AppState {
     pub notes: notes::Notes,
     /// Who may read `/metrics`: anyone in dev mode, else a scraper with the metrics token.
     pub metrics: metrics::MetricsAccess,
+    /// Recording and streaming jobs (`egress`).
+    pub egress: egress::Egress,
+    /// WHIP broadcasts in progress (`whip`).
+    pub whip: whip::Sessions,
+    /// WHEP viewers (`whep`).
+    pub whep: whep::Viewers,
 }
 
 /// CORS for the token-authenticated endpoints: any origin, no credentials (cookies are never
@@ -80,7 +92,9 @@ fn cors() -> tower_http::cors::CorsLayer {
     use tower_http::cors::{Any, CorsLayer};
     CorsLayer::new()
         .allow_origin(Any)
-        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::OPTIONS])
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS])
+        // WHIP clients in a browser read where their session is.
+        .expose_headers([axum::http::header::LOCATION])
         .allow_headers(Any)
         .max_age(std::time::Duration::from_secs(86_400))
 }
@@ -95,6 +109,8 @@ pub fn router(state: AppState, web_dir: Option<PathBuf>) -> Router {
         .route("/rtc/v1", get(rtc::v1_not_supported))
         .route("/rtc/v1/validate", get(rtc::v1_not_supported))
         .route("/twirp/livekit.RoomService/{method}", post(twirp::room_service))
+        .route("/twirp/livekit.Egress/{method}", post(twirp::egress_service))
+        .route("/twirp/livekit.Ingress/{method}", post(twirp::ingress_service))
         .route("/api/chat", get(chat::history))
         .route("/api/polls", get(polls::list).post(polls::create))
         .route("/api/polls/{poll_id}", axum::routing::put(polls::update).delete(polls::delete))
@@ -103,6 +119,11 @@ pub fn router(state: AppState, web_dir: Option<PathBuf>) -> Router {
         .route("/api/notes", get(notes::socket::connect))
         .route("/api/notes/{room}", get(notes::socket::connect_room))
         .route("/api/notes.md", get(notes::socket::markdown))
+        .route("/live/{code}/{file}", get(egress::hls))
+        .route("/whip", post(whip::publish))
+        .route("/whip/{session}", axum::routing::delete(whip::end).patch(whip::patch))
+        .route("/whep", post(whep::play))
+        .route("/whep/{session}", axum::routing::delete(whep::end).patch(whep::patch))
         .layer(cors());
     let mut app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -110,6 +131,8 @@ pub fn router(state: AppState, web_dir: Option<PathBuf>) -> Router {
         .route("/rtc", get(rtc::connect))
         // Same-origin only: a page elsewhere must not mint tokens from a developer's server.
         .route("/api/dev/token", post(dev::token))
+        // Signed, expiring links to recordings (`egress::download_link`): the link is the credential.
+        .route("/api/records/{record_file_id}/download", get(egress::download))
         .merge(token_authenticated)
         .merge(tencent::routes(state.clone()));
     if let Some(dir) = web_dir {

@@ -63,7 +63,7 @@ pub(crate) fn token_from<'a>(query: &'a HashMap<String, String>, headers: &'a He
 }
 
 /// A join request, checked: what the token allows, in the engine's terms.
-fn join_params(claims: &Claims, query: &HashMap<String, String>, client: Option<std::net::SocketAddr>) -> Result<JoinParams, AuthError> {
+pub(crate) fn join_params(claims: &Claims, query: &HashMap<String, String>, client: Option<std::net::SocketAddr>) -> Result<JoinParams, AuthError> {
     let v = &claims.video;
     if !v.room_join {
         return Err(AuthError::NotPermitted("roomJoin"));
@@ -126,7 +126,7 @@ pub fn hosts_room(claims: &Claims) -> bool {
 /// Whether the token's room admits its holder now: a meeting that ended or was cancelled, a
 /// person the host removed, or a newcomer to a locked meeting is refused however valid the
 /// token ([`admission`]). For a meeting's room, the answer carries its live controls.
-async fn room_admits(state: &AppState, claims: &Claims, resuming: bool) -> Result<Option<admission::RoomRules>, Response> {
+pub(crate) async fn room_admits(state: &AppState, claims: &Claims, resuming: bool) -> Result<Option<admission::RoomRules>, Response> {
     let person = admission::person_of(&claims.metadata, &claims.sub);
     match admission::check_room(&state.store, &claims.video.room, &person, hosts_room(claims), resuming, crate::unix_now()).await {
         Ok(Ok(controls)) => Ok(controls),

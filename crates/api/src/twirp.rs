@@ -1,5 +1,5 @@
-//! LiveKit's server API: the Twirp `livekit.RoomService`, at
-//! `POST /twirp/livekit.RoomService/<Method>`, in protobuf or JSON as the caller sends it.
+//! LiveKit's server API: the Twirp `livekit.RoomService` and `livekit.Egress`, at
+//! `POST /twirp/livekit.<Service>/<Method>`, in protobuf or JSON as the caller sends it.
 //! Authorised by an access token with the room-admin grants, as the server SDKs send it.
 
 use axum::body::Bytes;
@@ -90,6 +90,15 @@ fn encode<T: Message + Serialize>(enc: Encoding, value: &T) -> Response {
     }
 }
 
+/// The request's encoding, from its Content-Type.
+fn encoding(headers: &HeaderMap) -> Result<Encoding, TwirpError> {
+    match headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
+        Some(ct) if ct.starts_with("application/json") => Ok(Encoding::Json),
+        Some(ct) if ct.starts_with("application/protobuf") || ct.starts_with("application/x-protobuf") => Ok(Encoding::Protobuf),
+        _ => Err(TwirpError::malformed("Content-Type must be application/json or application/protobuf")),
+    }
+}
+
 fn claims(state: &AppState, headers: &HeaderMap) -> Result<Claims, TwirpError> {
     let token = headers
         .get(header::AUTHORIZATION)
@@ -118,11 +127,7 @@ pub async fn room_service(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, TwirpError> {
-    let enc = match headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
-        Some(ct) if ct.starts_with("application/json") => Encoding::Json,
-        Some(ct) if ct.starts_with("application/protobuf") || ct.starts_with("application/x-protobuf") => Encoding::Protobuf,
-        _ => return Err(TwirpError::malformed("Content-Type must be application/json or application/protobuf")),
-    };
+    let enc = encoding(&headers)?;
     let c = claims(&state, &headers)?;
     let sfu = &state.sfu;
     let now_ms = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
@@ -224,5 +229,100 @@ pub async fn room_service(
             Ok(encode(enc, &lk::SendDataResponse {}))
         }
         _ => Err(TwirpError::new(StatusCode::NOT_FOUND, "bad_route", format!("no RoomService method {method}"))),
+    }
+}
+
+impl From<crate::egress::EgressError> for TwirpError {
+    fn from(e: crate::egress::EgressError) -> Self {
+        use crate::egress::EgressError as E;
+        let (status, code) = match &e {
+            E::InvalidArgument(_) => (StatusCode::BAD_REQUEST, "invalid_argument"),
+            E::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            E::Unimplemented(_) => (StatusCode::NOT_IMPLEMENTED, "unimplemented"),
+            E::ResourceExhausted(_) => (StatusCode::TOO_MANY_REQUESTS, "resource_exhausted"),
+            E::Conflict(_) => (StatusCode::CONFLICT, "already_exists"),
+            E::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            E::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        Self::new(status, code, e.to_string())
+    }
+}
+
+/// LiveKit's `livekit.Egress` service: recordings and streams (`crate::egress`). Every method
+/// needs the `roomRecord` grant, as in LiveKit.
+pub async fn egress_service(
+    State(state): State<AppState>,
+    Path(method): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, TwirpError> {
+    let enc = encoding(&headers)?;
+    let c = claims(&state, &headers)?;
+    require(c.video.room_record, "roomRecord")?;
+    let egress = &state.egress;
+    match method.as_str() {
+        "StartTrackEgress" => {
+            let req: lk::TrackEgressRequest = decode(enc, &body)?;
+            Ok(encode(enc, &egress.start_track(req).await?))
+        }
+        "StartRoomCompositeEgress" => {
+            let req: lk::RoomCompositeEgressRequest = decode(enc, &body)?;
+            Ok(encode(enc, &egress.start_room_composite(req).await?))
+        }
+        "StopEgress" => {
+            let req: lk::StopEgressRequest = decode(enc, &body)?;
+            Ok(encode(enc, &egress.stop(&req.egress_id).await?))
+        }
+        "ListEgress" => {
+            let req: lk::ListEgressRequest = decode(enc, &body)?;
+            let items = egress.list(&req).await?;
+            Ok(encode(enc, &lk::ListEgressResponse { items, next_page_token: None }))
+        }
+        "UpdateStream" => {
+            let req: lk::UpdateStreamRequest = decode(enc, &body)?;
+            Ok(encode(enc, &egress.update_stream(req).await?))
+        }
+        "StartParticipantEgress" => {
+            let req: lk::ParticipantEgressRequest = decode(enc, &body)?;
+            Ok(encode(enc, &egress.start_participant(req).await?))
+        }
+        "UpdateLayout" => {
+            let req: lk::UpdateLayoutRequest = decode(enc, &body)?;
+            Ok(encode(enc, &egress.update_layout(req).await?))
+        }
+        "StartWebEgress" | "StartTrackCompositeEgress" | "StartEgress" | "ExportReplay" => {
+            Err(TwirpError::new(StatusCode::NOT_IMPLEMENTED, "unimplemented", format!("Egress.{method} is not supported")))
+        }
+        _ => Err(TwirpError::new(StatusCode::NOT_FOUND, "bad_route", format!("no Egress method {method}"))),
+    }
+}
+
+/// LiveKit's `livekit.Ingress` service, for WHIP only (`crate::ingress`). Every method needs
+/// the `ingressAdmin` grant, as in LiveKit.
+pub async fn ingress_service(
+    State(state): State<AppState>,
+    Path(method): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, TwirpError> {
+    let enc = encoding(&headers)?;
+    let c = claims(&state, &headers)?;
+    require(c.video.ingress_admin, "ingressAdmin")?;
+    match method.as_str() {
+        "CreateIngress" => {
+            let req: lk::CreateIngressRequest = decode(enc, &body)?;
+            Ok(encode(enc, &crate::ingress::create(&state, req).await?))
+        }
+        "ListIngress" => {
+            let req: lk::ListIngressRequest = decode(enc, &body)?;
+            let items = crate::ingress::list(&state, &req).await?;
+            Ok(encode(enc, &lk::ListIngressResponse { items, next_page_token: None }))
+        }
+        "DeleteIngress" => {
+            let req: lk::DeleteIngressRequest = decode(enc, &body)?;
+            Ok(encode(enc, &crate::ingress::delete(&state, &req.ingress_id).await?))
+        }
+        "UpdateIngress" => Err(TwirpError::new(StatusCode::NOT_IMPLEMENTED, "unimplemented", "Ingress.UpdateIngress is not supported; delete and create")),
+        _ => Err(TwirpError::new(StatusCode::NOT_FOUND, "bad_route", format!("no Ingress method {method}"))),
     }
 }

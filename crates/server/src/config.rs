@@ -91,6 +91,44 @@ pub struct ServeArgs {
     /// [default: none]
     #[arg(long, env = "HUIYI_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
+    /// The recording worker binary (`huiyi-egress`, built with GStreamer). Without it,
+    /// recording and streaming requests are refused. [default: `huiyi-egress` beside `huiyi`]
+    #[arg(long, env = "HUIYI_EGRESS_WORKER")]
+    pub egress_worker: Option<PathBuf>,
+    /// Recording and streaming jobs at once; more are refused. [default: 2]
+    #[arg(long, env = "HUIYI_EGRESS_MAX_JOBS")]
+    pub egress_max_jobs: Option<usize>,
+    /// Seconds a recording or stream may run before it is stopped. [default: 14400]
+    #[arg(long, env = "HUIYI_EGRESS_MAX_DURATION_SECS")]
+    pub egress_max_duration_secs: Option<u64>,
+    /// A URL that gets LiveKit-style webhooks (`egress_started`, `egress_updated`,
+    /// `egress_ended`, `ingress_started`, `ingress_ended`), signed with the first API key, as
+    /// LiveKit's `webhook.urls`. Repeat it, or separate URLs with commas. [default: none]
+    #[arg(long = "livekit-webhook-url", env = "HUIYI_LIVEKIT_WEBHOOK_URLS", value_delimiter = ',')]
+    pub livekit_webhook_urls: Option<Vec<String>>,
+    /// An S3-compatible bucket for recordings: each finished file is uploaded there and removed
+    /// from the data folder, and download links redirect to presigned URLs. [default: none:
+    /// recordings stay in the data folder]
+    #[arg(long, env = "HUIYI_RECORDINGS_S3_BUCKET")]
+    pub recordings_s3_bucket: Option<String>,
+    /// The bucket's service URL (MinIO, Ceph, COS, OSS: `https://…`); empty for AWS. [default: AWS]
+    #[arg(long, env = "HUIYI_RECORDINGS_S3_ENDPOINT")]
+    pub recordings_s3_endpoint: Option<String>,
+    /// [default: us-east-1]
+    #[arg(long, env = "HUIYI_RECORDINGS_S3_REGION")]
+    pub recordings_s3_region: Option<String>,
+    #[arg(long, env = "HUIYI_RECORDINGS_S3_ACCESS_KEY")]
+    pub recordings_s3_access_key: Option<String>,
+    #[arg(long, env = "HUIYI_RECORDINGS_S3_SECRET_KEY", hide_env_values = true)]
+    pub recordings_s3_secret_key: Option<String>,
+    /// Path-style bucket URLs (`endpoint/bucket/key`), which MinIO and most self-hosted stores
+    /// need. [default: false]
+    #[arg(long, env = "HUIYI_RECORDINGS_S3_FORCE_PATH_STYLE")]
+    pub recordings_s3_force_path_style: Option<bool>,
+    /// Days a finished recording is kept (fractions allowed); then its file or object and its
+    /// listing are deleted, with `recording.deleted`. [default: kept forever]
+    #[arg(long, env = "HUIYI_RECORDINGS_RETENTION_DAYS")]
+    pub recordings_retention_days: Option<f64>,
 }
 
 /// The TOML file's shape. Every field is optional; see docs/configuration.md.
@@ -115,6 +153,17 @@ pub struct FileConfig {
     pub ping_timeout_secs: Option<u64>,
     pub trusted_proxies: Option<Vec<IpAddr>>,
     pub metrics_token: Option<String>,
+    pub egress_worker: Option<PathBuf>,
+    pub egress_max_jobs: Option<usize>,
+    pub egress_max_duration_secs: Option<u64>,
+    pub livekit_webhook_urls: Option<Vec<String>>,
+    pub recordings_s3_bucket: Option<String>,
+    pub recordings_s3_endpoint: Option<String>,
+    pub recordings_s3_region: Option<String>,
+    pub recordings_s3_access_key: Option<String>,
+    pub recordings_s3_secret_key: Option<String>,
+    pub recordings_s3_force_path_style: Option<bool>,
+    pub recordings_retention_days: Option<f64>,
 }
 
 /// The resolved configuration the server runs with.
@@ -145,6 +194,16 @@ pub struct Config {
     pub trusted_proxies: Vec<IpAddr>,
     /// What a scraper presents to read `/metrics` outside dev mode; `None`: no scraping.
     pub metrics_token: Option<MetricsToken>,
+    /// Recording and streaming: the worker, and the job limits. Files go to
+    /// `data_dir/recordings`.
+    pub egress_worker: Option<PathBuf>,
+    pub egress_max_jobs: usize,
+    pub egress_max_duration: std::time::Duration,
+    /// Where LiveKit-style webhooks go (`huiyi_api::webhook::livekit`).
+    pub livekit_webhook_urls: Vec<String>,
+    /// The recordings bucket, if any (`huiyi_api::egress_s3`).
+    pub recordings_s3: Option<huiyi_api::egress_s3::S3Target>,
+    pub recordings_retention: Option<std::time::Duration>,
 }
 
 /// Why the server will not start.
@@ -164,6 +223,12 @@ pub enum ConfigError {
     WeakMetricsToken,
     #[error("refusing to start with an insecure secret for key {0:?}: secrets must be at least 32 characters and not a default (use --dev for local development)")]
     WeakSecret(String),
+    #[error("livekit_webhook_urls: {0:?} is not an http:// or https:// URL")]
+    WebhookUrl(String),
+    #[error("recordings_s3: {0}")]
+    RecordingsS3(String),
+    #[error("recordings_retention_days must be a positive number of days")]
+    Retention,
 }
 
 /// The shortest metrics token accepted: `/metrics` has no rate limit to slow guessing.
@@ -218,7 +283,41 @@ impl Config {
             Some(t) => Some(MetricsToken::new(t.trim())),
             None => None,
         };
+        let egress_worker = args.egress_worker.clone().or(file.egress_worker).or_else(|| {
+            let beside = std::env::current_exe().ok()?.with_file_name("huiyi-egress");
+            beside.is_file().then_some(beside)
+        });
+        let livekit_webhook_urls: Vec<String> = args.livekit_webhook_urls.clone().or(file.livekit_webhook_urls.clone()).unwrap_or_default();
+        if let Some(bad) = livekit_webhook_urls.iter().find(|u| !(u.starts_with("http://") || u.starts_with("https://")) || u.len() > 2048) {
+            return Err(ConfigError::WebhookUrl(bad.clone()));
+        }
+        let recordings_s3 = match args.recordings_s3_bucket.clone().or(file.recordings_s3_bucket.clone()) {
+            None => None,
+            Some(bucket) => {
+                let upload = huiyi_proto::lk::S3Upload {
+                    bucket,
+                    endpoint: args.recordings_s3_endpoint.clone().or(file.recordings_s3_endpoint.clone()).unwrap_or_default(),
+                    region: args.recordings_s3_region.clone().or(file.recordings_s3_region.clone()).unwrap_or_default(),
+                    access_key: args.recordings_s3_access_key.clone().or(file.recordings_s3_access_key.clone()).unwrap_or_default(),
+                    secret: args.recordings_s3_secret_key.clone().or(file.recordings_s3_secret_key.clone()).unwrap_or_default(),
+                    force_path_style: args.recordings_s3_force_path_style.or(file.recordings_s3_force_path_style).unwrap_or(false),
+                    ..Default::default()
+                };
+                Some(huiyi_api::egress_s3::S3Target::from_livekit(&upload).map_err(ConfigError::RecordingsS3)?)
+            }
+        };
+        let recordings_retention = match args.recordings_retention_days.or(file.recordings_retention_days) {
+            None => None,
+            Some(d) if d.is_finite() && d > 0.0 && d < 100_000.0 => Some(std::time::Duration::from_secs_f64(d * 86_400.0)),
+            Some(_) => return Err(ConfigError::Retention),
+        };
         Ok(Self {
+            recordings_s3,
+            recordings_retention,
+            egress_worker,
+            egress_max_jobs: args.egress_max_jobs.or(file.egress_max_jobs).unwrap_or(2).max(1),
+            livekit_webhook_urls,
+            egress_max_duration: std::time::Duration::from_secs(args.egress_max_duration_secs.or(file.egress_max_duration_secs).unwrap_or(4 * 3600).max(1)),
             metrics_token,
             ping_interval: std::time::Duration::from_secs(ping_interval),
             ping_timeout: std::time::Duration::from_secs(ping_timeout),

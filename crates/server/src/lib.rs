@@ -70,13 +70,61 @@ impl Application {
         })
         .await?;
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
-        let webhooks = huiyi_api::webhook::Webhooks::new(store.clone());
+        let webhooks = huiyi_api::webhook::Webhooks::new(store.clone()).with_livekit(config.livekit_webhook_urls.clone());
         let webhook_client = huiyi_api::webhook::worker::client(config.webhooks.timeout)
             .map_err(|e| std::io::Error::other(format!("cannot build the webhook HTTP client: {e}")))?;
         tokio::spawn(huiyi_api::webhook::worker::run(store.clone(), webhook_client.clone(), webhooks.wake(), config.webhooks.clone(), shutdown_rx.clone()));
+        // LiveKit-style webhooks are signed by the first API key (in sorted order), as LiveKit
+        // signs with its configured `webhook.api_key`.
+        if let Some((key, secret)) = config.keys.iter().min_by(|a, b| a.0.cmp(b.0)) {
+            let signer = (key.clone(), secret.clone());
+            tokio::spawn(huiyi_api::webhook::livekit::run(store.clone(), webhook_client.clone(), webhooks.livekit().wake(), signer, config.webhooks.clone(), shutdown_rx.clone()));
+        }
+        let egress = huiyi_api::egress::Egress::new(
+            huiyi_api::egress::EgressConfig {
+                worker: config.egress_worker.clone(),
+                // Absolute: the worker runs with its own working directory in mind and refuses
+                // relative paths (the default data folder is `./data`).
+                dir: std::path::absolute(&config.data_dir)?.join("recordings"),
+                max_concurrent: config.egress_max_jobs,
+                max_duration: config.egress_max_duration,
+                link_key: KeyRing::new(config.keys.clone()).derive_key("huiyi recording download links"),
+                link_ttl: std::time::Duration::from_secs(6 * 3600),
+                s3: config.recordings_s3.clone(),
+                retention: config.recordings_retention,
+            },
+            sfu.handle.clone(),
+            store.clone(),
+            webhooks.clone(),
+        );
+        // A job whose worker died with the last run ends failed (its file plays up to the cut).
+        match egress.fail_unfinished().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(jobs = n, "marked recording jobs left running by the last run as failed"),
+            Err(e) => return Err(std::io::Error::other(format!("cannot read recording jobs: {e}"))),
+        }
+        if let Some(retention) = config.recordings_retention {
+            // Often enough that nothing outlives its retention by more than a quarter of it
+            // (and at most an hour), never in a busy loop.
+            let every = (retention / 4).clamp(std::time::Duration::from_secs(1), std::time::Duration::from_secs(3600));
+            let (egress, mut stop) = (egress.clone(), shutdown_rx.clone());
+            tokio::spawn(async move {
+                loop {
+                    egress.sweep_expired().await;
+                    tokio::select! {
+                        _ = tokio::time::sleep(every) => {}
+                        _ = stop.changed() => return,
+                    }
+                }
+            });
+        }
+        match &config.egress_worker {
+            Some(w) => tracing::info!(worker = %w.display(), "recording and streaming enabled"),
+            None => tracing::info!("recording and streaming disabled: no huiyi-egress worker (see docs/egress.md)"),
+        }
         let mut sfu = sfu;
         let (_, events) = tokio::sync::mpsc::channel(1);
-        tokio::spawn(recorder::run(store.clone(), webhooks.clone(), std::mem::replace(&mut sfu.events, events)));
+        tokio::spawn(recorder::run(store.clone(), webhooks.clone(), egress.clone(), std::mem::replace(&mut sfu.events, events)));
         // Their leaves are still announced (the sweep then ends the meetings that are over).
         recorder::announce_dropped(&store, &webhooks, dropped, started).await;
         tokio::spawn(recorder::sweep(store.clone(), webhooks.clone(), shutdown_rx.clone()));
@@ -103,6 +151,9 @@ impl Application {
             limits: huiyi_api::limits::Limits::new(config.trusted_proxies.clone()),
             poll_pushes: Default::default(),
             notes: huiyi_api::notes::Notes::new(store.clone(), huiyi_api::notes::NotesConfig::default()),
+            egress,
+            whip: Default::default(),
+            whep: Default::default(),
             metrics: match (config.dev, config.metrics_token.clone()) {
                 (true, _) => MetricsAccess::Open,
                 (false, Some(token)) => MetricsAccess::Token(token),

@@ -15,8 +15,13 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 /// Records events until the engine stops.
-pub async fn run(store: Store, webhooks: Webhooks, mut events: mpsc::Receiver<RoomEvent>) {
+pub async fn run(store: Store, webhooks: Webhooks, egress: huiyi_api::egress::Egress, mut events: mpsc::Receiver<RoomEvent>) {
     while let Some(event) = events.recv().await {
+        // A media tap's news goes to the recording job that owns the tap.
+        if matches!(event, RoomEvent::TapTrackAdded { .. } | RoomEvent::TapTrackRemoved { .. } | RoomEvent::TapSpeakers { .. } | RoomEvent::TapClosed { .. }) {
+            egress.tap_event(event);
+            continue;
+        }
         if let Err(e) = record(&store, &webhooks, event).await {
             warn!(error = %e, "could not record a room event");
         }
@@ -182,6 +187,8 @@ async fn record(store: &Store, webhooks: &Webhooks, event: RoomEvent) -> Result<
                 warn!("a room holds the most chat messages it may keep; this one was delivered but not stored");
             }
         }
+        // Handed to the recording jobs by `run`.
+        RoomEvent::TapTrackAdded { .. } | RoomEvent::TapTrackRemoved { .. } | RoomEvent::TapSpeakers { .. } | RoomEvent::TapClosed { .. } => {}
     }
     Ok(())
 }

@@ -24,7 +24,7 @@ pub mod interaction;
 pub mod permission;
 pub mod speaker;
 
-pub use engine::{ChatEvent, CloseReason, Engine, EngineConfig, JoinError, JoinParams, MetricsSnapshot, MuteOnEntry, Output, PeerRole, ResumeError, RoomEvent, ServiceError, WAITING_ATTRIBUTE};
+pub use engine::{ChatEvent, CloseReason, Engine, EngineConfig, JoinError, JoinParams, MetricsSnapshot, MuteOnEntry, Output, PeerRole, ResumeError, RoomEvent, ServiceError, TapScope, TapSpec, TapTrack, WhepSource, WAITING_ATTRIBUTE};
 pub use engine::signal::SignalError;
 pub use interaction::ChatRule;
 pub use ids::{NameError, ParticipantIdentity, ParticipantSid, PeerId, RoomName, SessionKey, TrackSid};

@@ -237,12 +237,16 @@ pub async fn start(config: SfuConfig) -> io::Result<Sfu> {
     // multi-threaded runtime it was woken for every burst of packets and moved between
     // workers: about a fifth of its CPU time went to parking and waking threads.
     let udp = udp.into_std()?;
+    // Media taps (recording workers) are fed from a loopback socket of their own, never from
+    // the media socket, so a worker cannot be confused with a peer.
+    let tap = std::net::UdpSocket::bind((std::net::Ipv4Addr::LOCALHOST, 0))?;
+    tap.set_nonblocking(true)?;
     let (done_tx, done_rx) = oneshot::channel::<()>();
     std::thread::Builder::new().name("huiyi-engine".into()).spawn(move || {
         match tokio::runtime::Builder::new_current_thread().enable_all().build() {
             Ok(runtime) => runtime.block_on(async move {
                 match tokio::net::UdpSocket::from_std(udp) {
-                    Ok(udp) => run::run(engine, udp, rx, events_tx, metrics_tx).await,
+                    Ok(udp) => run::run(engine, udp, rx, events_tx, metrics_tx, tap).await,
                     Err(e) => tracing::error!(%e, "the engine thread could not take the UDP socket"),
                 }
             }),

@@ -34,6 +34,7 @@ pub(crate) async fn run(
     mut commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<huiyi_sfu_core::RoomEvent>,
     metrics: watch::Sender<SfuMetrics>,
+    tap: std::net::UdpSocket,
 ) {
     let local_udp = udp.local_addr().ok();
     let mut sessions: Sessions = HashMap::new();
@@ -46,7 +47,7 @@ pub(crate) async fn run(
     let mut next_publish = Instant::now();
     // One timer, moved when the deadline moves: building a new one each turn registered it in
     // tokio's timer wheel once per received packet.
-    let mut deadline = drain(&mut engine, &udp, &mut batch, &mut sessions, &tcp, &events);
+    let mut deadline = drain(&mut engine, &udp, &mut batch, &mut sessions, &tcp, &events, &tap);
     batch.flush(&udp);
     let sleep = tokio::time::sleep_until(deadline.min(next_publish).into());
     tokio::pin!(sleep);
@@ -66,7 +67,7 @@ pub(crate) async fn run(
                             let destination = local_udp.unwrap_or(source);
                             engine.handle_datagram(now, Protocol::Udp, source, destination, &buf[..n]);
                             forwarding.record(now.elapsed());
-                            deadline = drain(&mut engine, &udp, &mut batch, &mut sessions, &tcp, &events);
+                            deadline = drain(&mut engine, &udp, &mut batch, &mut sessions, &tcp, &events, &tap);
                         }
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                         Err(e) => {
@@ -88,14 +89,14 @@ pub(crate) async fn run(
                 if media {
                     forwarding.record(now.elapsed());
                 }
-                deadline = drain(&mut engine, &udp, &mut batch, &mut sessions, &tcp, &events);
+                deadline = drain(&mut engine, &udp, &mut batch, &mut sessions, &tcp, &events, &tap);
             }
             _ = &mut sleep => {
                 let now = Instant::now();
                 if now >= deadline {
                     engine.set_unix_millis(unix_millis());
                     engine.handle_timeout(now);
-                    deadline = drain(&mut engine, &udp, &mut batch, &mut sessions, &tcp, &events);
+                    deadline = drain(&mut engine, &udp, &mut batch, &mut sessions, &tcp, &events, &tap);
                 }
             }
         }
@@ -189,6 +190,7 @@ fn drain(
     sessions: &mut Sessions,
     tcp: &HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
     events: &mpsc::Sender<huiyi_sfu_core::RoomEvent>,
+    tap: &std::net::UdpSocket,
 ) -> Instant {
     loop {
         match engine.poll_output() {
@@ -223,6 +225,13 @@ fn drain(
                 // session could get here: that is a bug, and it is loud.
                 Err(mpsc::error::TrySendError::Full(e)) => tracing::error!(?e, "room event queue full; event lost"),
             },
+            // Plain RTP to a recording worker on loopback: a worker that falls behind loses
+            // packets (its depayloader asks for a keyframe), the engine never waits for it.
+            Output::TapTransmit { to, packet } => {
+                if let Err(e) = tap.send_to(&packet, to) {
+                    debug!(%e, %to, "tap packet dropped");
+                }
+            }
             Output::Close(key, reason) => {
                 if let Some((_, tx)) = sessions.remove(&key) {
                     let _ = tx.try_send(SessionMessage::Close(reason));

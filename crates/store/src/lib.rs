@@ -1,5 +1,5 @@
 //! Durable storage for Huiyi: enterprises, users, web sessions, API credentials, request
-//! nonces, meetings, attendance, the waiting room, shared meeting notes, and webhook subscriptions with their outbox, in SQLite (the default: one file in the data folder) or PostgreSQL.
+//! nonces, meetings, attendance, the waiting room, shared meeting notes, recording and streaming jobs, and webhook subscriptions with their outbox, in SQLite (the default: one file in the data folder) or PostgreSQL.
 //!
 //! Every query is written once in SQL that both databases accept, run through sqlx's `Any`
 //! driver; the migrations in `migrations/` are shared the same way.
@@ -12,6 +12,8 @@
 mod accounts;
 mod attendance;
 mod chat;
+mod egress;
+mod livekit_webhooks;
 mod meetings;
 mod polls;
 mod notes;
@@ -26,6 +28,8 @@ use sqlx::AnyPool;
 pub use accounts::{AppCredential, Enterprise, Role, User, DEV_ENTERPRISE, DEV_SECRET_ID};
 pub use attendance::{ParticipantSession, MAX_REPORT_SESSIONS};
 pub use chat::{ChatMessage, MAX_ROOM_MESSAGES};
+pub use egress::{EgressRow, IngressRow, EGRESS_DONE, MAX_EGRESS_LIST, MAX_INGRESSES};
+pub use livekit_webhooks::{LiveKitDelivery, MAX_LIVEKIT_PENDING};
 pub use meetings::{Meeting, MeetingStatus, NewMeeting};
 pub use polls::{Ballot, Poll, PollRefusal, PollState, MAX_MEETING_POLLS};
 pub use notes::NotesUpdate;

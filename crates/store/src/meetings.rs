@@ -159,6 +159,17 @@ impl Store {
         meeting_from(&row)
     }
 
+    /// The newest meeting of this enterprise that holds or held this code, in any state.
+    pub async fn meeting_by_code(&self, enterprise_id: &str, code: &str) -> Result<Meeting> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM meetings WHERE enterprise_id = $1 AND meeting_code = $2 ORDER BY updated_at DESC LIMIT 1"))
+            .bind(enterprise_id)
+            .bind(code)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        meeting_from(&row)
+    }
+
     /// The live meeting with this code, in any enterprise (codes are what participants type).
     pub async fn live_meeting_by_code(&self, code: &str) -> Result<Meeting> {
         let row = sqlx::query(&format!(

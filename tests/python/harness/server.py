@@ -70,8 +70,9 @@ def free_port(kind: int) -> int:
         return s.getsockname()[1]
 
 
-def start(work_dir: Path, *, bind: str = "127.0.0.1", node_ip: str | None = None) -> Server:
-    """Starts a server; `bind` and `node_ip` are passed through (see docs/configuration.md)."""
+def start(work_dir: Path, *, bind: str = "127.0.0.1", node_ip: str | None = None, extra_args: tuple[str, ...] = ()) -> Server:
+    """Starts a server; `bind`, `node_ip` and `extra_args` are passed through (see
+    docs/configuration.md)."""
     binary = binary_path()
     if not binary.is_file():
         raise RuntimeError(f"huiyi binary not found at {binary}; build it or set HUIYI_BIN")
@@ -94,6 +95,7 @@ def start(work_dir: Path, *, bind: str = "127.0.0.1", node_ip: str | None = None
         "--rtc-udp-port", str(rtc_udp_port),
         "--data-dir", str(data_dir),
         "--web-dir", str(REPO_ROOT / "web" / "dist"),
+        *extra_args,
     ]
     env = dict(os.environ)
     env.setdefault("RUST_LOG", "info")

@@ -19,11 +19,11 @@ export function personOf(identity: string, metadata: string | undefined): string
 export class HostApi {
   constructor(private readonly meetingId: string) {}
 
-  private put(control: string, body: Record<string, unknown>): Promise<void> {
-    return this.call('PUT', `/v1/real-control/meetings/${encodeURIComponent(this.meetingId)}/${control}`, body);
+  private async put(control: string, body: Record<string, unknown>): Promise<void> {
+    await this.call('PUT', `/v1/real-control/meetings/${encodeURIComponent(this.meetingId)}/${control}`, body);
   }
 
-  private async call(method: string, path: string, body: Record<string, unknown>): Promise<void> {
+  private async call(method: string, path: string, body: Record<string, unknown>): Promise<unknown> {
     let res: Response;
     try {
       res = await fetch(path, {
@@ -40,6 +40,7 @@ export class HostApi {
       const answer = (await res.json().catch(() => ({}))) as { error_info?: { message?: string } };
       throw new ControlError(answer.error_info?.message ?? `HTTP ${res.status}`);
     }
+    return res.json().catch(() => ({}));
   }
 
   private static user(person: string) {
@@ -85,8 +86,19 @@ export class HostApi {
   }
 
   /** Ends the meeting for everyone (Tencent's dismiss). */
-  endForAll(): Promise<void> {
-    return this.call('POST', `/v1/meetings/${encodeURIComponent(this.meetingId)}/dismiss`, { reason_code: 1 });
+  async endForAll(): Promise<void> {
+    await this.call('POST', `/v1/meetings/${encodeURIComponent(this.meetingId)}/dismiss`, { reason_code: 1 });
+  }
+
+  /** The meeting's cloud recording: start, pause, resume or stop (Huiyi's `record` control). */
+  record(action: 'start' | 'pause' | 'resume' | 'stop') {
+    return this.put('record', { action });
+  }
+
+  /** The meeting's live stream: HLS at its viewer page, and RTMP to `rtmpUrls`. */
+  async live(action: 'start' | 'stop', rtmpUrls: string[] = []): Promise<{ view_url?: string }> {
+    const path = `/v1/real-control/meetings/${encodeURIComponent(this.meetingId)}/live`;
+    return (await this.call('PUT', path, { action, rtmp_urls: rtmpUrls })) as { view_url?: string };
   }
 
   /** The meeting's chat as CSV, for the host. */

@@ -159,6 +159,8 @@ export interface MeetingInfo {
   sub_meetings?: SubMeeting[];
   /** Who is invited (Huiyi's portal name; Tencent's is `participants`). */
   invitees?: { userid: string }[];
+  /** Hosts named besides the creator (who is not listed here). */
+  hosts?: { userid: string }[];
 }
 
 export interface MeetingList {
@@ -233,6 +235,85 @@ export interface DayStatistics {
 export interface EnterpriseStatistics {
   days: DayStatistics[];
   total: { meetings: number; participant_minutes: number; average_size: number };
+}
+
+/** A recording's file, as `/v1/records` lists it. Times are unix milliseconds. */
+export interface RecordFile {
+  record_file_id: string;
+  record_start_time: number;
+  record_end_time: number;
+  /** Bytes. */
+  record_size: number;
+  /** Milliseconds of media. */
+  record_duration: number;
+  allow_download?: boolean;
+}
+
+/**
+ * One cloud recording. `state` is Tencent's: 1 recording, 2 being processed, 3 ready, 4 failed
+ * (its file then holds what was recorded until the failure).
+ */
+export interface RecordMeeting {
+  meeting_record_id: string;
+  meeting_id: string;
+  meeting_code: string;
+  /** The meeting's creator. */
+  host_user_id: string;
+  /** Unix milliseconds. */
+  media_start_time: number;
+  subject: string;
+  state: number;
+  record_files?: RecordFile[];
+}
+
+export interface RecordList {
+  total_count: number;
+  current_page: number;
+  total_page: number;
+  record_meetings?: RecordMeeting[];
+}
+
+/** A recording file's links: signed, and valid for a limited time (6 hours by default). */
+export interface RecordAddress {
+  record_file_id: string;
+  /** Plays in the browser (sent inline). */
+  view_address: string;
+  download_address: string;
+  download_address_file_type?: string;
+}
+
+/** The longest time window one `/v1/records` query may cover, in seconds (Tencent's limit). */
+const RECORDS_WINDOW = 31 * 86_400;
+/** The most recordings one `/v1/records` page holds. */
+const RECORDS_PAGE = 20;
+
+/**
+ * The recordings of meeting `meetingId` that started between `from` and `to` (unix seconds),
+ * newest first. `/v1/records` answers for at most 31 days and 20 recordings at a time, so this
+ * walks back from `to` one window after another, and through each window's pages.
+ */
+export async function fetchMeetingRecords(meetingId: string, userid: string, from: number, to: number): Promise<RecordMeeting[]> {
+  const found = new Map<string, RecordMeeting>();
+  for (let end = to; end >= from; end -= RECORDS_WINDOW) {
+    const start = Math.max(from, end - RECORDS_WINDOW + 1);
+    for (let page = 1; ; page++) {
+      const params = { userid, meeting_id: meetingId, start_time: start, end_time: end, page, page_size: RECORDS_PAGE };
+      const list = await call<RecordList>('GET', `/v1/records${query(params)}`);
+      for (const r of list.record_meetings ?? []) found.set(r.meeting_record_id, r);
+      if (page >= (list.total_page ?? 1)) break;
+    }
+  }
+  return [...found.values()];
+}
+
+/** Fresh signed links to a recording's file. */
+export function fetchRecordAddress(recordFileId: string, userid: string): Promise<RecordAddress> {
+  return call<RecordAddress>('GET', `/v1/addresses/${encodeURIComponent(recordFileId)}${query({ userid })}`);
+}
+
+/** Deletes a recording's file (a host of its meeting or an admin). */
+export async function deleteRecord(recordFileId: string, userid: string): Promise<void> {
+  await call('DELETE', `/v1/records/${encodeURIComponent(recordFileId)}${query({ userid })}`);
 }
 
 /** One meeting as `userid` may see it. */

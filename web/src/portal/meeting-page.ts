@@ -1,10 +1,11 @@
 // /meetings/<id>: one meeting. Its details in the meeting's own time zone, the join link with a
 // copy button, Join / Edit / Cancel, the .ics invitation, the occurrences of a recurring meeting,
-// and the attendance report (statistics, sessions, CSV export).
+// its recordings (recordings.ts), and the attendance report (statistics, sessions, CSV export).
 
 import { currentLocale, t, tf, tryT, type Key } from '../i18n';
 import { call, fetchMeeting, query, type MeetingInfo, type MeetingStatistics, type Participant, type RecurringRule } from './api';
 import { append, fill, h } from './dom';
+import { fillRecordings, recordingsSection } from './recordings';
 import { rerender, type Page } from './router';
 import { formatDate, formatRange, formatShort, validZone } from './tz';
 import { copyButton, errorBox, pageHead, row, section, showError, statusBadge, table, unix } from './widgets';
@@ -57,9 +58,11 @@ export const meetingPage: Page = async (view, ctx) => {
     h('section', { class: 'panel' }, h('dl', { class: 'details' }, details.map(([key, ...value]) => [h('dt', null, t(key)), h('dd', null, value)]))),
     m.sub_meetings?.length ? occurrences(m, zone, locale) : null,
   );
+  // Both sections load at once, each showing its own errors.
+  const recordings = recordingsSection();
   const attendance = section('meeting.attendance', 'attendance');
-  view.append(attendance);
-  await fillAttendance(attendance, m, me, zone, locale);
+  view.append(recordings, attendance);
+  await Promise.all([fillRecordings(recordings, m, ctx.user!, zone, locale), fillAttendance(attendance, m, me, zone, locale)]);
 };
 
 function repeatText(rule: RecurringRule, zone: string, locale: string): string {

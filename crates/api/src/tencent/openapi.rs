@@ -23,7 +23,7 @@ use super::{access, account, attendance, chat, credentials, invitees, join, meet
         stats::meeting_statistics, stats::attendance_csv, stats::invitation_ics, stats::enterprise_statistics,
         join::join,
         chat::list, chat::csv, polls::list, polls::csv, notes::markdown,
-        invitees::list, invitees::replace, waiting_room::now, waiting_room::history, records::list,
+        invitees::list, invitees::replace, waiting_room::now, waiting_room::history, records::list, records::delete, records::addresses, records::address_of_file, records::control, records::live,
         real_control::kickout, real_control::status, real_control::mutes, real_control::video, real_control::screen_shared, real_control::cohosts, real_control::spotlight, real_control::host, real_control::names, waiting_room::control, notes::control,
         users::create, users::get, users::update, users::delete, users::list,
         credentials::list, credentials::create, credentials::revoke,

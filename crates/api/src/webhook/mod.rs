@@ -8,6 +8,7 @@
 //! backoff, and logs every attempt. Writing to the outbox never fails the request that caused
 //! the event: a failure is logged.
 
+pub mod livekit;
 pub mod signing;
 pub mod worker;
 
@@ -39,10 +40,20 @@ pub enum Event {
     PutInWaitingRoom,
     /// Someone became a co-host, or stopped being one.
     RoleChanged,
+    /// A meeting's cloud recording started, paused, resumed, was asked to stop, finished
+    /// (its file is ready), or failed.
+    RecordingStarted,
+    RecordingPaused,
+    RecordingResumed,
+    RecordingStopped,
+    RecordingCompleted,
+    RecordingFailed,
+    /// A recording's file was deleted.
+    RecordingDeleted,
 }
 
 impl Event {
-    pub const ALL: [Event; 12] = [
+    pub const ALL: [Event; 19] = [
         Event::MeetingCreated,
         Event::MeetingUpdated,
         Event::MeetingCanceled,
@@ -55,6 +66,13 @@ impl Event {
         Event::Admitted,
         Event::PutInWaitingRoom,
         Event::RoleChanged,
+        Event::RecordingStarted,
+        Event::RecordingPaused,
+        Event::RecordingResumed,
+        Event::RecordingStopped,
+        Event::RecordingCompleted,
+        Event::RecordingFailed,
+        Event::RecordingDeleted,
     ];
 
     pub fn name(self) -> &'static str {
@@ -71,6 +89,13 @@ impl Event {
             Event::Admitted => "meeting.participant-admitted",
             Event::PutInWaitingRoom => "meeting.participant-put-in-waiting-room",
             Event::RoleChanged => "meeting.participant-role-changed",
+            Event::RecordingStarted => "recording.started",
+            Event::RecordingPaused => "recording.paused",
+            Event::RecordingResumed => "recording.resumed",
+            Event::RecordingStopped => "recording.stopped",
+            Event::RecordingCompleted => "recording.completed",
+            Event::RecordingFailed => "recording.failed",
+            Event::RecordingDeleted => "recording.deleted",
         }
     }
 
@@ -99,11 +124,23 @@ pub struct Webhooks {
     store: Store,
     /// Notified after events are queued, so the worker delivers without waiting for its poll.
     wake: Arc<Notify>,
+    /// LiveKit-style events to the server's configured URLs (none: not sent).
+    livekit: livekit::LiveKitWebhooks,
 }
 
 impl Webhooks {
     pub fn new(store: Store) -> Self {
-        Self { store, wake: Arc::new(Notify::new()) }
+        Self { store, wake: Arc::new(Notify::new()), livekit: Default::default() }
+    }
+
+    /// Also sends LiveKit-style events to `urls`.
+    pub fn with_livekit(self, urls: Vec<String>) -> Self {
+        let livekit = livekit::LiveKitWebhooks::new(self.store.clone(), urls);
+        Self { livekit, ..self }
+    }
+
+    pub fn livekit(&self) -> &livekit::LiveKitWebhooks {
+        &self.livekit
     }
 
     pub fn wake(&self) -> Arc<Notify> {
@@ -140,6 +177,14 @@ impl Webhooks {
         to["user_role"] = json!(user_role);
         body["payload"][0]["to_operator"] = to;
         self.queue_body(Event::RoleChanged, meeting, body, at_ms).await;
+    }
+
+    /// A `recording.*` event of a meeting's cloud recording, with its file as Tencent names
+    /// it (`recording_files[].record_file_id`).
+    pub async fn recording_event(&self, event: Event, meeting: &Meeting, operator: &Operator, record_file_id: &str, at_ms: i64) {
+        let mut body = envelope(event, meeting, operator, at_ms);
+        body["payload"][0]["recording_files"] = json!([{ "record_file_id": record_file_id }]);
+        self.queue_body(event, meeting, body, at_ms).await;
     }
 
     async fn queue(&self, event: Event, meeting: &Meeting, operator: &Operator, at_ms: i64) {

@@ -96,7 +96,20 @@ pub async fn check_url(client: &reqwest::Client, url: &str, token: &str, aes: Op
 }
 
 /// The error without reqwest's nested sources, which repeat the URL.
-fn short(e: &reqwest::Error) -> String {
+/// What follows attempt number `attempt_no` (from 1): done, a retry after an exponential
+/// backoff (at most an hour), or giving up after `max_attempts`.
+pub(crate) fn next_step(config: &WorkerConfig, attempt_no: u32, delivered: bool, now: i64) -> AttemptOutcome {
+    if delivered {
+        AttemptOutcome::Delivered
+    } else if attempt_no >= config.max_attempts {
+        AttemptOutcome::GiveUp
+    } else {
+        let delay = config.retry_base.saturating_mul(1u32 << (attempt_no - 1).min(20)).min(Duration::from_secs(3600));
+        AttemptOutcome::RetryAt(now + delay.as_secs_f64().ceil() as i64)
+    }
+}
+
+pub(crate) fn short(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         "timed out".into()
     } else if e.is_connect() {
@@ -170,14 +183,7 @@ async fn attempt(store: &Store, client: &reqwest::Client, config: &WorkerConfig,
     };
     let now = unix_now();
     let attempt_no = d.attempts as u32 + 1;
-    let outcome = if error.is_empty() {
-        AttemptOutcome::Delivered
-    } else if attempt_no >= config.max_attempts {
-        AttemptOutcome::GiveUp
-    } else {
-        let delay = config.retry_base.saturating_mul(1u32 << (attempt_no - 1).min(20)).min(Duration::from_secs(3600));
-        AttemptOutcome::RetryAt(now + delay.as_secs_f64().ceil() as i64)
-    };
+    let outcome = next_step(config, attempt_no, error.is_empty(), now);
     match outcome {
         AttemptOutcome::Delivered => tracing::info!(event = %d.event, url = %hook.url, attempt = attempt_no, "webhook delivered"),
         AttemptOutcome::RetryAt(t) => tracing::info!(event = %d.event, url = %hook.url, attempt = attempt_no, %error, retry_in = t - now, "webhook failed; will retry"),

@@ -164,6 +164,7 @@ impl Engine {
                 self.negotiate_subscriber(now, k);
             }
         }
+        self.taps_track_published(now, &room_name, &sid);
     }
 
     /// A renegotiation changed a publisher media line. A client unpublishes by making the line
@@ -262,6 +263,10 @@ impl Engine {
     fn remove_downtrack(&mut self, key: SessionKey, sid: &TrackSid) {
         let Some(p) = self.sessions.get_mut(&key) else { return };
         let Some(dt) = p.downtracks.remove(sid) else { return };
+        if let Some((ssrc, _)) = dt.tap {
+            self.outputs.push_back(Output::Event(super::RoomEvent::TapTrackRemoved { tap: key, ssrc, track_sid: sid.to_string() }));
+            return;
+        }
         let (Some(mid), Some(peer)) = (dt.mid, p.subscriber.and_then(|id| self.peers.get_mut(&id))) else { return };
         peer.pending_removals.push(mid);
         peer.renegotiate = true;
@@ -273,6 +278,10 @@ impl Engine {
     pub(crate) fn negotiate_subscriber(&mut self, now: Instant, key: SessionKey) {
         let Some(p) = self.sessions.get(&key) else { return };
         let Some(peer_id) = p.subscriber else { return };
+        if p.whep {
+            // The viewer's offer fixed its media lines; a line whose track ended stays idle.
+            return;
+        }
         // Down tracks that have no media line yet.
         let mut to_add: Vec<(TrackSid, MediaKind, String)> = Vec::new();
         for (sid, dt) in &p.downtracks {
@@ -420,7 +429,7 @@ impl Engine {
     }
 
     /// Sends a PLI to the publisher for one layer, at most every `PLI_INTERVAL`.
-    fn request_keyframe(&mut self, now: Instant, peer_id: PeerId, mid: Mid, layer: LayerIndex, simulcast: bool, sid: &TrackSid) {
+    pub(crate) fn request_keyframe(&mut self, now: Instant, peer_id: PeerId, mid: Mid, layer: LayerIndex, simulcast: bool, sid: &TrackSid) {
         let room = self.peers.get(&peer_id).and_then(|p| self.sessions.get(&p.owner)).map(|p| p.room.clone());
         if let Some(track) = room.and_then(|r| self.rooms.get_mut(&r)).and_then(|r| r.tracks.get_mut(sid)) {
             let last = &mut track.last_pli[layer as usize];
@@ -531,9 +540,12 @@ impl Engine {
 
         for &sub in &subscribers {
             let Some(sp) = self.sessions.get_mut(&sub) else { continue };
-            let Some(sub_peer_id) = sp.subscriber else { continue };
+            let tap_to = sp.tap.as_ref().map(|t| t.to);
+            let sub_peer_id = sp.subscriber;
             let Some(dt) = sp.downtracks.get_mut(&sid) else { continue };
-            let Some(out_mid) = dt.mid else { continue };
+            if tap_to.is_none() && dt.mid.is_none() {
+                continue;
+            }
             // Layer choice: forward the current layer; switch to the target on its keyframe.
             if is_video {
                 if dt.current != Some(layer) {
@@ -554,6 +566,42 @@ impl Engine {
                     continue;
                 }
             }
+            if let (Some(to), Some((ssrc, pt))) = (tap_to, dt.tap) {
+                // A media tap: plain RTP to the worker's socket, Opus unwrapped from RED.
+                let payload: &[u8] = match &pub_params {
+                    Some((_, true)) => match super::tap::red_primary(&pkt.payload) {
+                        Some(primary) => primary,
+                        None => continue,
+                    },
+                    _ => &pkt.payload,
+                };
+                let Some(m) = dt.munger.munge(*pkt.seq_no, pkt.header.timestamp, vp8.and_then(|d| d.picture_id())) else { continue };
+                dt.last_sent = Some(now);
+                let mut packet = super::tap::rtp_packet(pt, pkt.header.marker, m.seq as u16, m.timestamp, ssrc, payload);
+                if let (Some(_), Some(pic)) = (vp8, m.picture_id) {
+                    super::tap::patch_vp8_picture_id(&mut packet[12..], pic);
+                }
+                self.counters.sent(payload.len());
+                dt.tap_packets = dt.tap_packets.wrapping_add(1);
+                dt.tap_octets = dt.tap_octets.wrapping_add(payload.len() as u32);
+                self.outputs.push_back(Output::TapTransmit { to, packet });
+                // The publisher's latest sender report, moved onto the tap's timeline (the
+                // munger's offset for this very packet), whenever it is new: what lets the
+                // worker put each participant's sound and picture back together.
+                if let Some(sr) = pkt.last_sender_info.as_ref() {
+                    if let Some(ntp) = super::tap::ntp_64(sr.ntp_time) {
+                        let offset = m.timestamp.wrapping_sub(pkt.header.timestamp);
+                        let rtp = (sr.rtp_time.numer() as u32).wrapping_add(offset);
+                        if dt.tap_report != Some((ntp, rtp)) {
+                            dt.tap_report = Some((ntp, rtp));
+                            let report = super::tap::sender_report(ssrc, ntp, rtp, dt.tap_packets, dt.tap_octets);
+                            self.outputs.push_back(Output::TapTransmit { to, packet: report });
+                        }
+                    }
+                }
+                continue;
+            }
+            let (Some(sub_peer_id), Some(out_mid)) = (sub_peer_id, dt.mid) else { continue };
             let Some(sub_peer) = self.peers.get_mut(&sub_peer_id) else { continue };
             if !sub_peer.connected {
                 continue;
@@ -562,8 +610,13 @@ impl Engine {
                 Some((_, o)) => *o,
                 None => {
                     let o = pub_params.as_ref().and_then(|(pp, red)| {
-                        let m = sub_peer.rtc.codec_config().match_params(pp.clone())?;
-                        if *red { m.red() } else { Some(m.pt()) }
+                        let m = sub_peer.rtc.codec_config().match_params(*pp)?;
+                        match (*red, m.red()) {
+                            (true, Some(red_pt)) => Some((red_pt, false)),
+                            // RED to a subscriber without it: the primary block, as plain Opus.
+                            (true, None) => Some((m.pt(), true)),
+                            (false, _) => Some((m.pt(), false)),
+                        }
                     });
                     if o.is_none() {
                         debug!(track = %sid, pt = ?pkt.header.payload_type, params = ?pub_params, "no matching codec at the subscriber; not forwarding this payload type");
@@ -572,14 +625,22 @@ impl Engine {
                     o
                 }
             };
-            let Some(out_pt) = out_pt else { continue };
+            let Some((out_pt, unwrap_red)) = out_pt else { continue };
+            let payload: std::sync::Arc<[u8]> = if unwrap_red {
+                match super::tap::red_primary(&pkt.payload) {
+                    Some(primary) => primary.into(),
+                    None => continue,
+                }
+            } else {
+                pkt.payload.clone()
+            };
             let Some(m) = dt.munger.munge(*pkt.seq_no, pkt.header.timestamp, vp8.and_then(|d| d.picture_id())) else { continue };
             dt.last_sent = Some(now);
             let mut ext = ExtensionValues::default();
             ext.audio_level = pkt.header.ext_vals.audio_level;
             ext.voice_activity = pkt.header.ext_vals.voice_activity;
             ext.video_orientation = pkt.header.ext_vals.video_orientation;
-            let mut write = RtpWrite::new(out_pt, m.seq.into(), m.timestamp, now, pkt.payload.clone())
+            let mut write = RtpWrite::new(out_pt, m.seq.into(), m.timestamp, now, payload)
                 .marker(pkt.header.marker)
                 .ext_vals(ext)
                 .nackable(is_video);

@@ -18,6 +18,7 @@
 //! ends only that session. A str0m error on one peer connection closes that participant.
 
 mod codec_pref;
+mod http_session;
 mod media;
 mod metrics;
 mod peer;
@@ -25,6 +26,7 @@ mod quality;
 mod service;
 pub mod signal;
 mod state;
+mod tap;
 mod waiting;
 
 use std::cmp::Reverse;
@@ -46,6 +48,8 @@ pub use metrics::MetricsSnapshot;
 pub use peer::PeerRole;
 
 pub use service::ServiceError;
+pub use tap::{TapScope, TapSpec, TapTrack};
+pub use http_session::WhepSource;
 pub use state::UnixMillis;
 pub use waiting::WAITING_ATTRIBUTE;
 use peer::{drain, Peer};
@@ -201,6 +205,14 @@ pub enum RoomEvent {
         metadata: String,
         at_ms: UnixMillis,
     },
+    /// A media tap receives a new track (`engine::tap`).
+    TapTrackAdded { tap: SessionKey, track: TapTrack },
+    /// A tap no longer receives a track: it was unpublished or its publisher left.
+    TapTrackRemoved { tap: SessionKey, ssrc: u32, track_sid: String },
+    /// The active speakers of a room with a tap changed, loudest first (for a layout).
+    TapSpeakers { tap: SessionKey, identities: Vec<String> },
+    /// A tap ended because its room closed or was deleted.
+    TapClosed { tap: SessionKey },
 }
 
 /// One delivered chat message, for the record.
@@ -286,6 +298,8 @@ pub enum Output {
     Close(SessionKey, CloseReason),
     /// A room event for the rest of the server.
     Event(RoomEvent),
+    /// A plain RTP packet for a media tap's local socket (`engine::tap`).
+    TapTransmit { to: SocketAddr, packet: Vec<u8> },
     /// Nothing more until this instant (or the next input).
     Timeout(Instant),
 }
@@ -419,6 +433,12 @@ impl Engine {
     /// Admits a participant. Returns its session key and the `JoinResponse` to send first;
     /// further messages (the subscriber offer, updates to others) come from `poll_output`.
     pub fn join(&mut self, now: Instant, params: JoinParams) -> Result<(SessionKey, lk::JoinResponse), JoinError> {
+        self.join_as(now, params, lk::participant_info::Kind::Standard)
+    }
+
+    /// [`Self::join`] as a participant of another kind (an ingress), which others see from
+    /// the first announcement on.
+    pub(crate) fn join_as(&mut self, now: Instant, params: JoinParams, kind: lk::participant_info::Kind) -> Result<(SessionKey, lk::JoinResponse), JoinError> {
         self.now_ms = params.now_ms;
         self.last_now = now;
         self.next_tick.get_or_insert(now + TICK);
@@ -470,7 +490,7 @@ impl Engine {
             metadata: params.metadata,
             attributes,
             permission,
-            kind: lk::participant_info::Kind::Standard as i32,
+            kind: kind as i32,
             room: params.room.clone(),
             joined_at_ms: params.now_ms,
             version: 1,
@@ -491,6 +511,8 @@ impl Engine {
             permission_after_wait,
             announced: !params.waiting,
             client_addr: params.client_addr.clone(),
+            tap: None,
+            whep: false,
         };
         info!(room = %params.room, identity = %participant.identity, sid = %participant.sid, "participant joined");
 
@@ -884,14 +906,18 @@ impl Engine {
         for key in dead {
             self.remove_session(now, key, CloseReason::MediaFailure);
         }
-        // Empty rooms past their timeout.
-        self.rooms.retain(|name, r| {
-            let keep = !r.empty_since.is_some_and(|t| now.duration_since(t) >= Duration::from_secs(r.empty_timeout as u64));
-            if !keep {
-                info!(room = %name, "closing empty room");
-            }
-            keep
-        });
+        // Empty rooms past their timeout; their taps close first.
+        let closing: Vec<RoomName> = self
+            .rooms
+            .iter()
+            .filter(|(_, r)| r.empty_since.is_some_and(|t| now.duration_since(t) >= Duration::from_secs(r.empty_timeout as u64)))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in closing {
+            info!(room = %name, "closing empty room");
+            self.close_room_taps(&name);
+            self.rooms.remove(&name);
+        }
         self.update_speakers(now);
         // Bandwidth estimates and layer availability change continuously.
         let downtracks: Vec<(SessionKey, crate::ids::TrackSid)> = self
@@ -988,6 +1014,9 @@ impl Engine {
                 }
             }
             room.last_speakers = active;
+            let loudest: Vec<SessionKey> = current.iter().map(|(k, _)| *k).collect();
+            self.taps_speakers(&name, &loudest);
+            let Some(room) = self.rooms.get(&name) else { continue };
             for k in room.participants.clone() {
                 if self.sessions.get(&k).is_some_and(Participant::waiting) {
                     continue;

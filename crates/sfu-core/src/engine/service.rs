@@ -65,6 +65,7 @@ impl Engine {
         for k in keys {
             self.remove_session(now, k, CloseReason::RoomDeleted);
         }
+        self.close_room_taps(&name);
         self.rooms.remove(&name);
         Ok(())
     }
@@ -196,6 +197,27 @@ impl Engine {
         self.config.state_limits.check_metadata(metadata)?;
         let r = self.rooms.get_mut(&name).ok_or(ServiceError::RoomNotFound)?;
         r.metadata = metadata.to_owned();
+        r.version += 1;
+        let info = self.room_info(&name).ok_or(ServiceError::RoomNotFound)?;
+        let keys = self.rooms.get(&name).map(|r| r.participants.clone()).unwrap_or_default();
+        for k in keys {
+            self.outputs.push_back(super::Output::Signal(
+                k,
+                lk::signal_response::Message::RoomUpdate(lk::RoomUpdate { room: Some(info.clone()) }),
+            ));
+        }
+        Ok(info)
+    }
+
+    /// Whether something records the room (LiveKit's `Room.active_recording`): every
+    /// participant is told at once, and clients show it (livekit-client's `isRecording`).
+    pub fn set_room_recording(&mut self, room: &str, active: bool) -> Result<lk::Room, ServiceError> {
+        let name = self.room_name(room)?;
+        let r = self.rooms.get_mut(&name).ok_or(ServiceError::RoomNotFound)?;
+        if r.active_recording == active {
+            return self.room_info(&name).ok_or(ServiceError::RoomNotFound);
+        }
+        r.active_recording = active;
         r.version += 1;
         let info = self.room_info(&name).ok_or(ServiceError::RoomNotFound)?;
         let keys = self.rooms.get(&name).map(|r| r.participants.clone()).unwrap_or_default();

@@ -46,6 +46,11 @@ pub(crate) struct Room {
     /// Who has been sent the whole quality list, and whether they were admitted then (the
     /// waiting room hears only of itself, so admission calls for the whole list again).
     pub quality_synced: HashMap<SessionKey, bool>,
+    /// Media taps of the room's recordings and streams (`engine::tap`): sessions that
+    /// receive media but are not participants anyone sees.
+    pub taps: Vec<SessionKey>,
+    /// Something records the room (set by the server's recording jobs).
+    pub active_recording: bool,
 }
 
 impl Room {
@@ -64,6 +69,8 @@ impl Room {
             last_speakers: Vec::new(),
             quality: HashMap::new(),
             quality_synced: HashMap::new(),
+            taps: Vec::new(),
+            active_recording: false,
             empty_since: Some(now),
             version: 0,
             chat: crate::interaction::ChatRule::Free,
@@ -81,6 +88,7 @@ impl Room {
             creation_time: self.created_at_ms / 1000,
             creation_time_ms: self.created_at_ms,
             metadata: self.metadata.clone(),
+            active_recording: self.active_recording,
             num_participants,
             num_publishers,
             enabled_codecs: ["audio/opus", "video/VP8", "video/H264"]
@@ -139,6 +147,12 @@ pub(crate) struct Participant {
     pub announced: bool,
     /// The client's address at join, for the join record made at admission.
     pub client_addr: Option<String>,
+    /// Set for a media tap (`engine::tap`): its down tracks leave as plain RTP to this sink
+    /// instead of through a subscriber peer connection.
+    pub tap: Option<super::tap::TapSink>,
+    /// A WHEP viewer (`engine::http_session`): its subscriber connection was offered by the
+    /// client and is never renegotiated.
+    pub whep: bool,
 }
 
 impl Participant {
@@ -208,13 +222,22 @@ pub(crate) struct DownTrack {
     pub current: Option<LayerIndex>,
     pub target: Option<LayerIndex>,
     pub munger: RtpMunger,
-    /// Publisher payload type → subscriber payload type, learnt on first use.
-    pub pt_map: Vec<(Pt, Option<Pt>)>,
+    /// Publisher payload type → subscriber payload type, learnt on first use, and whether the
+    /// payload is RED to unwrap (the subscriber negotiated Opus without RED: a WHEP player,
+    /// an SDK with RED off).
+    pub pt_map: Vec<(Pt, Option<(Pt, bool)>)>,
     pub last_sent: Option<Instant>,
     pub clock_rate: u32,
     /// The NACK total str0m last reported for this line's stream; the engine counts the
     /// difference ([`Engine::metrics`](super::Engine::metrics)).
     pub nacks_seen: u64,
+    /// On a media tap: the SSRC and payload type this track leaves with.
+    pub tap: Option<(u32, u8)>,
+    /// On a media tap: the last sender report passed on (the publisher's wallclock and the
+    /// matching tap RTP time), and the packets and payload octets sent, for the next report.
+    pub tap_report: Option<(u64, u32)>,
+    pub tap_packets: u32,
+    pub tap_octets: u32,
 }
 
 impl DownTrack {
@@ -231,6 +254,10 @@ impl DownTrack {
             last_sent: None,
             clock_rate: if kind == MediaKind::Audio { 48_000 } else { 90_000 },
             nacks_seen: 0,
+            tap: None,
+            tap_report: None,
+            tap_packets: 0,
+            tap_octets: 0,
         }
     }
 }

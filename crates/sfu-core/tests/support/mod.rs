@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use huiyi_proto::lk::{self, signal_request::Message as Req, signal_response::Message as Resp};
-use huiyi_sfu_core::{Engine, EngineConfig, JoinParams, MuteOnEntry, Output, ParticipantIdentity, Protocol, RoomName, SessionKey};
+use huiyi_sfu_core::{Engine, EngineConfig, JoinParams, MuteOnEntry, Output, ParticipantIdentity, Protocol, RoomEvent, RoomName, SessionKey};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, KeyframeRequest, MediaKind, Mid, Rid, Simulcast, SimulcastLayer};
@@ -75,13 +75,16 @@ pub struct Net {
     pub mute_on_entry: MuteOnEntry,
     /// Packets peers sent while receiving, for the next exchange.
     pub held: Vec<(SocketAddr, SocketAddr, Vec<u8>)>,
+    /// What the engine sent to media taps, and the room events it emitted.
+    pub taps: Vec<(SocketAddr, Vec<u8>)>,
+    pub events: Vec<RoomEvent>,
 }
 
 impl Net {
     pub fn new() -> Self {
         let now = Instant::now();
         let config = EngineConfig { udp_candidate: SERVER.parse().unwrap(), ..EngineConfig::default() };
-        Self { now, engine: Engine::new(config, now), next_engine: None, peers: Vec::new(), signals: HashMap::new(), loss: Box::new(|_| false), rounds: 0, mute_on_entry: MuteOnEntry::Never, held: Vec::new() }
+        Self { now, engine: Engine::new(config, now), next_engine: None, peers: Vec::new(), signals: HashMap::new(), loss: Box::new(|_| false), rounds: 0, mute_on_entry: MuteOnEntry::Never, held: Vec::new(), taps: Vec::new(), events: Vec::new() }
     }
 
     pub fn add_peer(&mut self, addr: &str) -> usize {
@@ -160,7 +163,9 @@ impl Net {
                     }
                 }
                 Output::Signal(k, m) => self.signals.entry(k).or_default().push_back(m),
-                Output::Close(..) | Output::Event(_) => {}
+                Output::TapTransmit { to, packet } => self.taps.push((to, packet)),
+                Output::Event(e) => self.events.push(e),
+                Output::Close(..) => {}
             }
         }
         let server: SocketAddr = SERVER.parse().unwrap();

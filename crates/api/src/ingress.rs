@@ -1,0 +1,151 @@
+//! LiveKit's Ingress API for WHIP (`CreateIngress`, `ListIngress`, `DeleteIngress`): an
+//! ingress is a lasting stream key that publishes into a room as a fixed participant, which
+//! is what a broadcaster like OBS wants (a LiveKit access token expires; a key does not).
+//! `POST /whip` with `Authorization: Bearer <stream key>` joins as the ingress's participant
+//! (`crate::whip`). RTMP and URL inputs are not served.
+
+use huiyi_proto::lk;
+use huiyi_sfu_core::{ChatRule, JoinParams, MuteOnEntry, ParticipantIdentity, RoomName};
+use huiyi_store::{IngressRow, StoreError};
+use rand::distr::Alphanumeric;
+use rand::Rng;
+use tracing::warn;
+
+use crate::egress::EgressError;
+use crate::AppState;
+
+fn random(len: usize) -> String {
+    rand::rng().sample_iter(&Alphanumeric).take(len).map(char::from).collect()
+}
+
+fn now_ms() -> i64 {
+    crate::rtc::unix_millis()
+}
+
+fn internal(e: StoreError) -> EgressError {
+    warn!(%e, "ingress store error");
+    EgressError::Internal
+}
+
+fn parse(row: &IngressRow) -> lk::IngressInfo {
+    serde_json::from_str(&row.info).unwrap_or_default()
+}
+
+/// `CreateIngress` for `WHIP_INPUT`: a new stream key for `room_name` as `participant_identity`.
+pub async fn create(state: &AppState, req: lk::CreateIngressRequest) -> Result<lk::IngressInfo, EgressError> {
+    if req.input_type != lk::IngressInput::WhipInput as i32 {
+        return Err(EgressError::Unimplemented("only WHIP ingress is supported (input_type WHIP_INPUT)".into()));
+    }
+    RoomName::parse(&req.room_name).map_err(|e| EgressError::InvalidArgument(format!("room_name {e}")))?;
+    ParticipantIdentity::parse(&req.participant_identity).map_err(|e| EgressError::InvalidArgument(format!("participant_identity {e}")))?;
+    if req.name.len() > 256 || req.participant_name.len() > 256 || req.participant_metadata.len() > 64 * 1024 {
+        return Err(EgressError::InvalidArgument("name, participant_name (256 bytes) or participant_metadata (64 KiB) too long".into()));
+    }
+    let info = lk::IngressInfo {
+        ingress_id: format!("IN_{}", random(12)),
+        name: req.name,
+        stream_key: random(24),
+        url: format!("{}/whip", state.public_url),
+        input_type: req.input_type,
+        // WHIP is passed through, never transcoded, as LiveKit does for WHIP by default.
+        enable_transcoding: Some(false),
+        room_name: req.room_name,
+        participant_identity: req.participant_identity,
+        participant_name: req.participant_name,
+        participant_metadata: req.participant_metadata,
+        reusable: true,
+        state: Some(lk::IngressState { status: lk::ingress_state::Status::EndpointInactive as i32, updated_at: now_ms() * 1_000_000, ..Default::default() }),
+        enabled: Some(req.enabled.unwrap_or(true)),
+        ..Default::default()
+    };
+    let row = IngressRow {
+        ingress_id: info.ingress_id.clone(),
+        stream_key: info.stream_key.clone(),
+        room: info.room_name.clone(),
+        info: serde_json::to_string(&info).unwrap_or_default(),
+        created_at_ms: now_ms(),
+    };
+    match state.store.create_ingress(&row).await {
+        Ok(()) => Ok(info),
+        Err(StoreError::Conflict(_)) => Err(EgressError::ResourceExhausted(format!("the server holds {} ingresses; delete some first", huiyi_store::MAX_INGRESSES))),
+        Err(e) => Err(internal(e)),
+    }
+}
+
+/// `ListIngress`: a room's ingresses (every room's if empty), or one by id.
+pub async fn list(state: &AppState, req: &lk::ListIngressRequest) -> Result<Vec<lk::IngressInfo>, EgressError> {
+    let rows = state.store.list_ingresses(&req.room_name, &req.ingress_id).await.map_err(internal)?;
+    Ok(rows.iter().map(parse).collect())
+}
+
+/// `DeleteIngress`: the key stops working, and a broadcast in progress ends.
+pub async fn delete(state: &AppState, ingress_id: &str) -> Result<lk::IngressInfo, EgressError> {
+    let row = match state.store.delete_ingress(ingress_id).await {
+        Ok(r) => r,
+        Err(StoreError::NotFound) => return Err(EgressError::NotFound(format!("ingress {ingress_id} not found"))),
+        Err(e) => return Err(internal(e)),
+    };
+    let mut info = parse(&row);
+    let (room, identity) = (info.room_name.clone(), info.participant_identity.clone());
+    let _ = state.sfu.with_engine(move |e, now| e.remove_participant(now, &room, &identity)).await;
+    if let Some(s) = info.state.as_mut() {
+        s.status = lk::ingress_state::Status::EndpointComplete as i32;
+        s.ended_at = now_ms() * 1_000_000;
+    }
+    Ok(info)
+}
+
+/// The join a stream key stands for, if it names an enabled ingress.
+pub async fn join_params(state: &AppState, key: &str, client: std::net::SocketAddr) -> Result<(JoinParams, String), (u16, String)> {
+    let row = match state.store.ingress_by_key(key).await {
+        Ok(r) => r,
+        Err(StoreError::NotFound) => return Err((401, "unknown stream key".into())),
+        Err(e) => {
+            warn!(%e, "cannot look up a stream key");
+            return Err((503, "cannot check the stream key right now".into()));
+        }
+    };
+    let info = parse(&row);
+    if info.enabled == Some(false) {
+        return Err((403, "this ingress is disabled".into()));
+    }
+    let room = RoomName::parse(&info.room_name).map_err(|_| (500, "the ingress names no valid room".to_string()))?;
+    let identity = ParticipantIdentity::parse(&info.participant_identity).map_err(|_| (500, "the ingress names no valid identity".to_string()))?;
+    let params = JoinParams {
+        room,
+        identity,
+        name: info.participant_name.clone(),
+        metadata: info.participant_metadata.clone(),
+        attributes: Default::default(),
+        permission: lk::ParticipantPermission { can_publish: true, can_subscribe: false, can_publish_data: false, ..Default::default() },
+        auto_subscribe: false,
+        now_ms: now_ms(),
+        client_addr: Some(client.ip().to_string()),
+        mute_on_entry: MuteOnEntry::Never,
+        chat: ChatRule::Free,
+        waiting: false,
+        may_rename: false,
+    };
+    Ok((params, row.ingress_id))
+}
+
+/// Records a broadcast starting or ending on an ingress (`state.status`).
+pub async fn set_publishing(state: &AppState, ingress_id: &str, publishing: bool) {
+    let Ok(Some(row)) = state.store.list_ingresses("", ingress_id).await.map(|v| v.into_iter().next()) else { return };
+    let mut info = parse(&row);
+    let now = now_ms() * 1_000_000;
+    let s = info.state.get_or_insert_with(Default::default);
+    if publishing {
+        s.status = lk::ingress_state::Status::EndpointPublishing as i32;
+        s.started_at = now;
+        s.ended_at = 0;
+    } else {
+        s.status = lk::ingress_state::Status::EndpointInactive as i32;
+        s.ended_at = now;
+    }
+    s.updated_at = now;
+    if let Err(e) = state.store.update_ingress_info(ingress_id, &serde_json::to_string(&info).unwrap_or_default()).await {
+        warn!(%e, "cannot record an ingress's state");
+    }
+    state.webhooks.livekit().ingress(if publishing { "ingress_started" } else { "ingress_ended" }, &info).await;
+}

@@ -1,0 +1,259 @@
+//! Lip sync for the composite: each participant's sound and picture presented together.
+//!
+//! Every input branch times its packets by arrival (`appsrc do-timestamp`), and its jitter
+//! buffer keeps that time base from the first packet on. A camera's first packet is usually a
+//! keyframe that left the sender later than the audio captured at the same instant, so without
+//! correction the picture trails the sound by the difference (about 300 ms was measured).
+//!
+//! The media tap passes on each publisher's RTCP sender reports, moved onto the tap's RTP
+//! timeline: they map the stream's RTP time to the sender's wallclock (NTP), one clock for all of
+//! a participant's tracks. For each stream the worker knows the last buffer that left its jitter
+//! buffer (its PTS and RTP time), so `lateness = PTS − capture time` is known per stream. The
+//! streams of one participant are then delayed (a pad offset before the mixer) so that all of
+//! them have the lateness of the latest one, as `rtpbin` does with its `ts-offset`. Nothing is
+//! ever advanced, which would make buffers late at the mixer.
+//!
+//! An estimate moves with the sender's load and with each simulcast layer switch (the tap's
+//! munger rebases the RTP clock), and each change of a pad offset costs the mixer a new segment
+//! (a skipped or repeated moment). So a new offset is applied only when the last
+//! [`STABLE_COUNT`] estimates for the stream agree within [`STABLE_SPREAD_NS`]; with four
+//! browsers on a loaded 2-core machine, applying every estimate swung offsets between 0 and
+//! 1.1 s.
+//!
+//! The arithmetic is pure ([`lateness_ns`], [`offsets`]); [`LipSync`] holds the state and applies
+//! offsets to pads.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use gst::prelude::*;
+
+/// A sender report: the wallclock (64-bit NTP) that goes with an RTP time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SenderReport {
+    pub ntp: u64,
+    pub rtp: u32,
+}
+
+/// The last buffer out of a jitter buffer: its PTS (running time, ns) and RTP time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Observed {
+    pub pts_ns: u64,
+    pub rtp: u32,
+}
+
+/// Shared between a jitter buffer's pad probe (which writes) and [`LipSync`] (which reads).
+pub type ObservedCell = Arc<Mutex<Option<Observed>>>;
+
+/// An offset change smaller than this is not applied: jitter-buffer skew and report rounding move
+/// the estimate by a few milliseconds, and each change makes the mixer see a new segment.
+const HYSTERESIS_NS: i64 = 20_000_000;
+/// A skew larger than this between one participant's streams is taken for a bad sender clock,
+/// not corrected, and logged.
+const MAX_SKEW_NS: i64 = 1_000_000_000;
+/// How many successive estimates must agree before an offset is applied, and how closely.
+const STABLE_COUNT: usize = 3;
+const STABLE_SPREAD_NS: i64 = 30_000_000;
+
+/// Parses an RTCP packet's first sender report (PT 200): `(ssrc, report)`, or `None`.
+pub fn parse_sender_report(packet: &[u8]) -> Option<(u32, SenderReport)> {
+    if packet.len() < 28 || packet[0] >> 6 != 2 || packet[1] != 200 {
+        return None;
+    }
+    let word = |i: usize| u32::from_be_bytes([packet[i], packet[i + 1], packet[i + 2], packet[i + 3]]);
+    let ntp = (u64::from(word(8)) << 32) | u64::from(word(12));
+    Some((word(4), SenderReport { ntp, rtp: word(16) }))
+}
+
+/// 64-bit NTP time in nanoseconds.
+fn ntp_ns(ntp: u64) -> i128 {
+    let secs = i128::from(ntp >> 32);
+    let frac = i128::from(ntp & 0xffff_ffff);
+    secs * 1_000_000_000 + ((frac * 1_000_000_000) >> 32)
+}
+
+/// How much later than its capture a stream is presented: the observed buffer's PTS minus the
+/// wallclock at which it was captured (from the report, and the RTP distance to it). Only the
+/// differences between streams of one sender mean anything.
+pub fn lateness_ns(report: SenderReport, observed: Observed, clock_rate: u32) -> i128 {
+    // Signed distance on the 32-bit RTP clock: the buffer may be before or after the report.
+    let ticks = i128::from(observed.rtp.wrapping_sub(report.rtp) as i32);
+    let capture = ntp_ns(report.ntp) + ticks * 1_000_000_000 / i128::from(clock_rate.max(1));
+    i128::from(observed.pts_ns) - capture
+}
+
+/// The delay each stream needs so that all present a capture instant together: the latest
+/// stream gets 0, the others the difference. `None` if the spread is beyond [`MAX_SKEW_NS`].
+pub fn offsets(lateness: &[(u32, i128)]) -> Option<Vec<(u32, i64)>> {
+    let latest = lateness.iter().map(|(_, l)| *l).max()?;
+    let earliest = lateness.iter().map(|(_, l)| *l).min()?;
+    if latest - earliest > i128::from(MAX_SKEW_NS) {
+        return None;
+    }
+    Some(lateness.iter().map(|(ssrc, l)| (*ssrc, (latest - l) as i64)).collect())
+}
+
+/// Adds an estimate to `history`; returns the middle of the last [`STABLE_COUNT`] when they
+/// agree within [`STABLE_SPREAD_NS`].
+pub fn settled(history: &mut Vec<i64>, estimate: i64) -> Option<i64> {
+    history.push(estimate);
+    if history.len() > STABLE_COUNT {
+        history.remove(0);
+    }
+    let (min, max) = (history.iter().min()?, history.iter().max()?);
+    if history.len() < STABLE_COUNT || max - min > STABLE_SPREAD_NS {
+        return None;
+    }
+    let mut sorted = history.clone();
+    sorted.sort_unstable();
+    Some(sorted[sorted.len() / 2])
+}
+
+struct Stream {
+    identity: String,
+    clock_rate: u32,
+    observed: ObservedCell,
+    /// Where the delay goes: the pad that feeds the mixer.
+    pad: gst::Pad,
+    report: Option<SenderReport>,
+    applied: i64,
+    /// The last estimates of the offset this stream needs, newest last.
+    wanted: Vec<i64>,
+}
+
+/// The composite's lip-sync state, owned by the worker's main thread.
+#[derive(Default)]
+pub struct LipSync {
+    streams: HashMap<u32, Stream>,
+}
+
+impl LipSync {
+    pub fn add(&mut self, ssrc: u32, identity: &str, clock_rate: u32, observed: ObservedCell, pad: gst::Pad) {
+        self.streams.insert(
+            ssrc,
+            Stream { identity: identity.to_string(), clock_rate, observed, pad, report: None, applied: 0, wanted: Vec::new() },
+        );
+    }
+
+    pub fn remove(&mut self, ssrc: u32) {
+        self.streams.remove(&ssrc);
+    }
+
+    /// A sender report arrived for `ssrc`: re-time that participant's streams.
+    pub fn on_report(&mut self, ssrc: u32, report: SenderReport) {
+        let Some(stream) = self.streams.get_mut(&ssrc) else {
+            tracing::debug!(ssrc, "sender report of an unknown stream");
+            return;
+        };
+        tracing::debug!(ssrc, ?report, "sender report");
+        stream.report = Some(report);
+        let identity = stream.identity.clone();
+        let mut lateness = Vec::new();
+        for (ssrc, s) in self.streams.iter().filter(|(_, s)| s.identity == identity) {
+            let observed = *s.observed.lock().unwrap_or_else(|e| e.into_inner());
+            let (Some(report), Some(observed)) = (s.report, observed) else {
+                // A stream without a report or without media yet: wait for both.
+                tracing::debug!(ssrc, has_report = s.report.is_some(), has_media = observed.is_some(), "lip sync waits");
+                return;
+            };
+            lateness.push((*ssrc, lateness_ns(report, observed, s.clock_rate)));
+        }
+        tracing::debug!(%identity, ?lateness, "lip sync");
+        if lateness.len() < 2 {
+            return;
+        }
+        let Some(wanted) = offsets(&lateness) else {
+            tracing::warn!(%identity, ?lateness, "sender clocks disagree by over 2 s; not synchronising");
+            return;
+        };
+        for (ssrc, offset) in wanted {
+            let Some(s) = self.streams.get_mut(&ssrc) else { continue };
+            if let Some(offset) = settled(&mut s.wanted, offset) {
+                if (offset - s.applied).abs() >= HYSTERESIS_NS {
+                    tracing::info!(%identity, ssrc, offset_ms = offset / 1_000_000, was_ms = s.applied / 1_000_000, "lip sync: delaying a stream");
+                    s.pad.set_offset(offset);
+                    s.applied = offset;
+                }
+            }
+        }
+    }
+}
+
+/// Records, on `pad` (a jitter buffer's source), the PTS and RTP time of each buffer leaving it.
+pub fn observe(pad: &gst::Pad) -> ObservedCell {
+    let cell: ObservedCell = Arc::new(Mutex::new(None));
+    let writer = cell.clone();
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        if let Some(buffer) = info.buffer() {
+            if let (Some(pts), Ok(map)) = (buffer.pts(), buffer.map_readable()) {
+                if map.len() >= 12 {
+                    let rtp = u32::from_be_bytes([map[4], map[5], map[6], map[7]]);
+                    *writer.lock().unwrap_or_else(|e| e.into_inner()) = Some(Observed { pts_ns: pts.nseconds(), rtp });
+                }
+            }
+        }
+        gst::PadProbeReturn::Ok
+    });
+    cell
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NTP_2026: u64 = (3_973_000_000u64) << 32;
+
+    #[test]
+    fn parses_a_sender_report() {
+        let mut p = vec![0x80, 200, 0, 6, 0, 0, 0, 7];
+        p.extend_from_slice(&NTP_2026.to_be_bytes());
+        p.extend_from_slice(&1234u32.to_be_bytes());
+        p.extend_from_slice(&[0; 8]);
+        assert_eq!(parse_sender_report(&p), Some((7, SenderReport { ntp: NTP_2026, rtp: 1234 })));
+        assert_eq!(parse_sender_report(&p[..27]), None, "short");
+        p[1] = 201;
+        assert_eq!(parse_sender_report(&p), None, "a receiver report");
+    }
+
+    #[test]
+    fn a_picture_that_trails_the_sound_delays_the_sound() {
+        // Both captured at the report's instant: audio at RTP 48 000, video at RTP 90 000.
+        // The audio buffer leaves its jitter buffer at 1.0 s, the video one at 1.3 s.
+        let audio = lateness_ns(SenderReport { ntp: NTP_2026, rtp: 48_000 }, Observed { pts_ns: 1_000_000_000, rtp: 48_000 }, 48_000);
+        let video = lateness_ns(SenderReport { ntp: NTP_2026, rtp: 90_000 }, Observed { pts_ns: 1_300_000_000, rtp: 90_000 }, 90_000);
+        assert_eq!(video - audio, 300_000_000);
+        let o = offsets(&[(1, audio), (2, video)]).unwrap();
+        assert_eq!(o, vec![(1, 300_000_000), (2, 0)]);
+    }
+
+    #[test]
+    fn the_rtp_distance_to_the_report_counts_either_way_and_across_a_wrap() {
+        let report = SenderReport { ntp: NTP_2026, rtp: u32::MAX - 44_999 };
+        // Half a second after the report, across the 32-bit wrap.
+        let after = lateness_ns(report, Observed { pts_ns: 2_000_000_000, rtp: 0 }, 90_000);
+        let at = lateness_ns(report, Observed { pts_ns: 1_500_000_000, rtp: report.rtp }, 90_000);
+        assert_eq!(after, at);
+        // A second before it.
+        let before = lateness_ns(report, Observed { pts_ns: 500_000_000, rtp: report.rtp.wrapping_sub(90_000) }, 90_000);
+        assert_eq!(before, at);
+    }
+
+    #[test]
+    fn a_skew_beyond_a_second_is_not_corrected() {
+        assert_eq!(offsets(&[(1, 0), (2, 1_500_000_000)]), None);
+        assert_eq!(offsets(&[]), None);
+    }
+
+    #[test]
+    fn an_offset_is_applied_only_once_estimates_agree() {
+        const MS: i64 = 1_000_000;
+        let mut h = Vec::new();
+        assert_eq!(settled(&mut h, 300 * MS), None, "one estimate");
+        assert_eq!(settled(&mut h, 310 * MS), None, "two");
+        assert_eq!(settled(&mut h, 290 * MS), Some(300 * MS), "three within 30 ms: their middle");
+        assert_eq!(settled(&mut h, 1100 * MS), None, "a swing is not followed");
+        assert_eq!(settled(&mut h, 0), None);
+        assert_eq!(settled(&mut h, 20 * MS), None, "1100 is still among the last three");
+        assert_eq!(settled(&mut h, 10 * MS), Some(10 * MS), "settled again near zero");
+    }
+}
