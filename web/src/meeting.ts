@@ -25,6 +25,8 @@ import type { NotesPanel } from './panels/notes';
 import { HostApi, personOf } from './panels/host-api';
 import { handOf, isWaiting, PeoplePanel, roleOf, sendHand } from './panels/people';
 import { SettingsPanel } from './panels/settings';
+import { EffectsController } from './effects/controller';
+import { noticeText } from './effects/panel';
 import { RecordingControls, type RecordingElements } from './panels/recording';
 
 /**
@@ -87,7 +89,7 @@ const CONTROL_TOPIC = 'huiyi.control';
 declare global {
   interface Window {
     /** Test hook: browser tests read stats and state through the live Room. */
-    __huiyi?: { room: Room };
+    __huiyi?: { room: Room; effects?: EffectsController };
   }
 }
 
@@ -116,6 +118,8 @@ export class Meeting {
   private pollWaiting = false;
   private panel: PanelName | undefined;
   private settingsPanel: SettingsPanel | undefined;
+  /** Noise suppression, background and beauty on this participant's own tracks. */
+  private readonly effects = new EffectsController();
   private unread = 0;
   private token = '';
   private joinedAt = 0;
@@ -135,7 +139,8 @@ export class Meeting {
     this.grid = new TileGrid(els.grid);
     this.grid.onChange = () => this.render();
     this.api = info.meetingId && info.signedIn ? new HostApi(info.meetingId) : undefined;
-    window.__huiyi = { room: this.room };
+    window.__huiyi = { room: this.room, effects: this.effects };
+    this.effects.onNotice = (n, detail) => this.toast(noticeText(n, detail));
     this.wireRoom();
     this.wireControls();
     this.showHeader();
@@ -304,7 +309,7 @@ export class Meeting {
     void this.chatPanel.loadHistory();
     this.peoplePanel = new PeoplePanel(this.room, this.api);
     this.peoplePanel.onChatRule = (rule) => this.chatPanel?.setRule(rule);
-    this.settingsPanel = new SettingsPanel(this.room);
+    this.settingsPanel = new SettingsPanel(this.room, this.effects, (text) => this.toast(text));
     this.pollsPanel = new PollsPanel(this.room, currentToken, this.api?.pollsCsvUrl());
     this.pollsPanel.onLaunched = (poll) => {
       if (this.panel !== 'polls') {
@@ -479,7 +484,12 @@ export class Meeting {
       .on(RoomEvent.TrackMuted, render)
       .on(RoomEvent.TrackUnmuted, render)
       .on(RoomEvent.TrackSubscriptionStatusChanged, render)
-      .on(RoomEvent.LocalTrackPublished, render)
+      .on(RoomEvent.LocalTrackPublished, (pub) => {
+        // A camera or microphone (at join, after a waiting room, or a new device) gets the
+        // chosen effects; a screen share never does.
+        if (pub.source === Track.Source.Camera || pub.source === Track.Source.Microphone) void this.effects.attach(pub.track);
+        render();
+      })
       .on(RoomEvent.LocalTrackUnpublished, render);
   }
 
@@ -621,6 +631,8 @@ export class Meeting {
     this.ended = true;
     clearInterval(this.timerHandle);
     void this.audioContext?.close();
+    this.effects.detach();
+    void this.effects.close();
     this.notesPanel?.destroy();
     document.removeEventListener('keydown', this.onKey);
     this.els.side.replaceChildren();

@@ -1,9 +1,12 @@
 // The pre-join preview beside the join form: the camera as others will see it, a live
 // microphone level, camera and microphone choice, and whether to join with each on. The choice
 // is remembered on this device (localStorage `huiyi.devices`). A blocked or missing device gets
-// plain help, and joining still works without it.
+// plain help, and joining still works without it. The effects (noise suppression, background,
+// beauty) are chosen here too, and the preview shows them before anyone else sees the camera.
 
 import { createLocalAudioTrack, createLocalVideoTrack, Room, type LocalAudioTrack, type LocalVideoTrack } from 'livekit-client';
+import { EffectsController } from './effects/controller';
+import { effectsPanel, noticeText } from './effects/panel';
 import { t, type Key } from './i18n';
 
 export interface DeviceChoice {
@@ -14,6 +17,13 @@ export interface DeviceChoice {
 }
 
 const KEY = 'huiyi.devices';
+
+declare global {
+  interface Window {
+    /** The pre-join preview's effects, for tests (the meeting's are on `__huiyi`). */
+    __huiyiPreview?: { effects: EffectsController };
+  }
+}
 
 export function savedChoice(): DeviceChoice {
   try {
@@ -39,6 +49,7 @@ export class PreJoin {
   private meterFrame = 0;
   private audioContext: AudioContext | undefined;
   readonly choice: DeviceChoice = savedChoice();
+  private fx: EffectsController | undefined;
 
   constructor(private readonly root: HTMLElement) {}
 
@@ -73,6 +84,13 @@ export class PreJoin {
     micSelect.dataset.testid = 'mic-select';
     const camOn = checkbox('prejoin-camera-on', this.choice.cameraOn);
     const micOn = checkbox('prejoin-mic-on', this.choice.micOn);
+    const fx = new EffectsController();
+    this.fx = fx;
+    window.__huiyiPreview = { effects: fx };
+    fx.onNotice = (n, detail) => {
+      help.hidden = false;
+      help.textContent = noticeText(n, detail);
+    };
     r.append(
       stage,
       meter,
@@ -80,6 +98,10 @@ export class PreJoin {
       labelled(t('settings.microphone'), micSelect),
       labelled(t('prejoin.joinWithCamera'), camOn, 'check'),
       labelled(t('prejoin.joinWithMic'), micOn, 'check'),
+      effectsPanel(fx, (text) => {
+        help.hidden = false;
+        help.textContent = text;
+      }),
       help,
     );
 
@@ -97,6 +119,7 @@ export class PreJoin {
         this.video = await createLocalVideoTrack({ deviceId: this.choice.videoDeviceId, resolution: { width: 640, height: 360 } });
         this.video.attach(videoEl);
         problems.delete('prejoin.denied');
+        await fx.attach(this.video);
       } catch (e) {
         problems.add(deviceHelp(e));
         stage.classList.add('off');
@@ -111,6 +134,7 @@ export class PreJoin {
       if (!this.choice.micOn) return;
       try {
         this.audio = await createLocalAudioTrack({ deviceId: this.choice.audioDeviceId });
+        await fx.attach(this.audio);
         this.meter(this.audio, bar, meter);
       } catch (e) {
         problems.add(deviceHelp(e));
@@ -176,6 +200,11 @@ export class PreJoin {
   stop(): void {
     cancelAnimationFrame(this.meterFrame);
     void this.audioContext?.close();
+    this.fx?.detach();
+    void this.video?.stopProcessor();
+    void this.audio?.stopProcessor();
+    void this.fx?.close();
+    this.fx = undefined;
     this.video?.stop();
     this.audio?.stop();
     this.video = this.audio = undefined;

@@ -1,7 +1,10 @@
 // Device settings during a meeting: camera, microphone and speaker, switched live with
-// livekit-client's `switchActiveDevice` (no renegotiation), and remembered for the next join.
+// livekit-client's `switchActiveDevice` (no renegotiation), and remembered for the next join;
+// and the media effects (noise suppression, background, beauty), applied live.
 
 import { Room, type Room as RoomType } from 'livekit-client';
+import type { EffectsController } from '../effects/controller';
+import { effectsPanel } from '../effects/panel';
 import { t } from '../i18n';
 import { savedChoice } from '../prejoin';
 
@@ -9,7 +12,11 @@ export class SettingsPanel {
   readonly el: HTMLElement;
   private readonly body: HTMLDivElement;
 
-  constructor(private readonly room: RoomType) {
+  constructor(
+    private readonly room: RoomType,
+    private readonly effects: EffectsController,
+    private readonly notice: (text: string) => void,
+  ) {
     this.el = document.createElement('section');
     this.el.className = 'panel settings-panel';
     this.el.dataset.testid = 'settings-panel';
@@ -43,7 +50,7 @@ export class SettingsPanel {
         return l;
       }),
     );
-    this.body.replaceChildren(...rows);
+    this.body.replaceChildren(...rows, effectsPanel(this.effects, this.notice));
   }
 
   private async switchTo(kind: MediaDeviceKind, deviceId: string): Promise<void> {
