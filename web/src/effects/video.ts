@@ -1,10 +1,10 @@
 // Background blur, virtual backgrounds and beauty for the camera, as a livekit-client video
-// TrackProcessor: the camera plays into a hidden <video>; each new frame is segmented (person or
-// background) and composited in WebGL2 (gl.ts) onto a canvas whose captureStream() track is what
-// gets published and what the self-view shows. The same path runs in Chromium, Firefox and
-// Safari (no MediaStreamTrackProcessor needed); where requestVideoFrameCallback is missing
-// (Firefox) frames are polled once per animation frame. Without WebGL2, `videoEffectsSupported`
-// says so.
+// TrackProcessor: each camera frame is segmented (person or background) and composited in
+// WebGL2 (gl.ts) onto a canvas whose captureStream() track is what
+// gets published and what the self-view shows. Frames come from MediaStreamTrackProcessor where
+// the browser has it (Chromium: every camera frame, even in a background tab); elsewhere (Firefox,
+// Safari) the camera plays into a hidden <video> read on requestVideoFrameCallback, or once per
+// animation frame where that is missing too. Without WebGL2, `videoEffectsSupported` says so.
 //
 // It watches itself: frames per second and milliseconds per frame. Below 15 fps (while the camera
 // delivers more) for 3 seconds in a row it halves the processing size; still too slow, it gives up
@@ -41,6 +41,12 @@ export interface EffectStats {
 }
 
 const SLOW_SECONDS = 3;
+
+// Chromium's MediaStreamTrackProcessor (not in TypeScript's DOM library).
+interface TrackFrames {
+  readable: ReadableStream<VideoFrame>;
+}
+declare const MediaStreamTrackProcessor: (new (init: { track: MediaStreamTrack; maxBufferSize?: number }) => TrackFrames) | undefined;
 /** Segmentation input: the model takes 256×144, so a bigger picture would only cost a resize. */
 const SEG_W = 256;
 const SEG_H = 144;
@@ -88,28 +94,69 @@ export class VideoEffects implements TrackProcessor<Track.Kind.Video> {
 
   async init(opts: ProcessorOptions<Track.Kind.Video>): Promise<void> {
     const settings = opts.track.getSettings();
+    this.cameraFps = settings.frameRate && settings.frameRate > 0 ? settings.frameRate : 30;
+    this.canvas = document.createElement('canvas');
+    let width = settings.width ?? 0;
+    let height = settings.height ?? 0;
+    // The camera also plays into a <video>: the frames source where MediaStreamTrackProcessor is
+    // missing, and everywhere the count of frames the camera delivers (the media pipeline counts
+    // them whether or not this page keeps up).
     const video = document.createElement('video');
     video.muted = true;
     video.playsInline = true;
     video.srcObject = new MediaStream([opts.track]);
     await video.play().catch(() => undefined);
     if (!video.videoWidth) await new Promise((r) => video.addEventListener('loadedmetadata', r, { once: true }));
-    this.video = video;
-    this.canvas = document.createElement('canvas');
-    this.size(settings.width ?? video.videoWidth, settings.height ?? video.videoHeight);
+    this.counter = video;
+    width ||= video.videoWidth;
+    height ||= video.videoHeight;
+    if (typeof MediaStreamTrackProcessor === 'function') {
+      this.reader = new MediaStreamTrackProcessor({ track: opts.track, maxBufferSize: 1 }).readable.getReader();
+    } else {
+      this.video = video;
+    }
+    this.source = { width: width || 1280, height: height || 720 };
+    this.size();
     this.compositor = new Compositor(this.canvas);
     this.segmenter = new Segmenter();
     await this.segmenter.init();
     await this.applyImage();
-    const fps = settings.frameRate && settings.frameRate > 0 ? Math.round(settings.frameRate) : 30;
-    this.processedTrack = this.canvas.captureStream(fps).getVideoTracks()[0];
+    this.processedTrack = this.canvas.captureStream(Math.round(this.cameraFps)).getVideoTracks()[0];
     this.running = true;
-    this.window = { start: performance.now(), frames: 0, source: video.getVideoPlaybackQuality().totalVideoFrames, work: 0, segment: 0, segments: 0, draw: 0 };
-    this.schedule();
+    this.window = { start: performance.now(), frames: 0, source: this.cameraFrames(), work: 0, segment: 0, segments: 0, draw: 0 };
+    if (this.reader) void this.pump(this.reader);
+    else this.schedule();
   }
 
-  private size(w: number, h: number): void {
+  private reader: ReadableStreamDefaultReader<VideoFrame> | undefined;
+  private counter: HTMLVideoElement | undefined;
+
+  private cameraFrames(): number {
+    return this.counter?.getVideoPlaybackQuality().totalVideoFrames ?? 0;
+  }
+  private source = { width: 1280, height: 720 };
+  private cameraFps = 30;
+
+  /** Chromium: every frame the camera gives, processed one at a time (the rest are dropped). */
+  private async pump(reader: ReadableStreamDefaultReader<VideoFrame>): Promise<void> {
+    while (this.running) {
+      const { value: frame, done } = await reader.read().catch(() => ({ value: undefined, done: true }));
+      if (done || !frame) break;
+      try {
+        if (frame.displayWidth !== this.source.width || frame.displayHeight !== this.source.height) {
+          this.source = { width: frame.displayWidth, height: frame.displayHeight };
+          this.size();
+        }
+        if (this.running) await this.process(frame);
+      } finally {
+        frame.close();
+      }
+    }
+  }
+
+  private size(): void {
     const c = this.canvas!;
+    const { width: w, height: h } = this.source;
     c.width = Math.max(2, Math.round((w * this.scale) / 2) * 2);
     c.height = Math.max(2, Math.round((h * this.scale) / 2) * 2);
     this.stats.width = c.width;
@@ -153,16 +200,25 @@ export class VideoEffects implements TrackProcessor<Track.Kind.Video> {
 
   private async onFrame(): Promise<void> {
     this.schedule();
-    if (this.busy || !this.running) return;
+    const v = this.video;
+    if (!v || this.busy || !this.running) return;
+    if (v.videoWidth !== this.source.width || v.videoHeight !== this.source.height) {
+      this.source = { width: v.videoWidth, height: v.videoHeight };
+      this.size();
+    }
+    await this.process(v);
+  }
+
+  /** One frame: segment (a small copy), composite, count. */
+  private async process(frame: HTMLVideoElement | VideoFrame): Promise<void> {
     this.busy = true;
     const t0 = performance.now();
     try {
-      const v = this.video!;
       const c = this.compositor!;
       // At half size the mask is also refreshed every other frame only (people move slowly).
       if (this.scale === 1 || this.stats.frames % 2 === 0 || this.keepMask) {
         const small = (this.segInput ??= Object.assign(document.createElement('canvas'), { width: SEG_W, height: SEG_H }));
-        small.getContext('2d')!.drawImage(v, 0, 0, SEG_W, SEG_H);
+        small.getContext('2d')!.drawImage(frame, 0, 0, SEG_W, SEG_H);
         await this.segmenter!.segment(small, (mask) => {
           c.uploadMask(mask as TexImageSource);
           if (this.keepMask) this.readMask(mask);
@@ -175,7 +231,7 @@ export class VideoEffects implements TrackProcessor<Track.Kind.Video> {
         while (performance.now() < until);
       }
       const t1 = performance.now();
-      c.uploadFrame(v);
+      c.uploadFrame(frame);
       c.draw({ background: this.choice.background, beauty: this.choice.beauty });
       this.window.draw += performance.now() - t1;
       this.window.frames++;
@@ -194,11 +250,10 @@ export class VideoEffects implements TrackProcessor<Track.Kind.Video> {
     const now = performance.now();
     const span = now - this.window.start;
     if (span < 1000) return;
-    // The camera's own rate, counted by the media pipeline (not by our callbacks, which a busy
-    // page delays): an effect is only "too slow" when the camera gives more than it keeps up with.
-    const decoded = this.video!.getVideoPlaybackQuality().totalVideoFrames;
+    // An effect is only "too slow" when the camera gives more than it keeps up with.
+    const camera = this.cameraFrames();
     const fps = (this.window.frames * 1000) / span;
-    const sourceFps = ((decoded - this.window.source) * 1000) / span;
+    const sourceFps = ((camera - this.window.source) * 1000) / span;
     this.stats = {
       ...this.stats,
       fps: Math.round(fps * 10) / 10,
@@ -208,14 +263,14 @@ export class VideoEffects implements TrackProcessor<Track.Kind.Video> {
       drawMs: this.window.frames ? Math.round((this.window.draw / this.window.frames) * 10) / 10 : 0,
       scale: this.scale,
     };
-    this.window = { start: now, frames: 0, source: decoded, work: 0, segment: 0, segments: 0, draw: 0 };
+    this.window = { start: now, frames: 0, source: camera, work: 0, segment: 0, segments: 0, draw: 0 };
     const slow = fps < this.minFps && sourceFps >= this.minFps;
     this.slowSeconds = slow ? this.slowSeconds + 1 : 0;
     if (this.slowSeconds < SLOW_SECONDS) return;
     this.slowSeconds = 0;
     if (this.scale > 0.5) {
       this.scale = 0.5;
-      this.size(this.video!.videoWidth, this.video!.videoHeight);
+      this.size();
       console.info(`video effects: below ${this.minFps} fps, processing at half size`, this.stats);
     } else if (!this.gaveUp) {
       this.gaveUp = true;
@@ -247,11 +302,14 @@ export class VideoEffects implements TrackProcessor<Track.Kind.Video> {
 
   async destroy(): Promise<void> {
     this.running = false;
+    await this.reader?.cancel().catch(() => undefined);
+    this.reader = undefined;
     const v = this.video;
     if (v && 'cancelVideoFrameCallback' in v) v.cancelVideoFrameCallback(this.frameHandle);
     else cancelAnimationFrame(this.frameHandle);
     this.processedTrack?.stop();
-    if (v) v.srcObject = null;
+    if (this.counter) this.counter.srcObject = null;
+    this.counter = undefined;
     await this.segmenter?.close();
     this.compositor?.dispose();
     this.video = this.canvas = this.compositor = this.segmenter = this.processedTrack = undefined;
