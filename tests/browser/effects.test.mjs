@@ -346,7 +346,8 @@ describe('media effects between two browsers', () => {
       receiver.evaluate(
         async ([identity, ms]) => {
           const p = window.__huiyi.room.remoteParticipants.get(identity);
-          const track = [...p.audioTrackPublications.values()][0].track.mediaStreamTrack;
+          const publication = [...p.audioTrackPublications.values()][0];
+          const track = publication.track.mediaStreamTrack;
           const ctx = new AudioContext();
           const analyser = ctx.createAnalyser();
           analyser.fftSize = 2048;
@@ -364,7 +365,7 @@ describe('media effects between two browsers', () => {
           await ctx.close();
           levels.sort((a, b) => a - b);
           const at = (q) => levels[Math.floor(q * (levels.length - 1))];
-          return { floor: at(0.1), speech: at(0.9), n: levels.length };
+          return { floor: at(0.1), speech: at(0.9), n: levels.length, sid: publication.trackSid, id: track.id };
         },
         [senderId, Math.round(sound.seconds * 1000)],
       );
@@ -383,6 +384,8 @@ describe('media effects between two browsers', () => {
     const reduction = off.floor - on.floor;
     const kept = on.speech - off.speech;
     report(`noise: floor ${off.floor.toFixed(1)} dB off, ${on.floor.toFixed(1)} dB on (${reduction.toFixed(1)} dB less noise); speech peaks ${off.speech.toFixed(1)} dB off, ${on.speech.toFixed(1)} dB on (${kept.toFixed(1)} dB); ${on.n} windows each`);
+    // Switched by replacing the sender's track: the receiver keeps the same track throughout.
+    assert.deepEqual([on.sid, on.id], [off.sid, off.id], 'the same published track before and after');
     assert.ok(off.floor > -70, `the noise reaches the receiver with suppression off (${off.floor.toFixed(1)} dB)`);
     assert.ok(reduction >= 10, `RNNoise removes at least 10 dB of noise (${reduction.toFixed(1)} dB)`);
     // RNNoise takes a little of the speech with the noise; what matters is how far apart they are.
@@ -403,5 +406,43 @@ describe('media effects between two browsers', () => {
     await poll('the effect turned off', () => sender.evaluate(() => window.__huiyi.effects.videoDisabled && !window.__huiyi.effects.videoEffect()), (v) => v === true, { timeout: 20_000 });
     await sender.locator('.toast', { hasText: 'Video effects turned off' }).first().waitFor();
     await sender.screenshot({ path: join(artifacts, 'effects-too-slow.png') });
+  });
+
+  step('without MediaStreamTrackProcessor (Firefox, Safari) the <video> path runs the effect', async () => {
+    const context = await receiverBrowser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'en-US' });
+    await context.addInitScript(() => {
+      delete window.MediaStreamTrackProcessor;
+    });
+    const page = await context.newPage();
+    page.setDefaultTimeout(30_000);
+    await page.goto(`${server.url}/?room=effects-fallback&lang=en&effects-min-fps=1`);
+    await page.getByTestId('effect-blur-light').click();
+    const stats = await poll('frames through the <video> path', () => page.evaluate(() => window.__huiyiPreview.effects.stats()), (st) => st?.frames > 10, { timeout: 30_000 });
+    assert.equal(await page.evaluate(() => typeof window.MediaStreamTrackProcessor), 'undefined');
+    report(`<video> path (no MediaStreamTrackProcessor): ${stats.width}x${stats.height}, ${stats.fps} fps`);
+    await context.close();
+  });
+
+  step('without AudioWorklet and WebGL 2 the controls say so, and joining still works', async () => {
+    const context = await receiverBrowser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'en-US' });
+    await context.addInitScript(() => {
+      delete window.AudioWorkletNode;
+      const real = HTMLCanvasElement.prototype.getContext;
+      HTMLCanvasElement.prototype.getContext = function (kind, ...rest) {
+        return kind === 'webgl2' ? null : real.call(this, kind, ...rest);
+      };
+    });
+    const page = await context.newPage();
+    page.setDefaultTimeout(30_000);
+    await page.goto(`${server.url}/?room=effects-old&name=Old&lang=en`);
+    await page.getByTestId('effects').waitFor();
+    assert.equal(await page.getByTestId('effect-noise').isDisabled(), true);
+    assert.equal(await page.getByTestId('effect-blur-light').isDisabled(), true);
+    assert.match(await page.getByTestId('effects-status').innerText(), /WebGL 2/);
+    assert.match(await page.getByTestId('effects').innerText(), /not supported in this browser/);
+    await page.screenshot({ path: join(artifacts, 'effects-prejoin-unsupported.png') });
+    await page.getByTestId('join-button').click();
+    await page.locator('[data-testid="status"][data-state="connected"]').waitFor({ timeout: 35_000 });
+    await context.close();
   });
 });

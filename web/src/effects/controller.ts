@@ -6,8 +6,14 @@
 
 import { Track, type LocalAudioTrack, type LocalTrack, type LocalVideoTrack } from 'livekit-client';
 import { saveEffects, savedEffects, videoEffectsOn, type EffectsChoice } from './choice';
-import { NoiseSuppressor, noiseSuppressionSupported, rnnoiseContext } from './noise';
 import { VideoEffects, videoEffectsSupported, type EffectStats } from './video';
+
+/** RNNoise needs AudioWorklet and WebAssembly (noise.ts is loaded only then). */
+export function noiseSuppressionSupported(): boolean {
+  return typeof AudioWorkletNode !== 'undefined' && typeof WebAssembly === 'object' && typeof AudioContext !== 'undefined';
+}
+
+const NOISE = 'huiyi-rnnoise';
 
 export type Notice = 'effects.tooSlow' | 'effects.videoUnsupported' | 'effects.noiseUnsupported' | 'effects.failed';
 
@@ -40,7 +46,7 @@ export class EffectsController {
   }
 
   noiseActive(): boolean {
-    return this.audio?.getProcessor() instanceof NoiseSuppressor;
+    return this.audio?.getProcessor()?.name === NOISE;
   }
 
   async set(choice: EffectsChoice): Promise<void> {
@@ -72,12 +78,14 @@ export class EffectsController {
     const c = this.choice;
     const audio = this.audio;
     if (audio) {
-      const active = audio.getProcessor() instanceof NoiseSuppressor;
+      const active = audio.getProcessor()?.name === NOISE;
       if (c.noise && !this.noiseSupported) this.onNotice?.('effects.noiseUnsupported');
       if (c.noise && this.noiseSupported && !active) {
+        const { NoiseSuppressor, rnnoiseContext } = await import('./noise');
         this.audioContext ??= rnnoiseContext();
         await audio.setAudioContext(this.audioContext);
-        await audio.setProcessor(new NoiseSuppressor());
+        const processor = new NoiseSuppressor();
+        await audio.setProcessor(processor);
       } else if (!c.noise && active) {
         await audio.stopProcessor();
       }

@@ -2,18 +2,15 @@
 // WebAssembly) in an AudioWorklet, from @sapphi-red/web-noise-suppressor. It is a livekit-client
 // audio TrackProcessor, so turning it on or off swaps the sender's track (replaceTrack) without
 // renegotiating. Every file (the worklet and both wasm builds) is bundled into web/dist and
-// served by Huiyi itself. Where AudioWorklet or WebAssembly is missing, `noiseSuppressionSupported`
-// says so and the browser's own `noiseSuppression` constraint is all there is.
+// served by Huiyi itself. This module defines a subclass of AudioWorkletNode when it loads, so
+// the controller imports it only where `noiseSuppressionSupported` (controller.ts) says the
+// browser has AudioWorklet; elsewhere the browser's own `noiseSuppression` is all there is.
 
 import { loadRnnoise, RnnoiseWorkletNode } from '@sapphi-red/web-noise-suppressor';
 import workletUrl from '@sapphi-red/web-noise-suppressor/rnnoiseWorklet.js?url';
 import wasmUrl from '@sapphi-red/web-noise-suppressor/rnnoise.wasm?url';
 import simdUrl from '@sapphi-red/web-noise-suppressor/rnnoise_simd.wasm?url';
 import { Track, type AudioProcessorOptions, type TrackProcessor } from 'livekit-client';
-
-export function noiseSuppressionSupported(): boolean {
-  return typeof AudioWorkletNode !== 'undefined' && typeof WebAssembly === 'object' && typeof AudioContext !== 'undefined';
-}
 
 let wasm: Promise<ArrayBuffer> | undefined;
 const contextsWithWorklet = new WeakMap<BaseAudioContext, Promise<void>>();
