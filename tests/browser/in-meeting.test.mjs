@@ -7,54 +7,47 @@
 // artifacts folder. Run inside scripts/netns-run, like the other browser tests.
 
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdirSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { launchChromium, tileOf } from './lib/browser.mjs';
 import { startServer, tail } from './lib/server.mjs';
+import { artifactsDir, sequence } from './lib/steps.mjs';
 import { poll } from './lib/wait.mjs';
 import { describe as describeViolations, wcagViolations } from './lib/a11y.mjs';
 
 const WEB_DIST = fileURLToPath(new URL('../../web/dist', import.meta.url));
 
 describe('running a meeting in the web app', () => {
-  const artifacts = process.env.HUIYI_ARTIFACTS
-    ? (mkdirSync(process.env.HUIYI_ARTIFACTS, { recursive: true }), process.env.HUIYI_ARTIFACTS)
-    : mkdtempSync(join(tmpdir(), 'huiyi-in-meeting-'));
+  const artifacts = artifactsDir('in-meeting');
   const stamp = Date.now().toString(36);
   let server;
   let browser;
   /** code, id */
   const meeting = {};
   const people = {};
-  let failed = false;
   const consoleLogs = new Set();
-  const step = (name, fn, timeout = 90_000) =>
-    it(name, { timeout }, async (t) => {
-      if (failed) return t.skip('an earlier case failed');
-      try {
-        await fn();
-      } catch (e) {
-        failed = true;
-        // Each page's last console lines too: CI keeps only this message, not the artifacts.
-        const consoles = [...consoleLogs].map((log) => `--- ${log} ---\n${tail(log, 12)}`).join('\n');
-        // And what the host and the guest saw: a screenshot each, and the host's people panel.
-        let panel = '';
-        for (const [who, p] of Object.entries(people)) {
-          if (!p?.page || p.page.isClosed()) continue;
-          await shot(p.page, `failed-${who}`).catch(() => {});
-          if (who === 'host') {
-            panel = await p.page
-              .getByTestId('people-panel')
-              .evaluate((el) => `hidden=${el.hidden} ${el.innerText.replace(/\s+/g, ' ').slice(0, 600)}`)
-              .catch((err) => `(no people panel: ${err.message.split('\n')[0]})`);
-          }
+  const step = sequence({
+    timeout: 90_000,
+    explain: async (e) => {
+      // Each page's last console lines too: CI keeps only this message, not the artifacts.
+      const consoles = [...consoleLogs].map((log) => `--- ${log} ---\n${tail(log, 12)}`).join('\n');
+      // And what the host and the guest saw: a screenshot each, and the host's people panel.
+      let panel = '';
+      for (const [who, p] of Object.entries(people)) {
+        if (!p?.page || p.page.isClosed()) continue;
+        await shot(p.page, `failed-${who}`).catch(() => {});
+        if (who === 'host') {
+          panel = await p.page
+            .getByTestId('people-panel')
+            .evaluate((el) => `hidden=${el.hidden} ${el.innerText.replace(/\s+/g, ' ').slice(0, 600)}`)
+            .catch((err) => `(no people panel: ${err.message.split('\n')[0]})`);
         }
-        throw new Error(`${e.message}\n--- host people panel ---\n${panel}\n--- server log ---\n${tail(server.log)}\n${consoles}`);
       }
-    });
+      return new Error(`${e.message}\n--- host people panel ---\n${panel}\n--- server log ---\n${tail(server.log)}\n${consoles}`);
+    },
+  });
   const shot = (page, name) => page.screenshot({ path: join(artifacts, `in-meeting-${name}.png`) });
 
   async function open(name, { viewport = { width: 1280, height: 760 }, lang = 'en' } = {}) {

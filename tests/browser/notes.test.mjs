@@ -9,7 +9,7 @@
 // Run inside scripts/netns-run, like the other browser tests.
 
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -18,6 +18,7 @@ import { WebsocketProvider } from 'y-websocket';
 import { readAuthMessage } from 'y-protocols/auth';
 import * as Y from 'yjs';
 import { startServer, tail } from './lib/server.mjs';
+import { artifactsDir, sequence } from './lib/steps.mjs';
 import { enterRoom } from './lib/signalling.mjs';
 import { poll } from './lib/wait.mjs';
 
@@ -25,9 +26,7 @@ import { poll } from './lib/wait.mjs';
 const SERVER_CLIENT = 0;
 
 describe('shared meeting notes', () => {
-  const artifacts = process.env.HUIYI_ARTIFACTS
-    ? (mkdirSync(process.env.HUIYI_ARTIFACTS, { recursive: true }), process.env.HUIYI_ARTIFACTS)
-    : mkdtempSync(join(tmpdir(), 'huiyi-notes-'));
+  const artifacts = artifactsDir('notes');
   // These tests need no web app; the server only wants a folder with an index.html.
   const webDir = mkdtempSync(join(tmpdir(), 'huiyi-notes-web-'));
   writeFileSync(join(webDir, 'index.html'), '<!doctype html><title>notes test</title>');
@@ -38,17 +37,7 @@ describe('shared meeting notes', () => {
   /** name -> { token, identity, room } */
   const people = {};
   const providers = [];
-  let failed = false;
-  const step = (name, fn, timeout = 60_000) =>
-    it(name, { timeout }, async (t) => {
-      if (failed) return t.skip('an earlier case failed');
-      try {
-        await fn(t);
-      } catch (e) {
-        failed = true;
-        throw new Error(`${e.message}\n--- server log ---\n${tail(server.log)}`);
-      }
-    });
+  const step = sequence({ explain: (e) => new Error(`${e.message}\n--- server log ---\n${tail(server.log)}`) });
   const wsBase = () => server.url.replace(/^http/, 'ws');
 
   /** A signed-in portal user: their session cookie and userid. */

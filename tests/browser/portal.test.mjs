@@ -9,14 +9,14 @@
 // $HUIYI_ARTIFACTS or a fresh temp dir, printed at the start.
 
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { appendFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { launchChromium } from './lib/browser.mjs';
 import { startServer, tail } from './lib/server.mjs';
+import { artifactsDir, sequence } from './lib/steps.mjs';
 import { signedFetch } from './lib/signed.mjs';
 import { poll } from './lib/wait.mjs';
 import { describe as describeViolations, wcagViolations } from './lib/a11y.mjs';
@@ -29,9 +29,7 @@ const ZONE = 'Asia/Shanghai';
 const ZONE_OFFSET_HOURS = 8;
 
 describe('the web portal', () => {
-  const artifacts = process.env.HUIYI_ARTIFACTS
-    ? (mkdirSync(process.env.HUIYI_ARTIFACTS, { recursive: true }), process.env.HUIYI_ARTIFACTS)
-    : mkdtempSync(join(tmpdir(), 'huiyi-portal-'));
+  const artifacts = artifactsDir('portal');
   const stamp = Date.now().toString(36);
   const admin = { username: 'Wang Fang', email: `wang.${stamp}@example.com`, password: 'correct horse 1', enterprise: 'Tsinghua Defence Office' };
   const member = { userid: `li.lei.${stamp}`, username: 'Li Lei', email: `li.${stamp}@example.com`, password: 'member pass 22' };
@@ -56,19 +54,8 @@ describe('the web portal', () => {
     assert.equal(r.status, 200, `GET ${path}: ${r.text}`);
     return JSON.parse(r.text);
   };
-  // The cases build on each other: after one fails, the rest are skipped rather than piling
-  // up timeouts that hide the first error.
-  let failed = false;
-  const step = (name, fn) =>
-    it(name, { timeout: 60_000 }, async (t) => {
-      if (failed) return t.skip('an earlier case failed');
-      try {
-        await fn();
-      } catch (e) {
-        failed = true;
-        throw e;
-      }
-    });
+  // The cases build on each other: after one fails, the rest are skipped.
+  const step = sequence();
   const onPath = (pathname) => page.waitForURL((u) => u.pathname === pathname, { timeout: 10_000 });
 
   before(async () => {

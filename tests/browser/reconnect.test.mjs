@@ -9,14 +9,14 @@
 // which both browsers reach. Run inside scripts/netns-run, like the other browser tests.
 
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdirSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { launchChromium, secureOriginFlag, tileOf } from './lib/browser.mjs';
 import { nestedNetns } from './lib/netns.mjs';
 import { startServer, tail } from './lib/server.mjs';
+import { artifactsDir, sequence } from './lib/steps.mjs';
 import { inboundStats } from './lib/stats.mjs';
 import { poll, sleep } from './lib/wait.mjs';
 
@@ -31,26 +31,14 @@ const PING_INTERVAL_MS = 5_000;
 const RECOVERY_MS = 40_000;
 
 describe('reconnection after a 30 s network outage', { skip: process.env.HUIYI_URL && 'needs its own server, reachable from a second network namespace' }, () => {
-  const artifacts = process.env.HUIYI_ARTIFACTS
-    ? (mkdirSync(process.env.HUIYI_ARTIFACTS, { recursive: true }), process.env.HUIYI_ARTIFACTS)
-    : mkdtempSync(join(tmpdir(), 'huiyi-reconnect-'));
+  const artifacts = artifactsDir('reconnect');
   let netns;
   let server;
   let hostBrowser;
   let guestBrowser;
   const meeting = {};
   const people = {};
-  let failed = false;
-  const step = (name, fn, timeout = 60_000) =>
-    it(name, { timeout }, async (t) => {
-      if (failed) return t.skip('an earlier case failed');
-      try {
-        await fn();
-      } catch (e) {
-        failed = true;
-        throw new Error(`${e.message}\n--- server log ---\n${tail(server.log)}`);
-      }
-    });
+  const step = sequence({ explain: (e) => new Error(`${e.message}\n--- server log ---\n${tail(server.log)}`) });
   const shot = (page, name) => page.screenshot({ path: join(artifacts, `reconnect-${name}.png`) });
 
   async function open(browser, name) {

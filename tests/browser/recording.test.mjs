@@ -9,14 +9,15 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { launchChromium, tileOf } from './lib/browser.mjs';
 import { startServer, tail } from './lib/server.mjs';
+import { artifactsDir, sequence } from './lib/steps.mjs';
 import { poll, sleep } from './lib/wait.mjs';
 
 const WEB_DIST = fileURLToPath(new URL('../../web/dist', import.meta.url));
@@ -60,9 +61,7 @@ function meanVolume(path) {
 }
 
 describe('recording and going live from the web app', () => {
-  const artifacts = process.env.HUIYI_ARTIFACTS
-    ? (mkdirSync(process.env.HUIYI_ARTIFACTS, { recursive: true }), process.env.HUIYI_ARTIFACTS)
-    : mkdtempSync(join(tmpdir(), 'huiyi-recording-'));
+  const artifacts = artifactsDir('recording');
   const work = mkdtempSync(join(tmpdir(), 'huiyi-recording-work-'));
   let server;
   let browser;
@@ -70,20 +69,15 @@ describe('recording and going live from the web app', () => {
   let rtmpPort;
   const meeting = {};
   const people = {};
-  let failed = false;
-  const step = (name, fn, timeout = 180_000) =>
-    it(name, { timeout }, async (t) => {
-      if (failed) return t.skip('an earlier case failed');
-      try {
-        await fn();
-      } catch (e) {
-        failed = true;
-        for (const [who, p] of Object.entries(people)) {
-          if (p?.page && !p.page.isClosed()) await shot(p.page, `failed-${who}`);
-        }
-        throw new Error(`${e.message}\n--- machine ---\n${machineLoad()}\n--- server log ---\n${tail(server.log, 60)}\n--- rtmp server ---\n${existsSync(join(work, 'rtmp.log')) ? tail(join(work, 'rtmp.log'), 15) : ''}`);
+  const step = sequence({
+    timeout: 180_000,
+    explain: async (e) => {
+      for (const [who, p] of Object.entries(people)) {
+        if (p?.page && !p.page.isClosed()) await shot(p.page, `failed-${who}`);
       }
-    });
+      return new Error(`${e.message}\n--- machine ---\n${machineLoad()}\n--- server log ---\n${tail(server.log, 60)}\n--- rtmp server ---\n${existsSync(join(work, 'rtmp.log')) ? tail(join(work, 'rtmp.log'), 15) : ''}`);
+    },
+  });
   // Screenshots are artifacts for a person to look at, not assertions: on a saturated 2-core
   // machine (four browsers and two composites) a screenshot can wait past its timeout, which
   // says nothing about the product, so a missed one is logged and the case goes on.

@@ -185,7 +185,14 @@ async def test_a_flood_of_chat_is_cut_to_the_rate_limit(server, sdk, peers):
     # loaded machine sent them), plus one for timing at the edges.
     assert 20 <= got <= 20 + 5 * elapsed + 1, (got, elapsed)
     assert got < sent, (got, elapsed)
-    kept = await asyncio.to_thread(history, server, a["token"])
+    # The recorder stores chat behind delivery (the engine never waits on the database), so on
+    # a loaded machine the last messages reach the history a moment after the host saw them.
+    kept = []
+    for _ in range(40):
+        kept = await asyncio.to_thread(history, server, a["token"])
+        if len(kept) >= got:
+            break
+        await asyncio.sleep(0.25)
     assert len(kept) == got
 
 
