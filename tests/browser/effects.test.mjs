@@ -229,6 +229,20 @@ describe('media effects between two browsers', () => {
     report(`pre-join preview: background cells differ from the sunrise image by ${offBg.toFixed(1)} levels on average`);
     assert.ok(offBg < 30, `the preview shows the sunrise behind the person (mean difference ${offBg.toFixed(1)})`);
     assert.notDeepEqual(shown, plain);
+    // The participant's own picture: chosen from the device, kept in this browser only.
+    const own = join(work, 'own.png');
+    execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'color=c=0xd020c0:s=1600x900', '-frames:v', '1', own]);
+    await sender.getByTestId('effect-upload').setInputFiles(own);
+    await poll('the uploaded image chosen', () => sender.evaluate(() => window.__huiyiPreview.effects.choice.image), (v) => v === 'custom');
+    await sleep(1500);
+    const ownShown = await grab(preview);
+    const ownVsPicture = mean(background.map((i) => cellDiff(ownShown, [...Array(GW * GH)].flatMap(() => [0xd0, 0x20, 0xc0]), i)));
+    report(`own image: background cells differ from it by ${ownVsPicture.toFixed(1)} levels`);
+    assert.ok(ownVsPicture < 30, `the preview shows the uploaded image behind the person (${ownVsPicture.toFixed(1)})`);
+    const kept = await sender.evaluate(() => localStorage.getItem('huiyi.effects.image')?.slice(0, 23));
+    assert.equal(kept, 'data:image/jpeg;base64,', 'the image is kept in the browser');
+    await sender.screenshot({ path: join(artifacts, 'effects-prejoin-own-image.png') });
+    await sender.getByTestId('effect-image-sunrise').click();
     await sender.getByTestId('effect-beauty').fill('60');
     await sleep(700);
     await sender.screenshot({ path: join(artifacts, 'effects-prejoin-beauty.png') });
