@@ -156,8 +156,9 @@ describe('media effects between two browsers', () => {
         const v = fx.videoEffect();
         v.keepMask = true;
         const start = v.stats.frames;
-        // Two fresh frames, so the mask is of the current choice's frames.
-        for (let i = 0; i < 100 && v.stats.frames < start + 2; i++) await new Promise((r) => setTimeout(r, 50));
+        // Two fresh frames, so the mask is of the current choice's frames (up to 20 s: a slow
+        // machine without a GPU may process one frame a second).
+        for (let i = 0; i < 400 && v.stats.frames < start + 2; i++) await new Promise((r) => setTimeout(r, 50));
         const { width, height, data } = v.lastMask;
         const sums = new Array(GW * GH).fill(0);
         const counts = new Array(GW * GH).fill(0);
