@@ -11,7 +11,7 @@ import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { launchChromium, tileOf } from './lib/browser.mjs';
+import { launchChromium, tileOf, signUpAndSchedule } from './lib/browser.mjs';
 import { startServer, tail } from './lib/server.mjs';
 import { artifactsDir, sequence } from './lib/steps.mjs';
 import { poll } from './lib/wait.mjs';
@@ -95,25 +95,7 @@ describe('running a meeting in the web app', () => {
 
   step('a signed-in host schedules a meeting and joins from its link', async () => {
     const { context, page } = await open('host');
-    await page.goto(`${server.url}/signin?lang=en`);
-    const made = await page.evaluate(async (email) => {
-      const signup = await fetch('/api/auth/signup', {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ email, password: 'quiet harbour 77', username: 'Host Wang', enterprise_name: 'Review Board' }),
-      });
-      if (!signup.ok) return { error: await signup.text() };
-      const res = await fetch('/v1/meetings', {
-        method: 'POST',
-        credentials: 'same-origin',
-        headers: { 'content-type': 'application/json', 'X-Huiyi-Csrf': '1' },
-        body: JSON.stringify({ subject: 'Design review 设计评审', type: 1, instanceid: 5, settings: { mute_enable_join: false } }),
-      });
-      return res.json();
-    }, `host.${Date.now()}@example.com`);
-    assert.ok(made.meeting_info_list, JSON.stringify(made));
-    meeting.code = made.meeting_info_list[0].meeting_code;
-    meeting.id = made.meeting_info_list[0].meeting_id;
+    Object.assign(meeting, await signUpAndSchedule(page, server.url, { enterprise: 'Review Board', subject: 'Design review 设计评审' }));
     await page.goto(`${server.url}/j/${meeting.code}?lang=en`);
     await page.getByTestId('join-name').fill('Host Wang');
     await page.getByTestId('join-button').click();

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { launchChromium, tileOf } from './lib/browser.mjs';
+import { launchChromium, tileOf, signUpAndSchedule } from './lib/browser.mjs';
 import { startServer, tail } from './lib/server.mjs';
 import { artifactsDir, sequence } from './lib/steps.mjs';
 import { poll, sleep } from './lib/wait.mjs';
@@ -123,25 +123,7 @@ describe('recording and going live from the web app', () => {
 
   step('a host and three guests meet', async () => {
     const { context, page } = await open('host');
-    await page.goto(`${server.url}/signin?lang=en`);
-    const made = await page.evaluate(async (email) => {
-      const signup = await fetch('/api/auth/signup', {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ email, password: 'quiet harbour 77', username: 'Host Wang', enterprise_name: 'Studio' }),
-      });
-      if (!signup.ok) return { error: await signup.text() };
-      const res = await fetch('/v1/meetings', {
-        method: 'POST',
-        credentials: 'same-origin',
-        headers: { 'content-type': 'application/json', 'X-Huiyi-Csrf': '1' },
-        body: JSON.stringify({ subject: 'Town hall 全员会', type: 1, instanceid: 5, settings: { mute_enable_join: false } }),
-      });
-      return res.json();
-    }, `host.${Date.now()}@example.com`);
-    assert.ok(made.meeting_info_list, JSON.stringify(made));
-    meeting.code = made.meeting_info_list[0].meeting_code;
-    meeting.id = made.meeting_info_list[0].meeting_id;
+    Object.assign(meeting, await signUpAndSchedule(page, server.url, { enterprise: 'Studio', subject: 'Town hall 全员会' }));
     await page.goto(`${server.url}/j/${meeting.code}?lang=en`);
     await page.getByTestId('join-name').fill('Host Wang');
     await page.getByTestId('join-button').click();

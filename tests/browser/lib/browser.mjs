@@ -72,3 +72,32 @@ export async function joinViaForm(browser, { baseUrl, name, room, artifacts, que
 export function tileOf(page, identity, testid = 'tile') {
   return page.locator(`[data-testid="${testid}"][data-identity=${JSON.stringify(identity)}]`);
 }
+
+/**
+ * On `page` (any page of the app at `baseUrl`): signs up a new host with its own enterprise and
+ * schedules a meeting that is open now, as the portal does, with the page's session cookie.
+ * @returns {Promise<{ code: string, id: string }>}
+ */
+export async function signUpAndSchedule(page, baseUrl, { enterprise, subject }) {
+  await page.goto(`${baseUrl}/signin?lang=en`);
+  const made = await page.evaluate(
+    async ([email, enterprise, subject]) => {
+      const signup = await fetch('/api/auth/signup', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email, password: 'quiet harbour 77', username: 'Host Wang', enterprise_name: enterprise }),
+      });
+      if (!signup.ok) return { error: await signup.text() };
+      const res = await fetch('/v1/meetings', {
+        method: 'POST',
+        credentials: 'same-origin',
+        headers: { 'content-type': 'application/json', 'X-Huiyi-Csrf': '1' },
+        body: JSON.stringify({ subject, type: 1, instanceid: 5, settings: { mute_enable_join: false } }),
+      });
+      return res.json();
+    },
+    [`host.${Date.now()}@example.com`, enterprise, subject],
+  );
+  if (!made.meeting_info_list) throw new Error(`scheduling failed: ${JSON.stringify(made)}`);
+  return { code: made.meeting_info_list[0].meeting_code, id: made.meeting_info_list[0].meeting_id };
+}
