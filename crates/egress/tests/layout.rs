@@ -68,6 +68,109 @@ fn speaker_layout_enlarges_the_speaker_and_set_layout_returns_to_grid() {
     check(&path, grid_at, &areas);
 }
 
+/// Four cameras while the active speaker changes every half second for eight seconds, on a
+/// throttled worker. Every change moves every tile (the new speaker to the main place, the
+/// strip re-ordered), and every frame of the recording must show a whole layout: one camera
+/// large on the left, the other three in the strip, each once. A frame with a tile moved but
+/// not resized, or a place left black, fails: before layouts were applied between frames (see
+/// `PendingGeometry` in `pipeline/composite.rs`), two runs here showed 3 and 6 such frames.
+#[test]
+fn speaker_changes_never_show_a_half_rearranged_picture() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("changes.mp4");
+    let mut worker = Worker::spawn(dir.path(), &[]);
+    let people = [
+        (1, "alice", "red"),
+        (2, "bob", "green"),
+        (3, "carol", "blue"),
+        (4, "dave", "white"),
+    ];
+    let tracks: Vec<_> = people
+        .iter()
+        .map(|&(ssrc, identity, _)| track(ssrc, "video/VP8", identity, identity))
+        .collect();
+    let port = worker.start(json!({
+        "type": "start", "egress_id": "EG_changes", "kind": "composite",
+        "outputs": {"file": path}, "tracks": tracks, "layout": "speaker",
+    }));
+    const SECS: u32 = 11;
+    let senders: Vec<Sender> = people
+        .iter()
+        .map(|&(ssrc, _, colour)| {
+            // 720p, as browsers send, and one slow camera.
+            let fps = if ssrc == 4 { 2 } else { 30 };
+            Sender::start(&vp8_colour_as(ssrc, SECS, colour, (1280, 720), fps), port)
+        })
+        .collect();
+    worker.expect("active", Duration::from_secs(5));
+    std::thread::sleep(Duration::from_secs(1));
+    // Four browsers saturate a 2-core machine in a real meeting, and a CPU quota then freezes
+    // the worker for tens of milliseconds at a time, wherever its threads are. Here the
+    // worker is frozen for 40 ms of every 100, for the eight seconds of changes.
+    let _throttle = throttle(
+        worker.pid(),
+        Duration::from_millis(40),
+        Duration::from_millis(100),
+        Duration::from_secs(8),
+    );
+    for k in 0..16 {
+        let (_, identity, _) = people[(k + 1) % people.len()];
+        worker.send_json(&json!({"type": "speakers", "identities": [identity]}));
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    for s in senders {
+        s.wait(Duration::from_secs(SECS as u64 + 5));
+    }
+    worker.stop();
+
+    // A tenth of 1280×720: the main place is 0..96 wide, the strip's three 32×18 places are at
+    // x 96..128, from y 9 (centred), each inset a little; the names sit at their bottom left.
+    let (w, h) = (128, 72);
+    let frames = all_frames(&path, (w, h));
+    assert!(frames.len() > 200, "only {} frames", frames.len());
+    let places = [
+        ("main", (40, 30, 16, 12)),
+        ("strip 1", (108, 12, 8, 6)),
+        ("strip 2", (108, 30, 8, 6)),
+        ("strip 3", (108, 48, 8, 6)),
+    ];
+    let mut bad = Vec::new();
+    let mut mains = std::collections::BTreeSet::new();
+    // The first second is before the cameras' first pictures arrive.
+    for (n, frame) in frames.iter().enumerate().skip(45) {
+        let seen: Vec<&str> = places
+            .iter()
+            .map(|&(_, area)| colour_name(frame_mean_rgb(frame, w, area)))
+            .collect();
+        let mut sorted = seen.clone();
+        sorted.sort_unstable();
+        if sorted != ["blue", "green", "red", "white"] {
+            bad.push((n, seen));
+        } else {
+            mains.insert(seen[0]);
+        }
+    }
+    if let (false, Some(dir)) = (bad.is_empty(), std::env::var_os("HUIYI_ARTIFACTS")) {
+        let _ = std::fs::copy(
+            &path,
+            std::path::Path::new(&dir).join("egress-speaker-changes.mp4"),
+        );
+    }
+    assert!(
+        bad.is_empty(),
+        "{} of {} frames are not a whole speaker layout (frame, main and strip colours): {:?}",
+        bad.len(),
+        frames.len() - 45,
+        &bad[..bad.len().min(20)]
+    );
+    assert_eq!(
+        mains.len(),
+        4,
+        "each camera was the main speaker once: {mains:?}"
+    );
+}
+
 /// What is in an area, the area (x, y, width, height), and the colour it should be.
 type Expected<'a> = (&'a str, (u32, u32, u32, u32), &'a str);
 

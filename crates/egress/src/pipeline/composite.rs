@@ -20,7 +20,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use gst::prelude::*;
 
@@ -31,7 +31,7 @@ use super::{
 use crate::control::{Source, TrackSpec};
 use crate::event::{Event, EventSender};
 use crate::job::Job;
-use crate::layout::{layout, Layout, Size, Tile};
+use crate::layout::{layout, Layout, Rect, Size, Tile};
 use crate::rtp_in::Router;
 use crate::sync::LipSync;
 
@@ -67,6 +67,53 @@ pub struct Composite {
     main_speaker: Option<String>,
     /// Each participant's sound and picture kept together.
     pub lipsync: LipSync,
+    /// Pad geometry waiting for the compositor's next output frame (see [`PendingGeometry`]).
+    pending: PendingGeometry,
+}
+
+/// Where one compositor pad draws.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct PadGeometry {
+    rect: Rect,
+    zorder: u32,
+    shown: bool,
+}
+
+/// Pad geometry that the compositor applies itself, between two output frames.
+///
+/// Setting a compositor pad's properties from another thread while it mixes is not atomic: a
+/// pad's `width` waits on its lock while the compositor converts that pad's frame, so under
+/// load the tiles showed their new positions at their old sizes for several frames (a new
+/// main speaker small at the top left, the old one full size half off the canvas). Instead,
+/// a layout is stored here and the compositor's `samples-selected` signal, emitted on its own
+/// thread after it has picked the next frame's inputs and before it converts and blends
+/// them, applies it all at once. Later layouts replace earlier ones pad by pad.
+#[derive(Clone, Default)]
+struct PendingGeometry(Arc<Mutex<Vec<(gst::Pad, PadGeometry)>>>);
+
+impl PendingGeometry {
+    fn set(&self, updates: impl IntoIterator<Item = (gst::Pad, PadGeometry)>) {
+        let mut pending = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        for (pad, geometry) in updates {
+            match pending.iter_mut().find(|(p, _)| *p == pad) {
+                Some(slot) => slot.1 = geometry,
+                None => pending.push((pad, geometry)),
+            }
+        }
+    }
+
+    /// Applies everything pending; called on the compositor's thread between frames.
+    fn apply(&self) {
+        let pending = std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()));
+        for (pad, g) in pending {
+            pad.set_property("xpos", g.rect.x as i32);
+            pad.set_property("ypos", g.rect.y as i32);
+            pad.set_property("width", g.rect.width.max(1) as i32);
+            pad.set_property("height", g.rect.height.max(1) as i32);
+            pad.set_property("zorder", g.zorder);
+            pad.set_property("alpha", if g.shown { 1.0f64 } else { 0.0 });
+        }
+    }
 }
 
 /// One track's branch and the mixer pad it feeds.
@@ -110,6 +157,15 @@ impl Composite {
         let base_video_caps = capsfilter(base_video_format)?;
         let compositor = make_mixer("compositor")?;
         compositor.set_property_from_str("background", "black");
+        let pending = PendingGeometry::default();
+        compositor.set_property("emit-signals", true);
+        {
+            let pending = pending.clone();
+            compositor.connect("samples-selected", false, move |_| {
+                pending.apply();
+                None
+            });
+        }
         // Blend and convert on the compositor's own thread: with its worker pool (GStreamer
         // 1.22.0) the output stalled for good under load, the thread waiting on the pool.
         compositor.set_property("max-threads", 1u32);
@@ -209,6 +265,7 @@ impl Composite {
             layout: job.layout,
             main_speaker: None,
             lipsync: LipSync::default(),
+            pending,
         };
         for url in &job.rtmp {
             composite.add_stream(url, events)?;
@@ -336,7 +393,12 @@ impl Composite {
         };
         input.removing.store(true, Ordering::SeqCst);
         if input.mixer_pad.has_property("alpha") {
-            input.mixer_pad.set_property("alpha", 0.0f64);
+            let hidden = PadGeometry {
+                rect: Rect::HIDDEN,
+                zorder: 1,
+                shown: false,
+            };
+            self.pending.set([(input.mixer_pad.clone(), hidden)]);
         }
         let _ = input.branch.appsrc.end_of_stream();
         self.draining.insert(ssrc, input);
@@ -386,15 +448,20 @@ impl Composite {
         );
         self.main_speaker = placed.main_speaker;
         let rects = placed.rects;
-        for (input, (z, rect)) in self.videos.iter().zip(rects.iter().enumerate()) {
-            let pad = &input.mixer_pad;
-            pad.set_property("xpos", rect.x as i32);
-            pad.set_property("ypos", rect.y as i32);
-            pad.set_property("width", rect.width.max(1) as i32);
-            pad.set_property("height", rect.height.max(1) as i32);
-            pad.set_property("zorder", z as u32 + 1);
-            pad.set_property("alpha", if rect.is_hidden() { 0.0f64 } else { 1.0 });
-        }
+        self.pending
+            .set(
+                self.videos
+                    .iter()
+                    .zip(rects.iter().enumerate())
+                    .map(|(input, (z, rect))| {
+                        let geometry = PadGeometry {
+                            rect: *rect,
+                            zorder: z as u32 + 1,
+                            shown: !rect.is_hidden(),
+                        };
+                        (input.mixer_pad.clone(), geometry)
+                    }),
+            );
         tracing::debug!(layout = %self.layout, main_speaker = ?self.main_speaker, ?rects, "layout");
     }
 
@@ -510,14 +577,22 @@ fn keep_on_clock(compositor: &gst::Element) -> Result<(), BuildError> {
     let weak = compositor.downgrade();
     let latency = gst::ClockTime::from_nseconds(MIXER_UPSTREAM_LATENCY_NS + MIXER_LATENCY_NS);
     src.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
-        let Some(element) = weak.upgrade() else { return gst::PadProbeReturn::Ok };
-        let (Some(clock), Some(base)) = (element.clock(), element.base_time()) else { return gst::PadProbeReturn::Ok };
-        let Some(pts) = info.buffer().and_then(|b| b.pts()) else { return gst::PadProbeReturn::Ok };
+        let Some(element) = weak.upgrade() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let (Some(clock), Some(base)) = (element.clock(), element.base_time()) else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let Some(pts) = info.buffer().and_then(|b| b.pts()) else {
+            return gst::PadProbeReturn::Ok;
+        };
         let running = pad
             .sticky_event::<gst::event::Segment>(0)
             .and_then(|e| e.segment().clone().downcast::<gst::ClockTime>().ok())
             .and_then(|s| s.to_running_time(pts));
-        let Some(running) = running else { return gst::PadProbeReturn::Ok };
+        let Some(running) = running else {
+            return gst::PadProbeReturn::Ok;
+        };
         let now = clock.time().saturating_sub(base);
         let deadline = running + latency;
         if now > deadline {

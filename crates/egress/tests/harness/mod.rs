@@ -207,10 +207,22 @@ pub fn vp8(ssrc: u32, seconds: u32) -> String {
 /// `seconds` of a 320x180 VP8 picture of one `colour` (a `videotestsrc` pattern: `red`,
 /// `green`, `blue`, `white`…) at 30 fps, as SSRC `ssrc`, PT 96. Small: several run at once.
 pub fn vp8_colour(ssrc: u32, seconds: u32, colour: &str) -> String {
+    vp8_colour_as(ssrc, seconds, colour, (320, 180), 30)
+}
+
+/// [`vp8_colour`] at another size, and at `fps` frames a second (a slow camera, or one a busy
+/// browser throttles).
+pub fn vp8_colour_as(
+    ssrc: u32,
+    seconds: u32,
+    colour: &str,
+    (width, height): (u32, u32),
+    fps: u32,
+) -> String {
     format!(
-        "videotestsrc is-live=true pattern={colour} num-buffers={} ! video/x-raw,width=320,height=180,framerate=30/1 \
+        "videotestsrc is-live=true pattern={colour} num-buffers={} ! video/x-raw,width={width},height={height},framerate={fps}/1 \
          ! vp8enc deadline=1 ! rtpvp8pay pt=96 ssrc={ssrc} ! udpsink host=127.0.0.1 port=PORT",
-        seconds * 30
+        seconds * fps
     )
 }
 
@@ -326,15 +338,80 @@ pub fn decode(path: &Path) -> (bool, f64) {
 }
 
 /// The `w`x`h` rectangle at (`x`,`y`) of the frame at `t` seconds, as raw `pix_fmt` bytes.
-fn crop_frame(path: &Path, t: f64, (x, y, w, h): (u32, u32, u32, u32), pix_fmt: &str) -> std::process::Output {
+fn crop_frame(
+    path: &Path,
+    t: f64,
+    (x, y, w, h): (u32, u32, u32, u32),
+    pix_fmt: &str,
+) -> std::process::Output {
     let out = Command::new("ffmpeg")
         .args(["-v", "error", "-ss", &t.to_string(), "-i"])
         .arg(path)
-        .args(["-frames:v", "1", "-vf", &format!("crop={w}:{h}:{x}:{y}"), "-f", "rawvideo", "-pix_fmt", pix_fmt, "-"])
+        .args([
+            "-frames:v",
+            "1",
+            "-vf",
+            &format!("crop={w}:{h}:{x}:{y}"),
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            pix_fmt,
+            "-",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success() && !out.stdout.is_empty(), "no frame at {t} s: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success() && !out.stdout.is_empty(),
+        "no frame at {t} s: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out
+}
+
+/// Every video frame of the file, scaled to `w`x`h`, as rgb24 bytes (one `Vec` a frame).
+pub fn all_frames(path: &Path, (w, h): (u32, u32)) -> Vec<Vec<u8>> {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args([
+            "-map",
+            "0:v:0",
+            "-fps_mode",
+            "passthrough",
+            "-vf",
+            &format!("scale={w}:{h}:flags=area"),
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "decoding {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+        .chunks_exact((w * h * 3) as usize)
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+/// Mean red, green and blue of the `w`x`h` rectangle at (`x`,`y`) of an rgb24 frame `width` wide.
+pub fn frame_mean_rgb(frame: &[u8], width: u32, (x, y, w, h): (u32, u32, u32, u32)) -> [f64; 3] {
+    let mut sum = [0.0; 3];
+    for row in y..y + h {
+        for col in x..x + w {
+            let i = ((row * width + col) * 3) as usize;
+            for (s, &c) in sum.iter_mut().zip(&frame[i..i + 3]) {
+                *s += f64::from(c);
+            }
+        }
+    }
+    sum.map(|s| s / f64::from(w * h))
 }
 
 /// Mean luma (0..255) of the `w`x`h` rectangle at (`x`,`y`) in the frame at `t` seconds.
@@ -357,7 +434,8 @@ pub fn mean_rgb(path: &Path, t: f64, (x, y, w, h): (u32, u32, u32, u32)) -> [f64
     sum.map(|s| s / pixels as f64)
 }
 
-/// The colour a mean RGB is: `red`, `green`, `blue` or `black`, or `mixed` for anything else.
+/// The colour a mean RGB is: `red`, `green`, `blue`, `white` or `black`, or `mixed` for anything
+/// else.
 pub fn colour_name([r, g, b]: [f64; 3]) -> &'static str {
     let only = |c: f64, others: [f64; 2]| c > 150.0 && others.iter().all(|&o| o < 90.0);
     if only(r, [g, b]) {
@@ -366,10 +444,48 @@ pub fn colour_name([r, g, b]: [f64; 3]) -> &'static str {
         "green"
     } else if only(b, [r, g]) {
         "blue"
+    } else if r > 200.0 && g > 200.0 && b > 200.0 {
+        "white"
     } else if r < 40.0 && g < 40.0 && b < 40.0 {
         "black"
     } else {
         "mixed"
+    }
+}
+
+/// Freezes process `pid` (SIGSTOP) for `frozen` of every `period`, for `for_how_long`, the way
+/// a CPU quota throttles a busy machine's processes; the thread stops, and the process runs
+/// again (SIGCONT), when the returned value is dropped or the time is up.
+pub fn throttle(pid: u32, frozen: Duration, period: Duration, for_how_long: Duration) -> Throttle {
+    let until = Instant::now() + for_how_long;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    let signal = move |name: &str| {
+        let _ = Command::new("kill").args([name, &pid.to_string()]).status();
+    };
+    let thread = std::thread::spawn(move || {
+        while Instant::now() < until && !flag.load(std::sync::atomic::Ordering::SeqCst) {
+            signal("-STOP");
+            std::thread::sleep(frozen);
+            signal("-CONT");
+            std::thread::sleep(period.saturating_sub(frozen));
+        }
+        signal("-CONT");
+    });
+    Throttle(stop, Some(thread))
+}
+
+pub struct Throttle(
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    Option<std::thread::JoinHandle<()>>,
+);
+
+impl Drop for Throttle {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.1.take() {
+            let _ = t.join();
+        }
     }
 }
 
