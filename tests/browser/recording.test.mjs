@@ -17,6 +17,7 @@ import { after, before, describe } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { launchChromium, tileOf, signUpAndSchedule } from './lib/browser.mjs';
 import { startServer, tail } from './lib/server.mjs';
+import { avOffsets, makeTalk, useFlashAndBeep } from './lib/avsync.mjs';
 import { artifactsDir, sequence } from './lib/steps.mjs';
 import { poll, sleep } from './lib/wait.mjs';
 
@@ -86,8 +87,9 @@ describe('recording and going live from the web app', () => {
       console.log(`# screenshot ${name} not taken: ${e.message.split('\n')[0]}`);
     });
 
-  async function open(name, viewport = { width: 1280, height: 760 }) {
+  async function open(name, viewport = { width: 1280, height: 760 }, { flashAndBeep = false } = {}) {
     const context = await browser.newContext({ viewport, locale: 'en-US' });
+    if (flashAndBeep) await useFlashAndBeep(context);
     const page = await context.newPage();
     // Four browsers and two composites on two cores: a page can answer slowly for many seconds
     // (seen in CI: a click waited 20 s for the host's renderer), which says nothing about the
@@ -103,8 +105,9 @@ describe('recording and going live from the web app', () => {
     assert.equal(process.env.HUIYI_IN_NETNS, '1', 'run the browser tests inside scripts/netns-run');
     server = await startServer({ bin: process.env.HUIYI_BIN, webDir: WEB_DIST, logPath: join(artifacts, 'server-recording.log') });
     // Fake cameras at 15 fps: four browsers' encoders and decoders beside two composites must
-    // fit in a 2-core machine.
-    browser = await launchChromium({ args: ['--use-fake-device-for-media-stream=fps=15'] });
+    // fit in a 2-core machine. The microphones talk in 200 Hz bursts; Guest Li's page instead
+    // flashes and beeps (3 kHz) together once a second, to measure sound against picture.
+    browser = await launchChromium({ args: ['--use-fake-device-for-media-stream=fps=15', `--use-file-for-fake-audio-capture=${makeTalk(work)}`] });
     // A one-shot RTMP server: it takes one publisher and writes what it gets.
     rtmpPort = await freePort();
     const log = join(work, 'rtmp.log');
@@ -132,7 +135,7 @@ describe('recording and going live from the web app', () => {
     for (const name of ['Guest Li', 'Guest Zhao', 'Guest 陈']) {
       // Guests in small windows: their tiles are small, so they receive small simulcast layers,
       // which keeps four browsers and two encoders within a 2-core machine.
-      const g = await open(name.replace(/\W/g, ''), { width: 640, height: 400 });
+      const g = await open(name.replace(/\W/g, ''), { width: 640, height: 400 }, { flashAndBeep: name === 'Guest Li' });
       await g.page.goto(`${server.url}/j/${meeting.code}?lang=en`);
       await g.page.getByTestId('join-name').fill(name);
       await g.page.getByTestId('join-button').click();
@@ -240,7 +243,12 @@ describe('recording and going live from the web app', () => {
     }
     console.log(`speaker layout at five moments: ${JSON.stringify(verdicts)}`);
     assert.ok(verdicts.every((v) => v.ok), `the main speaker fills the left and the strip holds two or three tiles: ${JSON.stringify(verdicts)}`);
-    // Chromium's fake microphones beep: the mix is not silence.
+    // Sound and picture together: Guest Li's beeps against her flashes, wherever her tile is.
+    const sync = avOffsets(mp4);
+    console.log(`recording A/V offset (sound minus picture), median of ${sync.offsets.length}: ${Math.round(sync.median * 1000)} ms; all: ${JSON.stringify(sync.offsets.map((o) => Math.round(o * 1000)))}`);
+    assert.ok(sync.offsets.length >= 5, `flashes and beeps paired: ${JSON.stringify(sync)}`);
+    assert.ok(Math.abs(sync.median) < 0.1, `the recording's sound is ${Math.round(sync.median * 1000)} ms off its picture: ${JSON.stringify(sync.offsets)}`);
+    // The microphones talk: the mix is not silence.
     const volume = Number(/mean_volume: (-?[\d.]+) dB/.exec(meanVolume(mp4))?.[1]);
     assert.ok(volume > -60, `mean volume ${volume} dB`);
 
@@ -250,6 +258,11 @@ describe('recording and going live from the web app', () => {
     assert.deepEqual(flv.streams.map((s) => s.codec_name).sort(), ['aac', 'h264']);
     assert.ok(Number(flv.format.duration) > 3, `the RTMP stream lasted ${flv.format.duration} s`);
     assert.ok(statSync(join(work, 'received.flv')).size > 50_000);
+    // The live programme (the same encode feeds the HLS viewers) keeps them together too.
+    const live = avOffsets(join(work, 'received.flv'));
+    console.log(`live A/V offset (sound minus picture), median of ${live.offsets.length}: ${Math.round(live.median * 1000)} ms; all: ${JSON.stringify(live.offsets.map((o) => Math.round(o * 1000)))}`);
+    assert.ok(live.offsets.length >= 3, `flashes and beeps paired in the live stream: ${JSON.stringify(live)}`);
+    assert.ok(Math.abs(live.median) < 0.1, `the live stream's sound is ${Math.round(live.median * 1000)} ms off its picture: ${JSON.stringify(live.offsets)}`);
   });
 
   step('the host finds the recording on the meeting page, plays it there and downloads it', async () => {

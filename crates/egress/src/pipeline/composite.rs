@@ -40,6 +40,11 @@ use crate::sync::LipSync;
 const MIXER_UPSTREAM_LATENCY_NS: u64 = 300_000_000;
 /// Extra time the mixers wait for inputs on top of that.
 const MIXER_LATENCY_NS: u64 = 100_000_000;
+/// FFmpeg's AAC encoder (avenc_aac) starts its stream with 1024 samples of priming, which the
+/// muxers here (mp4mux, flvmux, HLS's mpegtsmux) do not signal, so players play it and the sound
+/// runs 21.3 ms behind the picture (measured: a synced clip through x264enc and avenc_aac into
+/// mp4mux came out +20 ms). The encoded picture is delayed by as much.
+const AAC_PRIMING_NS: i64 = 1024 * 1_000_000_000 / 48_000;
 /// Font for the names on the tiles; Noto Sans CJK SC renders Chinese names (fonts-noto-cjk).
 const NAME_FONT: &str = "Noto Sans CJK SC 16";
 
@@ -230,6 +235,7 @@ impl Composite {
         base_pad.set_property("zorder", 0u32);
         base_pad.set_property("converter-config", single_threaded_converter());
         link_chain(&[&compositor, &out_caps, &enc_queue, &x264, &vtee])?;
+        static_pad(&x264, "src")?.set_offset(AAC_PRIMING_NS);
         keep_on_clock(&compositor)?;
         link_chain(&[&base_audio, &base_audio_caps])?;
         link_to_request(&static_pad(&base_audio_caps, "src")?, &mixer, "sink_%u")?;
