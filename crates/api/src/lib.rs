@@ -136,8 +136,24 @@ pub fn router(state: AppState, web_dir: Option<PathBuf>) -> Router {
         .merge(token_authenticated)
         .merge(tencent::routes(state.clone()));
     if let Some(dir) = web_dir {
-        let index = dir.join("index.html");
-        app = app.fallback_service(ServeDir::new(dir).fallback(ServeFile::new(index)));
+        // The app's own routes (`/j/<code>`, `/live/<code>`, `/meetings`…) are its page; a
+        // missing file (a name with an extension, `/assets/x.js`, a model's `.wasm`) is a 404,
+        // not the page with 200, which a script or a wasm loader would misread.
+        let page = ServeFile::new(dir.join("index.html"));
+        let app_page = axum::routing::any(move |req: axum::extract::Request| {
+            let page = page.clone();
+            async move {
+                let last = req.uri().path().rsplit('/').next().unwrap_or("");
+                if last.contains('.') {
+                    return axum::response::IntoResponse::into_response((axum::http::StatusCode::NOT_FOUND, "no such file"));
+                }
+                match tower::ServiceExt::oneshot(page, req).await {
+                    Ok(res) => axum::response::IntoResponse::into_response(res),
+                    Err(never) => match never {},
+                }
+            }
+        });
+        app = app.fallback_service(ServeDir::new(dir).fallback(app_page));
     }
     app.with_state(state)
 }

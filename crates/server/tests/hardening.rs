@@ -394,3 +394,31 @@ async fn guessers_spending_the_server_wide_code_budget_do_not_lock_out_real_join
     let r = api.raw_from(ip("127.0.31.1"), "POST", "/v1/meetings/join", &[], right.as_bytes()).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
 }
+
+/// The web app's own routes answer with its page, but a missing file is a 404: a deployment
+/// that lost a script or a model must not hand a loader the page with 200.
+#[tokio::test]
+async fn a_missing_static_file_is_404_and_app_routes_are_the_page() {
+    let root = std::env::temp_dir().join(format!("huiyi-web-{}", std::process::id()));
+    let web = root.join("dist");
+    std::fs::create_dir_all(web.join("assets")).unwrap();
+    std::fs::write(web.join("index.html"), "<!doctype html><title>Huiyi page</title>").unwrap();
+    std::fs::write(web.join("assets/app.js"), "console.log('app')").unwrap();
+    let args = ServeArgs { data_dir: Some(root.join("data")), web_dir: Some(web), ..Default::default() };
+    let (api, stop, _task) = common::start_with(args).await;
+
+    let file = api.raw("GET", "/assets/app.js", &[], b"").await;
+    assert_eq!((file.status, file.text.as_str()), (200, "console.log('app')"));
+    for route in ["/", "/j/123456789", "/live/123456789", "/meetings"] {
+        let page = api.raw("GET", route, &[], b"").await;
+        assert_eq!(page.status, 200, "{route}");
+        assert!(page.text.contains("Huiyi page"), "{route}: {}", page.text);
+    }
+    for missing in ["/assets/gone.js", "/effects/mediapipe/nope.wasm", "/backgrounds/x.svg", "/favicon.ico"] {
+        let r = api.raw("GET", missing, &[], b"").await;
+        assert_eq!(r.status, 404, "{missing}: {}", r.head);
+        assert!(!r.text.contains("Huiyi page"), "{missing}");
+    }
+    drop(stop);
+    let _ = std::fs::remove_dir_all(root);
+}
