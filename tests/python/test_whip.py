@@ -130,3 +130,60 @@ async def test_bad_whip_requests_get_clear_answers(server):
     # Sessions that do not exist.
     assert http("DELETE", f"{url}/nope")[0] == 404
     assert http("PATCH", f"{url}/nope", b"", {"Content-Type": "application/trickle-ice-sdpfrag"})[0] == 404
+
+
+async def test_a_broadcaster_that_vanishes_ends_its_ingress(server, peers, livekit_webhooks):
+    """OBS crashes or loses its network: no DELETE comes. When the server drops the silent
+    publisher, the ingress stops publishing (LiveKit's `ingress_ended`, once), and the same
+    key publishes again."""
+    import time
+
+    from test_egress import egress, livekit_events
+
+    room = room_name("whip-vanish")
+    viewer = await peers.join(room, "viewer")
+    made = egress(server, "createIngress", room=room, identity="studio-v", participantName="Studio V", name="OBS that crashes")
+
+    def state() -> dict:
+        # Proto JSON leaves out defaults: no status is ENDPOINT_INACTIVE.
+        got = egress(server, "listIngress", ingressId=made["ingressId"])["items"][0]["state"]
+        return {"status": "ENDPOINT_INACTIVE", **got}
+
+    broadcaster = await asyncio.create_subprocess_exec(
+        SYSTEM_PYTHON, str(CLIENT), made["url"], made["streamKey"], "60",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        await viewer.events.wait("participant_connected", lambda p: p.identity == "studio-v", timeout=30)
+        assert state()["status"] == "ENDPOINT_PUBLISHING"
+        publisher = state()["resourceId"]
+        assert publisher.startswith("PA_"), state()
+    finally:
+        broadcaster.kill()  # SIGKILL: no DELETE
+        await broadcaster.wait()
+    killed = time.monotonic()
+    await viewer.events.wait("participant_disconnected", lambda p: p.identity == "studio-v", timeout=60)
+    for _ in range(50):
+        if state()["status"] != "ENDPOINT_PUBLISHING":
+            break
+        await asyncio.sleep(0.1)
+    print(f"the vanished publisher was dropped after {time.monotonic() - killed:.1f} s")
+    assert state()["status"] == "ENDPOINT_INACTIVE", state()
+    events = livekit_events(livekit_webhooks, "ingress_info", made["ingressId"], {"ingress_started", "ingress_ended"})
+    assert [e.event for e in events] == ["ingress_started", "ingress_ended"], [e.event for e in events]
+
+    # The key still works: OBS restarted publishes again, and ends with DELETE.
+    again = await asyncio.create_subprocess_exec(
+        SYSTEM_PYTHON, str(CLIENT), made["url"], made["streamKey"], "4",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )
+    for _ in range(300):
+        if state()["status"] == "ENDPOINT_PUBLISHING":
+            break
+        await asyncio.sleep(0.1)
+    assert state()["status"] == "ENDPOINT_PUBLISHING", state()
+    assert state()["resourceId"] != publisher, "a new publisher"
+    _, err = await asyncio.wait_for(again.communicate(), 60)
+    assert again.returncode == 0, err.decode()[-2000:]
+    assert state()["status"] == "ENDPOINT_INACTIVE"
+    egress(server, "deleteIngress", ingressId=made["ingressId"])

@@ -6,12 +6,13 @@
 
 use huiyi_proto::lk;
 use huiyi_sfu_core::{ChatRule, JoinParams, MuteOnEntry, ParticipantIdentity, RoomName};
-use huiyi_store::{IngressRow, StoreError};
+use huiyi_store::{IngressRow, Store, StoreError};
 use rand::distr::Alphanumeric;
 use rand::Rng;
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::egress::EgressError;
+use crate::webhook::Webhooks;
 use crate::AppState;
 
 fn random(len: usize) -> String {
@@ -88,9 +89,14 @@ pub async fn delete(state: &AppState, ingress_id: &str) -> Result<lk::IngressInf
     let mut info = parse(&row);
     let (room, identity) = (info.room_name.clone(), info.participant_identity.clone());
     let _ = state.sfu.with_engine(move |e, now| e.remove_participant(now, &room, &identity)).await;
+    let was_publishing = info.state.as_ref().is_some_and(|s| s.status == lk::ingress_state::Status::EndpointPublishing as i32);
     if let Some(s) = info.state.as_mut() {
         s.status = lk::ingress_state::Status::EndpointComplete as i32;
         s.ended_at = now_ms() * 1_000_000;
+    }
+    // The row is gone, so the publisher's departure finds nothing: the end is announced here.
+    if was_publishing {
+        state.webhooks.livekit().ingress("ingress_ended", &info).await;
     }
     Ok(info)
 }
@@ -129,23 +135,49 @@ pub async fn join_params(state: &AppState, key: &str, client: std::net::SocketAd
     Ok((params, row.ingress_id))
 }
 
-/// Records a broadcast starting or ending on an ingress (`state.status`).
-pub async fn set_publishing(state: &AppState, ingress_id: &str, publishing: bool) {
-    let Ok(Some(row)) = state.store.list_ingresses("", ingress_id).await.map(|v| v.into_iter().next()) else { return };
+/// Records a broadcast starting (`publisher`: the participant sid that publishes, kept as the
+/// state's `resource_id`) or ending (`None`) on an ingress (`state.status`), with LiveKit's
+/// `ingress_started` or `ingress_ended` webhook. Ending an ingress that is not publishing does
+/// nothing, so a DELETE and the publisher's departure announce one end between them.
+pub async fn set_publishing(store: &Store, webhooks: &Webhooks, ingress_id: &str, publisher: Option<&str>) {
+    let Ok(Some(row)) = store.list_ingresses("", ingress_id).await.map(|v| v.into_iter().next()) else { return };
     let mut info = parse(&row);
     let now = now_ms() * 1_000_000;
     let s = info.state.get_or_insert_with(Default::default);
-    if publishing {
-        s.status = lk::ingress_state::Status::EndpointPublishing as i32;
-        s.started_at = now;
-        s.ended_at = 0;
-    } else {
-        s.status = lk::ingress_state::Status::EndpointInactive as i32;
-        s.ended_at = now;
+    let publishing = s.status == lk::ingress_state::Status::EndpointPublishing as i32;
+    match publisher {
+        Some(sid) => {
+            s.status = lk::ingress_state::Status::EndpointPublishing as i32;
+            s.started_at = now;
+            s.ended_at = 0;
+            s.resource_id = sid.to_owned();
+        }
+        None if publishing => {
+            s.status = lk::ingress_state::Status::EndpointInactive as i32;
+            s.ended_at = now;
+        }
+        None => return,
     }
     s.updated_at = now;
-    if let Err(e) = state.store.update_ingress_info(ingress_id, &serde_json::to_string(&info).unwrap_or_default()).await {
+    if let Err(e) = store.update_ingress_info(ingress_id, &serde_json::to_string(&info).unwrap_or_default()).await {
         warn!(%e, "cannot record an ingress's state");
     }
-    state.webhooks.livekit().ingress(if publishing { "ingress_started" } else { "ingress_ended" }, &info).await;
+    webhooks.livekit().ingress(if publisher.is_some() { "ingress_started" } else { "ingress_ended" }, &info).await;
+}
+
+/// A participant left `room`: if it was an ingress's publisher (a broadcaster that vanished
+/// without DELETE, or was removed), the ingress stops publishing. A newer publisher of the same
+/// ingress (another sid) is left alone.
+pub async fn publisher_left(store: &Store, webhooks: &Webhooks, room: &str, identity: &str, sid: &str) {
+    let Ok(rows) = store.list_ingresses(room, "").await else { return };
+    for row in rows {
+        let info = parse(&row);
+        let publishing_as_sid = info.state.as_ref().is_some_and(|s| {
+            s.status == lk::ingress_state::Status::EndpointPublishing as i32 && s.resource_id == sid
+        });
+        if info.participant_identity == identity && publishing_as_sid {
+            info!(ingress_id = %info.ingress_id, identity, "the ingress's publisher left");
+            set_publishing(store, webhooks, &info.ingress_id, None).await;
+        }
+    }
 }

@@ -88,15 +88,18 @@ pub async fn publish(
     }
     let (room, identity) = (params.room.to_string(), params.identity.to_string());
     let offer = offer.to_owned();
-    let joined = state.sfu.with_engine(move |e, now| e.join_whip(now, params, &offer)).await;
-    let (key, answer) = match joined {
+    let joined = state
+        .sfu
+        .with_engine(move |e, now| e.join_whip(now, params, &offer).map(|(key, answer)| (key, answer, e.session_sid(key).unwrap_or_default())))
+        .await;
+    let (key, answer, sid) = match joined {
         Ok(Ok(joined)) => joined,
         Ok(Err(e)) => return sdp(StatusCode::BAD_REQUEST, e.to_string()),
         Err(_) => return sdp(StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down"),
     };
     let id = state.whip.insert(key, (room.clone(), identity.clone(), ingress.clone()));
     if let Some(ingress) = &ingress {
-        crate::ingress::set_publishing(&state, ingress, true).await;
+        crate::ingress::set_publishing(&state.store, &state.webhooks, ingress, Some(&sid)).await;
     }
     info!(room, identity, ?ingress, "WHIP broadcast started");
     created(answer, &format!("/whip/{id}"))
@@ -108,7 +111,7 @@ pub async fn end(State(state): State<AppState>, Path(id): Path<String>) -> Respo
         return sdp(StatusCode::NOT_FOUND, "no such WHIP session");
     };
     if let Some(ingress) = ingress {
-        crate::ingress::set_publishing(&state, &ingress, false).await;
+        crate::ingress::set_publishing(&state.store, &state.webhooks, &ingress, None).await;
     }
     let removed = state.sfu.with_engine(move |e, now| e.end_http_session(now, key)).await;
     debug!(?removed, "WHIP broadcast ended");

@@ -22,6 +22,10 @@ pub async fn run(store: Store, webhooks: Webhooks, egress: huiyi_api::egress::Eg
             egress.tap_event(event);
             continue;
         }
+        // A broadcaster that leaves without DELETE (a crash, a lost network) ends its ingress.
+        if let RoomEvent::ParticipantLeft { room, sid, identity, .. } = &event {
+            huiyi_api::ingress::publisher_left(&store, &webhooks, room, identity, sid).await;
+        }
         if let Err(e) = record(&store, &webhooks, event).await {
             warn!(error = %e, "could not record a room event");
         }

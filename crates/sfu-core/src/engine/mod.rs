@@ -311,6 +311,9 @@ pub const LIVEKIT_COMPAT_VERSION: &str = "1.9.0";
 
 /// How often the engine runs its housekeeping (speakers, timeouts, quality).
 const TICK: Duration = Duration::from_millis(250);
+/// How long a WHIP or WHEP session's connection may stay lost (str0m reports it about 10 s
+/// after the last packet) before the session ends: long enough for a network blip.
+const HTTP_SESSION_ICE_GRACE: Duration = Duration::from_secs(5);
 /// Sent video packets each down track keeps for NACK repair (see `new_rtc`).
 const VIDEO_SEND_BUFFER: usize = 400;
 /// Connection quality is announced every this many ticks.
@@ -900,9 +903,18 @@ impl Engine {
         for key in expired {
             self.remove_session(now, key, CloseReason::MediaFailure);
         }
-        // Peers that str0m has given up on (ICE timed out).
-        let dead: Vec<SessionKey> =
-            self.peers.values().filter(|p| !p.rtc.is_alive()).map(|p| p.owner).collect();
+        // Peers that str0m has given up on (ICE timed out), and the peers of sessions without a
+        // signalling socket (WHIP, WHEP) whose ICE has been lost for a while: a broadcaster or
+        // player that vanished without DELETE. (A socket's close ends the others.)
+        let dead: Vec<SessionKey> = self
+            .peers
+            .values()
+            .filter(|p| {
+                let http = self.sessions.get(&p.owner).is_some_and(|s| s.whep || s.kind == lk::participant_info::Kind::Ingress as i32);
+                !p.rtc.is_alive() || (http && p.ice_lost_at.is_some_and(|t| now.duration_since(t) >= HTTP_SESSION_ICE_GRACE))
+            })
+            .map(|p| p.owner)
+            .collect();
         for key in dead {
             self.remove_session(now, key, CloseReason::MediaFailure);
         }

@@ -77,6 +77,8 @@ pub(crate) struct Peer {
     pub lossy: Option<ChannelId>,
     /// Whether ICE and DTLS are up.
     pub connected: bool,
+    /// When ICE last reported the connection lost (cleared when it comes back).
+    pub ice_lost_at: Option<Instant>,
     /// Recent packet loss on this connection, 0..1, from RTCP reports (smoothed).
     pub loss: f32,
     /// Latest egress bandwidth estimate (subscriber), bits per second.
@@ -108,6 +110,7 @@ impl Peer {
             reliable: None,
             lossy: None,
             connected: false,
+            ice_lost_at: None,
             bwe_bps: None,
             loss: 0.0,
             next_timeout: None,
