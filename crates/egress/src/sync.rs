@@ -7,8 +7,10 @@
 //!
 //! The media tap passes on each publisher's RTCP sender reports, moved onto the tap's RTP
 //! timeline: they map the stream's RTP time to the sender's wallclock (NTP), one clock for all of
-//! a participant's tracks. For each stream the worker knows the last buffer that left its jitter
-//! buffer (its PTS and RTP time), so `lateness = PTS − capture time` is known per stream. The
+//! a participant's tracks. For each stream the worker keeps the buffers that left its jitter
+//! buffer in the last 3 s (PTS and RTP time), so `lateness = PTS − capture time` is known per
+//! stream: the least over them, since a buffer is only ever held up beyond its stream's steady
+//! lateness (a busy thread, a large keyframe), never advanced. The
 //! streams of one participant are then delayed (a pad offset before the mixer) so that all of
 //! them have the lateness of the latest one, as `rtpbin` does with its `ts-offset`. Nothing is
 //! ever advanced, which would make buffers late at the mixer.
@@ -23,7 +25,7 @@
 //! The arithmetic is pure ([`lateness_ns`], [`offsets`]); [`LipSync`] holds the state and applies
 //! offsets to pads.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use gst::prelude::*;
@@ -42,8 +44,17 @@ pub struct Observed {
     pub rtp: u32,
 }
 
-/// Shared between a jitter buffer's pad probe (which writes) and [`LipSync`] (which reads).
-pub type ObservedCell = Arc<Mutex<Option<Observed>>>;
+/// The buffers that left a jitter buffer lately, oldest first: written by its pad probe, read
+/// by [`LipSync`].
+pub type ObservedCell = Arc<Mutex<VecDeque<Observed>>>;
+
+/// How far back the observations go, and how many are kept at most (a second of audio in
+/// 20 ms packets is 50; of 720p video, a few hundred packets).
+const OBSERVED_WINDOW_NS: u64 = 3_000_000_000;
+const MAX_OBSERVED: usize = 1024;
+/// A jump of the RTP timeline against the PTS beyond this (a simulcast layer switch rebases
+/// the tap's RTP clock) starts the observations afresh.
+const TIMELINE_JUMP_NS: i128 = 500_000_000;
 
 /// An offset change smaller than this is not applied: jitter-buffer skew and report rounding move
 /// the estimate by a few milliseconds, and each change makes the mixer see a new segment.
@@ -80,6 +91,30 @@ pub fn lateness_ns(report: SenderReport, observed: Observed, clock_rate: u32) ->
     let ticks = i128::from(observed.rtp.wrapping_sub(report.rtp) as i32);
     let capture = ntp_ns(report.ntp) + ticks * 1_000_000_000 / i128::from(clock_rate.max(1));
     i128::from(observed.pts_ns) - capture
+}
+
+/// A stream's lateness from its recent buffers: the least of theirs. A buffer is only ever
+/// made later than its stream's steady delay (a busy thread, a burst, a large keyframe's
+/// packets), never earlier, so the least is the steady delay, where one sample can be off by a
+/// frame or more on a loaded machine.
+pub fn least_lateness_ns(report: SenderReport, observed: &VecDeque<Observed>, clock_rate: u32) -> Option<i128> {
+    observed.iter().map(|o| lateness_ns(report, *o, clock_rate)).min()
+}
+
+/// Appends `o` to a stream's observations: drops those older than the window (or beyond the
+/// cap), and all of them when the RTP timeline jumped against the PTS.
+pub fn record_observed(window: &mut VecDeque<Observed>, o: Observed, clock_rate: u32) {
+    if let Some(last) = window.back() {
+        let rtp_step = i128::from(o.rtp.wrapping_sub(last.rtp) as i32) * 1_000_000_000 / i128::from(clock_rate.max(1));
+        let pts_step = i128::from(o.pts_ns) - i128::from(last.pts_ns);
+        if (pts_step - rtp_step).abs() > TIMELINE_JUMP_NS || o.pts_ns < last.pts_ns {
+            window.clear();
+        }
+    }
+    window.push_back(o);
+    while window.len() > MAX_OBSERVED || window.front().is_some_and(|f| o.pts_ns.saturating_sub(f.pts_ns) > OBSERVED_WINDOW_NS) {
+        window.pop_front();
+    }
 }
 
 /// The delay each stream needs so that all present a capture instant together: the latest
@@ -150,13 +185,14 @@ impl LipSync {
         let identity = stream.identity.clone();
         let mut lateness = Vec::new();
         for (ssrc, s) in self.streams.iter().filter(|(_, s)| s.identity == identity) {
-            let observed = *s.observed.lock().unwrap_or_else(|e| e.into_inner());
-            let (Some(report), Some(observed)) = (s.report, observed) else {
+            let observed = s.observed.lock().unwrap_or_else(|e| e.into_inner());
+            let least = s.report.and_then(|report| least_lateness_ns(report, &observed, s.clock_rate));
+            let Some(least) = least else {
                 // A stream without a report or without media yet: wait for both.
-                tracing::debug!(ssrc, has_report = s.report.is_some(), has_media = observed.is_some(), "lip sync waits");
+                tracing::debug!(ssrc, has_report = s.report.is_some(), has_media = !observed.is_empty(), "lip sync waits");
                 return;
             };
-            lateness.push((*ssrc, lateness_ns(report, observed, s.clock_rate)));
+            lateness.push((*ssrc, least));
         }
         tracing::debug!(%identity, ?lateness, "lip sync");
         if lateness.len() < 2 {
@@ -180,15 +216,16 @@ impl LipSync {
 }
 
 /// Records, on `pad` (a jitter buffer's source), the PTS and RTP time of each buffer leaving it.
-pub fn observe(pad: &gst::Pad) -> ObservedCell {
-    let cell: ObservedCell = Arc::new(Mutex::new(None));
+pub fn observe(pad: &gst::Pad, clock_rate: u32) -> ObservedCell {
+    let cell: ObservedCell = Arc::new(Mutex::new(VecDeque::new()));
     let writer = cell.clone();
     pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
         if let Some(buffer) = info.buffer() {
             if let (Some(pts), Ok(map)) = (buffer.pts(), buffer.map_readable()) {
                 if map.len() >= 12 {
                     let rtp = u32::from_be_bytes([map[4], map[5], map[6], map[7]]);
-                    *writer.lock().unwrap_or_else(|e| e.into_inner()) = Some(Observed { pts_ns: pts.nseconds(), rtp });
+                    let o = Observed { pts_ns: pts.nseconds(), rtp };
+                    record_observed(&mut writer.lock().unwrap_or_else(|e| e.into_inner()), o, clock_rate);
                 }
             }
         }
@@ -236,6 +273,39 @@ mod tests {
         // A second before it.
         let before = lateness_ns(report, Observed { pts_ns: 500_000_000, rtp: report.rtp.wrapping_sub(90_000) }, 90_000);
         assert_eq!(before, at);
+    }
+
+    #[test]
+    fn the_least_lateness_of_recent_buffers_is_taken() {
+        // Audio captured at the report's instant and every 20 ms after it, leaving the jitter
+        // buffer 100 ms after capture, except two held up by 80 and 150 ms.
+        let report = SenderReport { ntp: NTP_2026, rtp: 0 };
+        let mut window = VecDeque::new();
+        for k in 0..100u64 {
+            let extra = match k {
+                40 => 80_000_000,
+                41 => 150_000_000,
+                _ => 0,
+            };
+            let o = Observed { pts_ns: 1_100_000_000 + k * 20_000_000 + extra, rtp: (k * 960) as u32 };
+            record_observed(&mut window, o, 48_000);
+        }
+        let capture0 = ntp_ns(NTP_2026);
+        assert_eq!(least_lateness_ns(report, &window, 48_000), Some(1_100_000_000 - capture0));
+        assert!(window.len() <= 100);
+    }
+
+    #[test]
+    fn observations_forget_the_old_and_a_rebased_timeline() {
+        let mut window = VecDeque::new();
+        for k in 0..400u64 {
+            record_observed(&mut window, Observed { pts_ns: k * 20_000_000, rtp: (k * 960) as u32 }, 48_000);
+        }
+        // 3 s of 20 ms buffers, and the newest.
+        assert_eq!(window.len(), 151);
+        // The RTP clock jumps (a layer switch rebased it): only the new buffer is left.
+        record_observed(&mut window, Observed { pts_ns: 400 * 20_000_000, rtp: 9_000_000 }, 48_000);
+        assert_eq!(window.len(), 1);
     }
 
     #[test]

@@ -80,6 +80,9 @@ function rises(times, values, threshold) {
 /** When the flashes show (a white area of at least a strip tile) and the beeps sound, in `path`'s time. */
 export function flashesAndBeeps(path) {
   const [w, h] = [160, 90];
+  // ffmpeg's filters below count from the file's start; ffprobe's frame times do not (an HLS
+  // segment starts wherever the stream was).
+  const start = Number(JSON.parse(execFileSync('ffprobe', ['-v', 'error', '-show_entries', 'format=start_time', '-of', 'json', path], { encoding: 'utf8' })).format.start_time) || 0;
   const times = execFileSync('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'frame=pts_time', '-of', 'csv=p=0', path], {
     encoding: 'utf8',
     maxBuffer: 64 << 20,
@@ -87,7 +90,7 @@ export function flashesAndBeeps(path) {
   })
     .split('\n')
     .filter((l) => l.trim())
-    .map(Number);
+    .map((t) => Number(t) - start);
   // White, not merely bright: the fake cameras' bright green pies are as light in luma.
   const rgb = execFileSync('ffmpeg', ['-v', 'error', '-i', path, '-map', '0:v:0', '-fps_mode', 'passthrough', '-vf', `scale=${w}:${h}:flags=area`, '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], {
     maxBuffer: 512 << 20,

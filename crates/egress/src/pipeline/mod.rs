@@ -208,7 +208,7 @@ impl InputBranch {
             .build();
         let jitter = make("rtpjitterbuffer", None)?;
         jitter.set_property("latency", 200u32);
-        let observed = crate::sync::observe(&static_pad(&jitter, "src")?);
+        let observed = crate::sync::observe(&static_pad(&jitter, "src")?, track.mime.clock_rate());
         let depay = make(
             match track.mime {
                 Mime::Vp8 => "rtpvp8depay",
