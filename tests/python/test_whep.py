@@ -93,3 +93,57 @@ async def test_bad_whep_requests_get_clear_errors(server, peers):
     assert http("PATCH", f"{url}/no-such-session", b"", {"Content-Type": "application/trickle-ice-sdpfrag"})[0] == 404
     # The room goes on.
     assert alice.room.isconnected()
+
+
+def sessions(server) -> int:
+    """The server's count of participant sessions (hidden WHEP viewers included), from /metrics."""
+    import re
+    import urllib.request
+
+    text = urllib.request.urlopen(f"{server.http_url}/metrics", timeout=10).read().decode()
+    return int(re.search(r"^huiyi_participants (\d+)", text, re.M).group(1))
+
+
+async def steady_sessions(server) -> int:
+    """The session count once it has held for 2 s (earlier tests' sessions may still be leaving)."""
+    last, since = sessions(server), asyncio.get_running_loop().time()
+    for _ in range(300):
+        await asyncio.sleep(0.2)
+        now = sessions(server)
+        if now != last:
+            last, since = now, asyncio.get_running_loop().time()
+        elif asyncio.get_running_loop().time() - since >= 2:
+            return now
+    raise AssertionError("the session count never settled")
+
+
+async def test_a_whep_viewer_that_vanishes_is_ended(server, peers):
+    """A player closed without DELETE (a crash, a lost network): its hidden session is ended
+    once its connection is lost, rather than held (and counted against the viewer limit)."""
+    import time
+
+    room = room_name("whep-vanish")
+    alice = await peers.join(room, "alice")
+    await media.publish_colours(alice)
+    before = await steady_sessions(server)
+    viewer = await asyncio.create_subprocess_exec(
+        SYSTEM_PYTHON, str(CLIENT), f"{server.http_url}/whep?participant=alice", token(room, "player"), "60",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(150):
+            if sessions(server) == before + 1:
+                break
+            await asyncio.sleep(0.2)
+        assert sessions(server) == before + 1, "the viewer's session"
+        await asyncio.sleep(3)  # playing
+    finally:
+        viewer.kill()  # SIGKILL: no DELETE
+        await viewer.wait()
+    killed = time.monotonic()
+    for _ in range(300):
+        if sessions(server) == before:
+            break
+        await asyncio.sleep(0.2)
+    print(f"the vanished viewer was ended after {time.monotonic() - killed:.1f} s")
+    assert sessions(server) == before, "the vanished viewer's session was ended"

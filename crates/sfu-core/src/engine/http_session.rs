@@ -7,10 +7,10 @@
 //! tracks, and its media takes the same publisher path. What differs is set up here: it has no
 //! subscriber connection (it receives nothing), its tracks are announced from the offer's
 //! media lines instead of AddTrack messages, and the answer is returned instead of signalled.
-//! It ends when the HTTP side deletes it (`remove_participant`), or when its connection is
-//! lost: having no signalling socket whose close would say so, it is ended by the tick once ICE
-//! has reported the connection lost for `HTTP_SESSION_ICE_GRACE` (a broadcaster that crashed,
-//! a player closed without DELETE), as is any session whose peer str0m gave up on.
+//! It ends when the HTTP side deletes it (`remove_participant`), or when its client falls
+//! silent: having no signalling socket whose close would say so, it is ended by the tick once
+//! no datagram has come from it for `HTTP_SESSION_SILENCE` (a broadcaster that crashed, a
+//! player closed without DELETE), as is any session whose peer str0m gave up on.
 //!
 //! A WHEP viewer is a hidden participant (nobody is told of it, as a recorder) that may only
 //! subscribe. Its subscriber connection is the one the *viewer* offered: each of the offer's

@@ -48,14 +48,12 @@ impl Engine {
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
                 debug!(peer = peer_id.0, "ice disconnected");
                 peer.connected = false;
-                peer.ice_lost_at = Some(now);
             }
             // Back after a disconnection (the client's checks resumed, or an ICE restart after
             // a network outage). str0m says `Connected` only once, after the first DTLS
             // handshake, so without this a subscriber would get no media again.
             Event::IceConnectionStateChange(state) if state.is_connected() && !peer.connected && peer.rtc.is_connected() => {
                 peer.connected = true;
-                peer.ice_lost_at = None;
                 info!(peer = peer_id.0, ?role, "peer reconnected");
                 if role == PeerRole::Subscriber {
                     self.request_keyframes_for(now, owner);

@@ -311,9 +311,10 @@ pub const LIVEKIT_COMPAT_VERSION: &str = "1.9.0";
 
 /// How often the engine runs its housekeeping (speakers, timeouts, quality).
 const TICK: Duration = Duration::from_millis(250);
-/// How long a WHIP or WHEP session's connection may stay lost (str0m reports it about 10 s
-/// after the last packet) before the session ends: long enough for a network blip.
-const HTTP_SESSION_ICE_GRACE: Duration = Duration::from_secs(5);
+/// How long a WHIP or WHEP session may send nothing at all (a publisher sends media, a player
+/// RTCP reports and consent checks, many times a second) before it is taken for gone: long
+/// enough for a network blip.
+const HTTP_SESSION_SILENCE: Duration = Duration::from_secs(15);
 /// Sent video packets each down track keeps for NACK repair (see `new_rtc`).
 const VIDEO_SEND_BUFFER: usize = 400;
 /// Connection quality is announced every this many ticks.
@@ -805,6 +806,7 @@ impl Engine {
             debug!(%source, "peer does not accept packet");
             return;
         }
+        peer.last_heard = Some(now);
         let result = peer.rtc.handle_input(input);
         self.after_mutation(now, peer_id, result.map(|_| ()));
         self.process_events(now);
@@ -904,14 +906,19 @@ impl Engine {
             self.remove_session(now, key, CloseReason::MediaFailure);
         }
         // Peers that str0m has given up on (ICE timed out), and the peers of sessions without a
-        // signalling socket (WHIP, WHEP) whose ICE has been lost for a while: a broadcaster or
-        // player that vanished without DELETE. (A socket's close ends the others.)
+        // signalling socket (WHIP, WHEP) from which nothing has come for a while: a broadcaster
+        // or player that vanished without DELETE. (A socket's close ends the others.) Silence,
+        // not str0m's "ICE disconnected", is the test: as an ICE-lite agent str0m reports that
+        // when binding requests stop, and libnice (GStreamer's webrtcbin) stops sending them
+        // once connected while its media flows on.
         let dead: Vec<SessionKey> = self
             .peers
             .values()
             .filter(|p| {
-                let http = self.sessions.get(&p.owner).is_some_and(|s| s.whep || s.kind == lk::participant_info::Kind::Ingress as i32);
-                !p.rtc.is_alive() || (http && p.ice_lost_at.is_some_and(|t| now.duration_since(t) >= HTTP_SESSION_ICE_GRACE))
+                let Some(s) = self.sessions.get(&p.owner) else { return !p.rtc.is_alive() };
+                let http = s.whep || s.kind == lk::participant_info::Kind::Ingress as i32;
+                let heard = p.last_heard.map_or(s.last_seen, |t| t.max(s.last_seen));
+                !p.rtc.is_alive() || (http && now.duration_since(heard) >= HTTP_SESSION_SILENCE)
             })
             .map(|p| p.owner)
             .collect();

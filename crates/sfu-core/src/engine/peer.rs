@@ -77,8 +77,8 @@ pub(crate) struct Peer {
     pub lossy: Option<ChannelId>,
     /// Whether ICE and DTLS are up.
     pub connected: bool,
-    /// When ICE last reported the connection lost (cleared when it comes back).
-    pub ice_lost_at: Option<Instant>,
+    /// When the last datagram from the client arrived (STUN, DTLS, RTP or RTCP).
+    pub last_heard: Option<Instant>,
     /// Recent packet loss on this connection, 0..1, from RTCP reports (smoothed).
     pub loss: f32,
     /// Latest egress bandwidth estimate (subscriber), bits per second.
@@ -110,7 +110,7 @@ impl Peer {
             reliable: None,
             lossy: None,
             connected: false,
-            ice_lost_at: None,
+            last_heard: None,
             bwe_bps: None,
             loss: 0.0,
             next_timeout: None,
