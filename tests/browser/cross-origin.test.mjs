@@ -16,13 +16,13 @@
 
 import assert from 'node:assert/strict';
 import { createHmac, randomBytes } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { launchChromium } from './lib/browser.mjs';
+import { openLogged, serveSite } from './lib/origin.mjs';
 import { startServer, tail } from './lib/server.mjs';
 import { waitForAudibleAudio, waitForDecodedVideo } from './lib/stats.mjs';
 import { poll } from './lib/wait.mjs';
@@ -86,24 +86,12 @@ const APP_HTML = `<!doctype html>
 `;
 
 /** Serves the app on a free port of 127.0.0.1: another origin than the huiyi server's. */
-async function startAppServer() {
+function startAppServer() {
   if (!existsSync(LIVEKIT_UMD)) throw new Error(`${LIVEKIT_UMD} is missing: run "npm ci" in tests/browser first`);
-  const umd = readFileSync(LIVEKIT_UMD);
-  const server = createServer((req, res) => {
-    const path = new URL(req.url, 'http://x').pathname;
-    if (path === '/') {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(APP_HTML);
-    } else if (path === '/livekit-client.umd.js') {
-      res.writeHead(200, { 'content-type': 'text/javascript' }).end(umd);
-    } else {
-      res.writeHead(404).end('not found');
-    }
+  return serveSite({
+    '/': ['text/html; charset=utf-8', APP_HTML],
+    '/livekit-client.umd.js': ['text/javascript', readFileSync(LIVEKIT_UMD)],
   });
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  return { url: `http://127.0.0.1:${server.address().port}`, close: () => new Promise((r) => server.close(r)) };
 }
 
 describe('a LiveKit app on another origin', () => {
@@ -116,14 +104,8 @@ describe('a LiveKit app on another origin', () => {
   let browser;
   /** One browser context (its own cookies and storage) with the app's page open. */
   const openApp = async (name) => {
-    const context = await browser.newContext({ viewport: { width: 640, height: 480 } });
-    const page = await context.newPage();
-    page.setDefaultTimeout(15_000);
     const consoleLog = join(artifacts, `cross-origin-${name}.console.log`);
-    page.on('console', (m) => appendFileSync(consoleLog, `[${m.type()}] ${m.text()}\n`));
-    page.on('pageerror', (e) => appendFileSync(consoleLog, `[pageerror] ${e.stack ?? e}\n`));
-    await page.goto(`${app.url}/`);
-    return { context, page, consoleLog };
+    return { ...(await openLogged(browser, `${app.url}/`, { log: consoleLog })), consoleLog };
   };
   const wsUrl = () => server.url.replace(/^http/, 'ws');
 

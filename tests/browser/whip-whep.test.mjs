@@ -14,13 +14,13 @@
 
 import { after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AccessToken, IngressClient, IngressInput } from 'livekit-server-sdk';
 
 import { joinViaForm, launchChromium, tileOf } from './lib/browser.mjs';
+import { openLogged, serveSite } from './lib/origin.mjs';
 import { startServer, tail } from './lib/server.mjs';
 import { waitForAudibleAudio, waitForDecodedVideo } from './lib/stats.mjs';
 import { artifactsDir, sequence } from './lib/steps.mjs';
@@ -92,22 +92,12 @@ const PAGE = `<!doctype html>
 `;
 
 /** Serves the studio page and the two modules on a free port: another origin than Huiyi's. */
-async function startStudio() {
-  const files = {
+function startStudio() {
+  return serveSite({
     '/': ['text/html; charset=utf-8', PAGE],
     '/whip.js': ['text/javascript', readFileSync(join(CLIENTS, 'whip.js'))],
     '/whep.js': ['text/javascript', readFileSync(join(CLIENTS, 'whep.js'))],
-  };
-  const server = createServer((req, res) => {
-    const file = files[new URL(req.url, 'http://x').pathname];
-    if (file) res.writeHead(200, { 'content-type': file[0] }).end(file[1]);
-    else res.writeHead(404).end('not found');
   });
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  return { url: `http://127.0.0.1:${server.address().port}`, close: () => new Promise((r) => server.close(r)) };
 }
 
 describe('WHIP and WHEP with medooze whip-whep from another origin', () => {
@@ -126,15 +116,10 @@ describe('WHIP and WHEP with medooze whip-whep from another origin', () => {
 
   /** A page of the studio site, in its own browser context. */
   const openStudio = async (name) => {
-    const context = await browser.newContext({ viewport: { width: 640, height: 400 } });
-    const page = await context.newPage();
-    page.setDefaultTimeout(30_000);
     const log = join(artifacts, `whip-whep-${name}.console.log`);
-    page.on('console', (m) => appendFileSync(log, `[${m.type()}] ${m.text()}\n`));
-    page.on('pageerror', (e) => appendFileSync(log, `[pageerror] ${e.stack ?? e}\n`));
-    await page.goto(`${studio.url}/`);
-    await page.waitForFunction(() => typeof window.publish === 'function');
+    const { context, page } = await openLogged(browser, `${studio.url}/`, { log, viewport: { width: 640, height: 400 }, timeout: 30_000 });
     pages.push(context);
+    await page.waitForFunction(() => typeof window.publish === 'function');
     return page;
   };
 
