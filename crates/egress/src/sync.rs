@@ -52,6 +52,9 @@ pub type ObservedCell = Arc<Mutex<VecDeque<Observed>>>;
 /// 20 ms packets is 50; of 720p video, a few hundred packets).
 const OBSERVED_WINDOW_NS: u64 = 3_000_000_000;
 const MAX_OBSERVED: usize = 1024;
+/// Two sender reports that disagree by more than this (see [`report_disagreement_ns`]) mean a
+/// re-based timeline.
+const REBASE_NS: i128 = 15_000_000;
 /// A jump of the RTP timeline against the PTS beyond this (a simulcast layer switch rebases
 /// the tap's RTP clock) starts the observations afresh.
 const TIMELINE_JUMP_NS: i128 = 500_000_000;
@@ -91,6 +94,14 @@ pub fn lateness_ns(report: SenderReport, observed: Observed, clock_rate: u32) ->
     let ticks = i128::from(observed.rtp.wrapping_sub(report.rtp) as i32);
     let capture = ntp_ns(report.ntp) + ticks * 1_000_000_000 / i128::from(clock_rate.max(1));
     i128::from(observed.pts_ns) - capture
+}
+
+/// How far apart two sender reports of one stream put the same RTP instant on the wallclock: 0
+/// (within clock drift) for an unbroken timeline.
+pub fn report_disagreement_ns(earlier: SenderReport, later: SenderReport, clock_rate: u32) -> i128 {
+    let ticks = i128::from(later.rtp.wrapping_sub(earlier.rtp) as i32);
+    let by_rtp = ticks * 1_000_000_000 / i128::from(clock_rate.max(1));
+    (ntp_ns(later.ntp) - ntp_ns(earlier.ntp)) - by_rtp
 }
 
 /// A stream's lateness from its recent buffers: the least of theirs. A buffer is only ever
@@ -181,6 +192,18 @@ impl LipSync {
             return;
         };
         tracing::debug!(ssrc, ?report, "sender report");
+        // Two reports of one unbroken timeline agree on how RTP time maps to the wallclock. When
+        // they do not, the tap's timeline was re-based against the sender's (a simulcast layer
+        // switch): buffers seen before it, and the estimates made from them, no longer compare.
+        if let Some(previous) = stream.report {
+            let moved = report_disagreement_ns(previous, report, stream.clock_rate);
+            tracing::trace!(ssrc, moved_us = moved / 1_000, "lip sync: reports compared");
+            if moved.abs() > REBASE_NS {
+                tracing::debug!(ssrc, moved_ms = moved / 1_000_000, "lip sync: the timeline was re-based; observations start afresh");
+                stream.observed.lock().unwrap_or_else(|e| e.into_inner()).clear();
+                stream.wanted.clear();
+            }
+        }
         stream.report = Some(report);
         let identity = stream.identity.clone();
         let mut lateness = Vec::new();
@@ -306,6 +329,17 @@ mod tests {
         // The RTP clock jumps (a layer switch rebased it): only the new buffer is left.
         record_observed(&mut window, Observed { pts_ns: 400 * 20_000_000, rtp: 9_000_000 }, 48_000);
         assert_eq!(window.len(), 1);
+    }
+
+    #[test]
+    fn reports_of_an_unbroken_timeline_agree_and_a_rebase_shows() {
+        let first = SenderReport { ntp: NTP_2026, rtp: 90_000 };
+        // Two seconds later on both clocks.
+        let later = SenderReport { ntp: NTP_2026 + (2u64 << 32), rtp: 270_000 };
+        assert_eq!(report_disagreement_ns(first, later, 90_000), 0);
+        // The tap's timeline moved 40 ms against the sender's (a layer switch's re-base).
+        let rebased = SenderReport { ntp: NTP_2026 + (2u64 << 32), rtp: 270_000 + 3_600 };
+        assert_eq!(report_disagreement_ns(first, rebased, 90_000), -40_000_000);
     }
 
     #[test]
