@@ -8,9 +8,10 @@
 //   (OBS's set-up: a URL and a key), and the ingress reports that it publishes.
 // - whep.js plays a meeting participant's camera and microphone in a <video>.
 //
-// Both clients send their offer at once and trickle candidates by PATCH, which Huiyi refuses
-// (405, as RFC 9725 allows): Huiyi is ICE-lite and learns the client's address from its
-// connectivity checks, so a client that only trickles still connects.
+// Both clients send their offer at once and trickle their candidates by PATCH (RFC 9725
+// §4.3.1) with the ETag the server gave: Huiyi answers 204. The page records every PATCH the
+// clients make and its status. A PATCH that tries an ICE restart, names another ICE session,
+// or is not a fragment gets a clear error, and the broadcast goes on.
 
 import { after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,7 +23,7 @@ import { AccessToken, IngressClient, IngressInput } from 'livekit-server-sdk';
 import { joinViaForm, launchChromium, tileOf } from './lib/browser.mjs';
 import { openLogged, serveSite } from './lib/origin.mjs';
 import { startServer, tail } from './lib/server.mjs';
-import { waitForAudibleAudio, waitForDecodedVideo } from './lib/stats.mjs';
+import { inboundStats, waitForAudibleAudio, waitForDecodedVideo } from './lib/stats.mjs';
 import { artifactsDir, sequence } from './lib/steps.mjs';
 import { poll } from './lib/wait.mjs';
 
@@ -38,6 +39,17 @@ const PAGE = `<!doctype html>
 <script type="module">
   import { WHIPClient } from '/whip.js';
   import { WHEPClient } from '/whep.js';
+  // Every PATCH the clients send, and what it got back.
+  window.patches = [];
+  const fetchAsIs = window.fetch.bind(window);
+  window.fetch = async (url, init = {}) => {
+    const response = await fetchAsIs(url, init);
+    if (init.method === 'PATCH') window.patches.push({ url: String(url), status: response.status, ifMatch: init.headers?.['If-Match'] ?? null });
+    return response;
+  };
+  // A PATCH of this page's own making, to the broadcast's resource.
+  window.patchAs = async (headers, body, url = String(window.whip.resourceURL)) =>
+    (await fetchAsIs(url, { method: 'PATCH', headers, body })).status;
   const connected = (pc) =>
     new Promise((resolve, reject) => {
       const check = () => {
@@ -148,6 +160,46 @@ describe('WHIP and WHEP with medooze whip-whep from another origin', () => {
     await waitForAudibleAudio(viewer.page, 'studio-cam', 'microphone', 20_000);
     assert.match(await tileOf(viewer.page, 'studio-cam').innerText(), /Studio 演播室/);
     await viewer.page.screenshot({ path: join(artifacts, 'whip-whep-broadcast-seen.png') });
+    // whip.js trickled its candidates with the session's ETag, and each PATCH was taken.
+    const patches = await poll('whip.js to trickle', () => page.evaluate(() => window.patches), (p) => p.length > 0, { timeout: 10_000 });
+    assert.deepEqual(patches.map((p) => p.status), patches.map(() => 204), JSON.stringify(patches));
+    const etag = await page.evaluate(() => window.whip.etag);
+    assert.ok(etag && patches.every((p) => p.ifMatch === etag), `If-Match ${JSON.stringify(patches)} against ETag ${etag}`);
+
+    // What a broken or hostile PATCH gets, while the broadcast goes on.
+    const [ufrag, pwd] = await page.evaluate(() => [window.whip.iceUsername, window.whip.icePassword]);
+    const candidate = (i) => `a=candidate:${i} 1 udp 2122260223 127.0.0.1 ${40000 + i} typ host\r\n`;
+    const fragment = (u, lines) => `a=ice-ufrag:${u}\r\na=ice-pwd:${pwd}\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:0\r\n${lines}`;
+    const frag = { 'Content-Type': 'application/trickle-ice-sdpfrag' };
+    const statuses = await page.evaluate(
+      async ([cases]) => {
+        const out = {};
+        for (const [name, headers, body, url] of cases) out[name] = await window.patchAs(headers, body, url ?? undefined);
+        return out;
+      },
+      [[
+        ['a candidate', { ...frag, 'If-Match': etag }, fragment(ufrag, candidate(1)), null],
+        ['another ICE session', { ...frag, 'If-Match': '"not-this-one"' }, fragment(ufrag, candidate(2)), null],
+        ['an ICE restart', { ...frag, 'If-Match': '*' }, fragment('newufrag', candidate(3)), null],
+        ['a new ufrag', frag, fragment('newufrag', candidate(4)), null],
+        ['not a fragment', { 'Content-Type': 'text/plain' }, fragment(ufrag, candidate(5)), null],
+        ['a huge body', frag, fragment(ufrag, 'a=x\r\n'.repeat(5000)), null],
+        ['too many candidates', frag, fragment(ufrag, Array.from({ length: 80 }, (_, i) => candidate(10 + i)).join('')), null],
+        ['no such session', frag, fragment(ufrag, candidate(6)), `${server.url}/whip/no-such-session`],
+      ]],
+    );
+    assert.deepEqual(statuses, {
+      'a candidate': 204,
+      'another ICE session': 412,
+      'an ICE restart': 422,
+      'a new ufrag': 422,
+      'not a fragment': 415,
+      'a huge body': 413,
+      'too many candidates': 422,
+      'no such session': 404,
+    });
+    const before = await inboundStats(viewer.page, 'studio-cam', 'camera');
+    await poll('the broadcast to go on after the bad PATCHes', () => inboundStats(viewer.page, 'studio-cam', 'camera'), (s) => s.framesDecoded > before.framesDecoded + 15, { timeout: 10_000 });
     // whip.js's stop() sends DELETE to the resource: the broadcaster leaves the meeting.
     await page.evaluate(() => window.unpublish());
     await tileOf(viewer.page, 'studio-cam').waitFor({ state: 'detached', timeout: 20_000 });
@@ -188,6 +240,9 @@ describe('WHIP and WHEP with medooze whip-whep from another origin', () => {
     assert.match(played.resource, new RegExp(`^${server.url}/whep/`));
     const seen = await poll('the WHEP player to paint frames and hear sound', () => page.evaluate(() => window.playing()), (p) => p.frames > 30 && p.audioEnergy > 0, { timeout: 30_000 });
     assert.ok(seen.width > 0 && seen.height > 0, JSON.stringify(seen));
+    // whep.js trickles by PATCH too, to its own resource.
+    const patched = (await page.evaluate(() => window.patches)).filter((p) => p.url.includes('/whep/'));
+    assert.ok(patched.length > 0 && patched.every((p) => p.status === 204), JSON.stringify(patched));
     await page.screenshot({ path: join(artifacts, 'whip-whep-player.png') });
     // The player is seen by nobody: the meeting still holds one participant besides the viewer's own.
     const others = await viewer.page.evaluate(() => [...window.__huiyi.room.remoteParticipants.keys()]);

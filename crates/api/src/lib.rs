@@ -94,7 +94,7 @@ fn cors() -> tower_http::cors::CorsLayer {
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS])
         // WHIP clients in a browser read where their session is.
-        .expose_headers([axum::http::header::LOCATION])
+        .expose_headers([axum::http::header::LOCATION, axum::http::header::ETAG, axum::http::HeaderName::from_static("accept-patch"), axum::http::header::LINK])
         .allow_headers(Any)
         .max_age(std::time::Duration::from_secs(86_400))
 }

@@ -8,8 +8,7 @@
 //!   play; without it, the first person in the room who publishes video. Each of the offer's
 //!   video lines gets that person's camera (or screen share), its audio lines the microphone.
 //! - `DELETE /whep/<session>`: playback ends.
-//! - `PATCH /whep/<session>`: 405 (no trickle ICE; Huiyi is ICE-lite and learns the viewer's
-//!   address from its checks).
+//! - `PATCH /whep/<session>`: trickle ICE (`crate::http_media`); ICE restarts get 422.
 //!
 //! A token may be shared by many viewers (a player link): each viewer joins as its own hidden
 //! participant, `whep_<random>`, so viewers never replace one another. Meeting rules apply as on
@@ -28,7 +27,7 @@ use rand::distr::Alphanumeric;
 use rand::Rng;
 use tracing::{debug, info};
 
-use crate::http_media::{created, offer_of, patch_refused, text, HttpSessions};
+use crate::http_media::{created, offer_of, text, HttpSessions};
 use crate::rtc::{join_params, room_admits, token_from};
 use crate::AppState;
 
@@ -92,8 +91,8 @@ pub async fn play(
     params.permission = lk::ParticipantPermission { can_subscribe: true, hidden: true, ..Default::default() };
     params.auto_subscribe = false;
     let room = params.room.to_string();
-    let offer = offer.to_owned();
-    let joined = state.sfu.with_engine(move |e, now| e.join_whep(now, params, &offer, source)).await;
+    let owned = offer.to_owned();
+    let joined = state.sfu.with_engine(move |e, now| e.join_whep(now, params, &owned, source)).await;
     let (key, answer) = match joined {
         Ok(Ok(joined)) => joined,
         Ok(Err(huiyi_sfu_core::ServiceError::RoomNotFound)) => return text(StatusCode::NOT_FOUND, "the room is not in progress"),
@@ -102,9 +101,9 @@ pub async fn play(
         Ok(Err(e)) => return text(StatusCode::BAD_REQUEST, e.to_string()),
         Err(_) => return text(StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down"),
     };
-    let id = state.whep.insert(key, room.clone());
+    let (id, etag) = state.whep.insert(key, room.clone(), offer);
     info!(room, "WHEP viewer started");
-    created(answer, &format!("/whep/{id}"))
+    created(answer, &format!("/whep/{id}"), &etag)
 }
 
 /// `DELETE /whep/<session>`: ends playback.
@@ -117,7 +116,7 @@ pub async fn end(State(state): State<AppState>, Path(id): Path<String>) -> Respo
     text(StatusCode::OK, "ended")
 }
 
-/// `PATCH /whep/<session>`: trickle ICE and ICE restarts are not supported.
-pub async fn patch(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    patch_refused(state.whep.contains(&id))
+/// `PATCH /whep/<session>`: trickle ICE (`crate::http_media`).
+pub async fn patch(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+    state.whep.patch(&state.sfu, &id, &headers, &body).await
 }

@@ -4,11 +4,11 @@
 //! - `POST /whip` with `Authorization: Bearer <LiveKit access token>` (room, identity and
 //!   name from the token, which needs `roomJoin` and may publish) or `Bearer <stream key>` of
 //!   an ingress made with `CreateIngress` (`crate::ingress`) and an `application/sdp`
-//!   offer: `201 Created`, the SDP answer, and `Location: /whip/<session>`. Huiyi is ICE-lite
-//!   and learns the client's address from its STUN checks, so the offer's candidates (all
-//!   gathered first, as whipsink and OBS do) are all it needs.
+//!   offer: `201 Created`, the SDP answer, `Location: /whip/<session>` and an `ETag`. Huiyi is
+//!   ICE-lite and learns the client's address from its STUN checks, so an offer whose
+//!   candidates were all gathered first (OBS) and one whose candidates trickle later both work.
 //! - `DELETE /whip/<session>`: the broadcast ends; its participant leaves.
-//! - `PATCH /whip/<session>`: 405, trickle and ICE restarts are not supported (RFC 9725 §4.3).
+//! - `PATCH /whip/<session>`: trickle ICE (`crate::http_media`); ICE restarts get 422.
 //!
 //! The session id in the `Location` is random and is the only handle on the broadcast, so
 //! nobody else can end it. Meeting rules apply as on `/rtc`: removed people, a locked meeting
@@ -22,7 +22,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use tracing::{debug, info};
 
-use crate::http_media::{created, offer_of, patch_refused, text as sdp, HttpSessions};
+use crate::http_media::{created, offer_of, text as sdp, HttpSessions};
 use crate::rtc::{join_params, room_admits, token_from};
 use crate::AppState;
 
@@ -87,22 +87,22 @@ pub async fn publish(
         return sdp(StatusCode::SERVICE_UNAVAILABLE, "too many broadcasts; try again later");
     }
     let (room, identity) = (params.room.to_string(), params.identity.to_string());
-    let offer = offer.to_owned();
+    let owned = offer.to_owned();
     let joined = state
         .sfu
-        .with_engine(move |e, now| e.join_whip(now, params, &offer).map(|(key, answer)| (key, answer, e.session_sid(key).unwrap_or_default())))
+        .with_engine(move |e, now| e.join_whip(now, params, &owned).map(|(key, answer)| (key, answer, e.session_sid(key).unwrap_or_default())))
         .await;
     let (key, answer, sid) = match joined {
         Ok(Ok(joined)) => joined,
         Ok(Err(e)) => return sdp(StatusCode::BAD_REQUEST, e.to_string()),
         Err(_) => return sdp(StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down"),
     };
-    let id = state.whip.insert(key, (room.clone(), identity.clone(), ingress.clone()));
+    let (id, etag) = state.whip.insert(key, (room.clone(), identity.clone(), ingress.clone()), offer);
     if let Some(ingress) = &ingress {
         crate::ingress::set_publishing(&state.store, &state.webhooks, ingress, Some(&sid)).await;
     }
     info!(room, identity, ?ingress, "WHIP broadcast started");
-    created(answer, &format!("/whip/{id}"))
+    created(answer, &format!("/whip/{id}"), &etag)
 }
 
 /// `DELETE /whip/<session>`: ends the broadcast.
@@ -118,7 +118,7 @@ pub async fn end(State(state): State<AppState>, Path(id): Path<String>) -> Respo
     sdp(StatusCode::OK, "ended")
 }
 
-/// `PATCH /whip/<session>`: trickle ICE and ICE restarts are not supported.
-pub async fn patch(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    patch_refused(state.whip.contains(&id))
+/// `PATCH /whip/<session>`: trickle ICE (`crate::http_media`).
+pub async fn patch(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+    state.whip.patch(&state.sfu, &id, &headers, &body).await
 }

@@ -224,6 +224,27 @@ impl Engine {
         true
     }
 
+    /// Adds the remote candidates a client trickled by HTTP `PATCH` (RFC 8840 lines, with or
+    /// without `a=`) to the connection it made over HTTP. Returns `None` when the session no
+    /// longer exists, else how many lines were understood; the rest (mDNS names, TCP) are
+    /// skipped, as on the signalling socket: ICE-lite learns the real address from the
+    /// client's checks anyway.
+    pub fn trickle_http_session(&mut self, now: Instant, key: SessionKey, lines: &[String]) -> Option<usize> {
+        let p = self.sessions.get(&key)?;
+        let Some(peer_id) = (if p.whep { p.subscriber } else { p.publisher }) else {
+            return Some(0);
+        };
+        let candidates: Vec<_> = lines.iter().filter_map(|l| super::signal::parse_candidate(l.trim_start_matches("a="))).collect();
+        let understood = candidates.len();
+        if let Some(peer) = self.peers.get_mut(&peer_id) {
+            for c in candidates {
+                peer.rtc.add_remote_candidate(c);
+            }
+            self.after_mutation(now, peer_id, Ok(()));
+        }
+        Some(understood)
+    }
+
     /// The participant sid of a session, while it exists.
     pub fn session_sid(&self, key: SessionKey) -> Option<String> {
         self.sessions.get(&key).map(|p| p.sid.to_string())

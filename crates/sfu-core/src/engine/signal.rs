@@ -39,7 +39,7 @@ pub enum SignalError {
 /// Parses a trickled candidate line. Browsers append attributes (`generation`, `ufrag`,
 /// `network-id`, `network-cost`) that the ICE parser does not take; they carry nothing the
 /// server needs, so they are cut before parsing.
-fn parse_candidate(line: &str) -> Option<Candidate> {
+pub(super) fn parse_candidate(line: &str) -> Option<Candidate> {
     let line = if line.starts_with("candidate:") { line.to_owned() } else { format!("candidate:{line}") };
     if let Ok(c) = Candidate::from_sdp_string(&line) {
         return Some(c);
