@@ -208,3 +208,82 @@ fn a_tap_passes_the_publishers_sender_reports_on_its_own_timeline() {
     let newest = of_video.last().unwrap();
     assert!(last_rtp.wrapping_sub(newest.2) < 90_000, "report at {} vs packets at {last_rtp}", newest.2);
 }
+
+/// Sends frame `k` of simulcast layer `layer`, captured at `captured` (`since` the first
+/// frame): its RTP time is that capture time on the layer's own clock base, as browsers send
+/// layers, and its sender reports say so.
+fn send_layer(net: &mut Net, p: &support::Publisher, layer: usize, k: u32, captured: std::time::Instant, since: std::time::Duration, key: bool) {
+    const BASES: [u32; 3] = [0, 7_000_000, 3_500_000_000];
+    let rid = ["q", "h", "f"][layer];
+    let pt = net.peers[p.peer].rtc.codec_config().find(|c| c.spec().codec == str0m::format::Codec::Vp8).unwrap().pt();
+    let payload = support::vp8((k % 32768) as u16, key, layer as u8);
+    let mut api = net.peers[p.peer].rtc.direct_api();
+    let tx = api.stream_tx_by_mid(p.video, Some(str0m::media::Rid::from(rid))).expect("the layer's stream");
+    let seq = 1000 + 20_000 * layer as u64 + u64::from(k);
+    let ts = BASES[layer].wrapping_add((since.as_micros() * 90 / 1000) as u32);
+    tx.write_rtp(str0m::rtp::RtpWrite::new(pt, seq.into(), ts, captured, payload).marker(true));
+    net.step();
+}
+
+#[test]
+fn a_layer_switch_keeps_the_taps_timeline_on_the_senders_wallclock() {
+    // The low layer reaches the server 100 ms after its capture, the high layer at once (a
+    // congested low layer; in a browser it is as often the high one). When the tap moves from
+    // the low layer to the high one, the high layer's keyframe must go where its capture time
+    // puts it, not where its arrival does, so that one sender report still maps the tap's
+    // RTP time to the sender's wallclock across the switch: the recorder's lip sync relies on
+    // that.
+    let mut net = Net::new();
+    let alice = publish(&mut net, "alice", "10.0.0.1:5000", &["q", "h", "f"], false);
+    let (tap, tracks) = net.engine.open_tap(net.now, 0, spec(TapScope::Room)).unwrap();
+    let video = tracks.iter().find(|t| t.mime == "video/VP8").expect("the camera").ssrc;
+    net.engine.tap_set_video_size(net.now, tap, video, 160, 90);
+    const LOW_DELAY: u32 = 3; // frames of 33 ms
+    let mut captured = Vec::new();
+    let mut force_key = [true; 3];
+    for k in 0..300u32 {
+        if k == 150 {
+            net.engine.tap_set_video_size(net.now, tap, video, 0, 0);
+        }
+        captured.push(net.now);
+        for e in net.peers[alice.peer].events.drain(..) {
+            if let Event::KeyframeRequest(KeyframeRequest { rid, .. }) = e {
+                let i = ["q", "h", "f"].iter().position(|r| rid.as_deref() == Some(*r)).unwrap_or(0);
+                force_key[i] = true;
+            }
+        }
+        if let Some(late) = k.checked_sub(LOW_DELAY) {
+            let at = captured[late as usize];
+            send_layer(&mut net, &alice, 0, late, at, at - captured[0], std::mem::take(&mut force_key[0]) || late % 90 == 0);
+        }
+        for layer in 1..3 {
+            let now = net.now;
+            send_layer(&mut net, &alice, layer, k, now, now - captured[0], std::mem::take(&mut force_key[layer]) || k % 90 == 0);
+        }
+        net.run_for(std::time::Duration::from_millis(33));
+    }
+    // The tap's video: low-layer packets, then high-layer ones (the layer is the payload's
+    // last byte).
+    let layers: Vec<u8> = of_ssrc(&net, video).iter().filter(|p| p[1] != 200).map(|p| *parse(p).5.last().unwrap()).collect();
+    let switch = layers.iter().position(|l| *l == 2).expect("the tap moved to the high layer");
+    assert!(switch > 30 && layers[..switch].iter().all(|l| *l == 0) && layers[switch..].iter().all(|l| *l == 2), "{layers:?}");
+    // Its sender reports, before and after: each new one agrees with the last on the
+    // wallclock behind an RTP time.
+    let sink: SocketAddr = SINK.parse().unwrap();
+    let reports: Vec<(u64, u32)> = net
+        .taps
+        .iter()
+        .filter(|(to, p)| *to == sink && p.len() == 28 && p[1] == 200 && p[4..8] == video.to_be_bytes())
+        .map(|(_, p)| {
+            let word = |i: usize| u32::from_be_bytes([p[i], p[i + 1], p[i + 2], p[i + 3]]);
+            ((u64::from(word(8)) << 32) | u64::from(word(12)), word(16))
+        })
+        .collect();
+    assert!(reports.len() >= 6, "reports before and after the switch: {reports:?}");
+    let ns = |ntp: u64| ((ntp >> 32) as i128) * 1_000_000_000 + ((((ntp & 0xffff_ffff) as i128) * 1_000_000_000) >> 32);
+    let moved: Vec<i128> = reports
+        .windows(2)
+        .map(|w| (ns(w[1].0) - ns(w[0].0)) - i128::from(w[1].1.wrapping_sub(w[0].1) as i32) * 1_000_000_000 / 90_000)
+        .collect();
+    assert!(moved.iter().all(|m| m.abs() < 2_000_000), "the wallclock behind the tap's RTP time moved (ns): {moved:?}");
+}

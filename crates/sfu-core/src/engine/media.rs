@@ -14,12 +14,13 @@ use str0m::format::Codec;
 use str0m::media::{Direction, KeyframeRequest, KeyframeRequestKind, MediaAdded, MediaKind, Mid};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, Vp8Descriptor};
 use str0m::{Event, IceConnectionState};
-use tracing::{debug, info, warn};
+use tracing::{debug, info, trace, warn};
 
 use super::peer::{drain, PeerRole};
-use super::state::{DownTrack, PublishedTrack};
+use super::state::{report_of, DownTrack, PublishedTrack};
 use super::{Engine, Output};
 use crate::forward::keyframe::{starts_keyframe, VideoCodec};
+use crate::forward::munger::reported_gap;
 use crate::forward::layer::{layer_of_rid, select_layer, LayerIndex};
 use crate::ids::{PeerId, RoomName, SessionKey, TrackSid};
 use crate::permission::may_publish;
@@ -556,8 +557,17 @@ impl Engine {
                         waiting_for_keyframe = true;
                         continue;
                     }
-                    let gap = dt.last_sent.map(|t| (now.duration_since(t).as_secs_f64() * dt.clock_rate as f64) as u32).unwrap_or(0);
-                    dt.munger.resync(gap);
+                    // The new layer's keyframe goes where the sender's reports put its capture
+                    // time; failing those, by the time since the last packet left.
+                    let by_arrival = dt.last_sent.map(|t| (now.duration_since(t).as_secs_f64() * dt.clock_rate as f64) as u32).unwrap_or(0);
+                    let by_reports = match (dt.munger.last_timestamp(), dt.out_report, report_of(&pkt)) {
+                        (Some(last), Some(out), Some(new)) => reported_gap(last, out, new, pkt.header.timestamp, dt.clock_rate),
+                        _ => None,
+                    };
+                    trace!(track = %sid, tap = ?dt.tap.map(|(ssrc, _)| ssrc), layer, by_arrival, ?by_reports, "layer switch");
+                    dt.munger.resync(by_reports.unwrap_or(by_arrival));
+                    // Until the new layer's own report is seen, none maps its timeline.
+                    dt.out_report = None;
                     if dt.current.is_some() {
                         self.counters.layer_switches += 1;
                     }
@@ -577,6 +587,7 @@ impl Engine {
                 };
                 let Some(m) = dt.munger.munge(*pkt.seq_no, pkt.header.timestamp, vp8.and_then(|d| d.picture_id())) else { continue };
                 dt.last_sent = Some(now);
+                let reported = dt.note_report(&pkt, m.timestamp);
                 let mut packet = super::tap::rtp_packet(pt, pkt.header.marker, m.seq as u16, m.timestamp, ssrc, payload);
                 if let (Some(_), Some(pic)) = (vp8, m.picture_id) {
                     super::tap::patch_vp8_picture_id(&mut packet[12..], pic);
@@ -588,16 +599,10 @@ impl Engine {
                 // The publisher's latest sender report, moved onto the tap's timeline (the
                 // munger's offset for this very packet), whenever it is new: what lets the
                 // worker put each participant's sound and picture back together.
-                if let Some(sr) = pkt.last_sender_info.as_ref() {
-                    if let Some(ntp) = super::tap::ntp_64(sr.ntp_time) {
-                        let offset = m.timestamp.wrapping_sub(pkt.header.timestamp);
-                        let rtp = (sr.rtp_time.numer() as u32).wrapping_add(offset);
-                        if dt.tap_report != Some((ntp, rtp)) {
-                            dt.tap_report = Some((ntp, rtp));
-                            let report = super::tap::sender_report(ssrc, ntp, rtp, dt.tap_packets, dt.tap_octets);
-                            self.outputs.push_back(Output::TapTransmit { to, packet: report });
-                        }
-                    }
+                if let Some((ntp, rtp)) = reported.filter(|r| dt.tap_report != Some(*r)) {
+                    dt.tap_report = Some((ntp, rtp));
+                    let report = super::tap::sender_report(ssrc, ntp, rtp, dt.tap_packets, dt.tap_octets);
+                    self.outputs.push_back(Output::TapTransmit { to, packet: report });
                 }
                 continue;
             }
@@ -636,6 +641,7 @@ impl Engine {
             };
             let Some(m) = dt.munger.munge(*pkt.seq_no, pkt.header.timestamp, vp8.and_then(|d| d.picture_id())) else { continue };
             dt.last_sent = Some(now);
+            dt.note_report(&pkt, m.timestamp);
             let mut ext = ExtensionValues::default();
             ext.audio_level = pkt.header.ext_vals.audio_level;
             ext.voice_activity = pkt.header.ext_vals.voice_activity;

@@ -231,6 +231,9 @@ pub(crate) struct DownTrack {
     /// The NACK total str0m last reported for this line's stream; the engine counts the
     /// difference ([`Engine::metrics`](super::Engine::metrics)).
     pub nacks_seen: u64,
+    /// The publisher's last sender report for the source being forwarded, moved onto the
+    /// outgoing timeline (NTP, outgoing RTP time): where a layer switch places the new layer.
+    pub out_report: Option<crate::forward::munger::Report>,
     /// On a media tap: the SSRC and payload type this track leaves with.
     pub tap: Option<(u32, u8)>,
     /// On a media tap: the last sender report passed on (the publisher's wallclock and the
@@ -241,6 +244,16 @@ pub(crate) struct DownTrack {
 }
 
 impl DownTrack {
+    /// Keeps the sender report `pkt` carries, moved onto the outgoing timeline by the offset
+    /// its munged timestamp `out_ts` shows; returns it.
+    pub fn note_report(&mut self, pkt: &str0m::rtp::RtpPacket, out_ts: u32) -> Option<crate::forward::munger::Report> {
+        let reported = report_of(pkt).map(|(ntp, rtp)| (ntp, rtp.wrapping_add(out_ts.wrapping_sub(pkt.header.timestamp))));
+        if reported.is_some() {
+            self.out_report = reported;
+        }
+        reported
+    }
+
     pub fn new(track: TrackSid, kind: MediaKind) -> Self {
         let _ = track;
         Self {
@@ -254,10 +267,17 @@ impl DownTrack {
             last_sent: None,
             clock_rate: if kind == MediaKind::Audio { 48_000 } else { 90_000 },
             nacks_seen: 0,
+            out_report: None,
             tap: None,
             tap_report: None,
             tap_packets: 0,
             tap_octets: 0,
         }
     }
+}
+
+/// The sender report a received packet's stream last had, as (64-bit NTP, RTP time).
+pub fn report_of(pkt: &str0m::rtp::RtpPacket) -> Option<crate::forward::munger::Report> {
+    let sr = pkt.last_sender_info.as_ref()?;
+    Some((super::tap::ntp_64(sr.ntp_time)?, sr.rtp_time.numer() as u32))
 }

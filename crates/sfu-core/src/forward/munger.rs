@@ -6,6 +6,34 @@
 //! one sent. Within one layer the offsets stay fixed, so a gap caused by loss stays a gap
 //! and the subscriber NACKs it, and a late packet keeps its place.
 
+/// A sender report (RFC 3550 §6.4.1) as the munger uses it: the sender's wallclock as 64-bit
+/// NTP, and the RTP time that goes with it.
+pub type Report = (u64, u32);
+
+/// How far after the last packet sent (`last_out`, an outgoing timestamp) the first packet of a
+/// new source belongs, from the senders' reports: `out_report` is the old source's last report
+/// moved onto the outgoing timeline, `new_report` the new source's own, `timestamp` the new
+/// packet's. Simulcast layers are encoded from one camera on one wallclock, so this places the
+/// new layer's picture at its true capture time, where the arrival time (the fallback) is off
+/// by whatever held either layer up. A receiver that maps RTP time to the sender's wallclock
+/// (the recorder's lip sync, from the reports passed on) then sees one unbroken timeline.
+/// `None` when the reports do not fit (the new packet more than half a second before the last
+/// sent, or over 5 s after it); at least 1 otherwise, so time moves forward.
+pub fn reported_gap(last_out: u32, out_report: Report, new_report: Report, timestamp: u32, clock_rate: u32) -> Option<u32> {
+    let rate = i128::from(clock_rate.max(1));
+    let ntp_ns = |ntp: u64| (i128::from(ntp >> 32) * 1_000_000_000) + ((i128::from(ntp & 0xffff_ffff) * 1_000_000_000) >> 32);
+    // The new packet's capture time, against the old source's report.
+    let since_report = i128::from(timestamp.wrapping_sub(new_report.1) as i32) * 1_000_000_000 / rate;
+    let captured_after_out = ntp_ns(new_report.0) + since_report - ntp_ns(out_report.0);
+    let wanted = out_report.1.wrapping_add((captured_after_out * rate / 1_000_000_000) as i64 as u32);
+    let gap = i64::from(wanted.wrapping_sub(last_out) as i32);
+    let rate = i64::from(clock_rate.max(1));
+    if gap < -rate / 2 || gap > 5 * rate {
+        return None;
+    }
+    Some(gap.max(1) as u32)
+}
+
 /// How one packet is rewritten.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Munged {
@@ -54,6 +82,11 @@ impl RtpMunger {
     /// at least 1 so the subscriber's jitter buffer sees time move forward.
     pub fn resync(&mut self, ts_gap: u32) {
         self.pending_sync = Some(ts_gap.max(1));
+    }
+
+    /// The outgoing timestamp of the newest packet sent, once one was.
+    pub fn last_timestamp(&self) -> Option<u32> {
+        self.last.map(|l| l.timestamp)
     }
 
     /// Whether a resync is pending (the next packet must start a new source).
@@ -158,5 +191,28 @@ mod tests {
         let out = m.munge(3 * 65_536 + 7, 1, None).unwrap();
         assert_eq!(out.seq, 7);
         assert_eq!(m.munge(3 * 65_536 + 8, 1, None).unwrap().seq, 8);
+    }
+
+    #[test]
+    fn a_new_layer_is_placed_at_its_capture_time_by_the_reports() {
+        const SEC: u64 = 1 << 32;
+        let ntp0 = 3_973_000_000u64 << 32;
+        // The old layer: outgoing timeline, report at ntp0 ↔ 900 000. Last packet sent was
+        // captured 1 s after it (990 000).
+        let out_report = (ntp0, 900_000);
+        let last_out = 990_000;
+        // The new layer has its own RTP clock: ntp0 + 0.5 s ↔ 5 000. Its keyframe was captured
+        // 1.1 s after ntp0, i.e. 0.6 s after its own report: 5 000 + 54 000.
+        let new_report = (ntp0 + SEC / 2, 5_000);
+        let gap = reported_gap(last_out, out_report, new_report, 59_000, 90_000).unwrap();
+        assert!((9_000 - 1..=9_000 + 1).contains(&gap), "100 ms after the last frame sent: {gap}");
+        // The same capture instant as the last frame sent (layers share frames): just after it.
+        assert_eq!(reported_gap(last_out, out_report, new_report, 50_000, 90_000), Some(1));
+        // Reports that put the new packet far before the last sent, or far after, are not used.
+        assert_eq!(reported_gap(last_out, out_report, new_report, 5_000u32.wrapping_sub(90_000), 90_000), None);
+        assert_eq!(reported_gap(last_out, out_report, (ntp0 + 30 * SEC, 5_000), 5_000, 90_000), None);
+        // Across the 32-bit wrap of either clock.
+        let wrapped = reported_gap(last_out.wrapping_add(u32::MAX - 500_000), (ntp0, 900_000u32.wrapping_add(u32::MAX - 500_000)), new_report, 59_000, 90_000);
+        assert_eq!(wrapped, Some(gap));
     }
 }
