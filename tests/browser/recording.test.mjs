@@ -3,7 +3,9 @@
 // Huiyi's viewer page, and RTMP to a local RTMP server, `ffmpeg -listen 1`, standing in for a
 // video platform), every participant sees the recording indicator, a viewer watches the HLS
 // page (hls.js) without joining, and afterwards the MP4 from the meeting's recordings and the
-// FLV the RTMP server received are checked with ffprobe: codecs, length, four tiles, sound.
+// FLV the RTMP server received are checked with ffprobe: codecs, length, four tiles, sound,
+// and sound against picture (Guest Li's page flashes and beeps together once a second; the
+// median offset in each output, beyond the page's own, within 100 ms).
 // Then the host finds the recording on the meeting's portal page, plays it there, downloads it
 // and deletes it. Run inside scripts/netns-run, like the other browser tests.
 
@@ -17,11 +19,46 @@ import { after, before, describe } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { launchChromium, tileOf, signUpAndSchedule } from './lib/browser.mjs';
 import { startServer, tail } from './lib/server.mjs';
-import { avOffsets, makeTalk, useFlashAndBeep } from './lib/avsync.mjs';
+import { avOffsets, makeTalk, startSourceRecording, stopSourceRecording, useFlashAndBeep } from './lib/avsync.mjs';
 import { artifactsDir, sequence } from './lib/steps.mjs';
 import { poll, sleep } from './lib/wait.mjs';
 
 const WEB_DIST = fileURLToPath(new URL('../../web/dist', import.meta.url));
+// How long the recording runs before the host stops it (the live stream starts a few seconds
+// later and stops with it).
+const RECORD_SECONDS = 32;
+
+/**
+ * Fetches a live HLS playlist once a second and each segment it newly lists (by media
+ * sequence number), until `stop()`, which returns them in order.
+ */
+function followHls(base) {
+  const got = new Map();
+  let running = true;
+  const once = async () => {
+    const playlist = await (await fetch(`${base}/index.m3u8`)).text();
+    const first = Number(/#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(playlist)?.[1] ?? 0);
+    const names = playlist.split('\n').filter((l) => l && !l.startsWith('#'));
+    for (const [i, name] of names.entries()) {
+      if (!got.has(first + i)) got.set(first + i, Buffer.from(await (await fetch(`${base}/${name}`)).arrayBuffer()));
+    }
+  };
+  const loop = (async () => {
+    for (let k = 0; k < 600 && running; k++) {
+      await once().catch(() => {});
+      await sleep(1000);
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      await once();
+      const numbers = [...got.keys()].sort((a, b) => a - b);
+      return { numbers, bodies: numbers.map((n) => got.get(n)) };
+    },
+  };
+}
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -66,6 +103,7 @@ describe('recording and going live from the web app', () => {
   const work = mkdtempSync(join(tmpdir(), 'huiyi-recording-work-'));
   let server;
   let browser;
+  let sourceBrowser;
   let rtmp;
   let rtmpPort;
   const meeting = {};
@@ -88,7 +126,7 @@ describe('recording and going live from the web app', () => {
     });
 
   async function open(name, viewport = { width: 1280, height: 760 }, { flashAndBeep = false } = {}) {
-    const context = await browser.newContext({ viewport, locale: 'en-US' });
+    const context = await (flashAndBeep ? sourceBrowser : browser).newContext({ viewport, locale: 'en-US' });
     if (flashAndBeep) await useFlashAndBeep(context);
     const page = await context.newPage();
     // Four browsers and two composites on two cores: a page can answer slowly for many seconds
@@ -108,6 +146,14 @@ describe('recording and going live from the web app', () => {
     // fit in a 2-core machine. The microphones talk in 200 Hz bursts; Guest Li's page instead
     // flashes and beeps (3 kHz) together once a second, to measure sound against picture.
     browser = await launchChromium({ args: ['--use-fake-device-for-media-stream=fps=15', `--use-file-for-fake-audio-capture=${makeTalk(work)}`] });
+    // Guest Li's page, whose flashes and beeps are the measure, runs in a browser of its own at
+    // a higher CPU priority: starved like the others (a load of 20 on 2 cores), its offsets
+    // went wrong by up to 300 ms for seconds at a time in both composites alike, with its audio
+    // sender reports jumping by as much, so the test measured the page, not the server. The
+    // server, the other three browsers and the composites still share the two cores.
+    const niced = join(work, 'chromium-first');
+    writeFileSync(niced, '#!/bin/sh\nexec nice -n -10 /usr/bin/chromium "$@"\n', { mode: 0o755 });
+    sourceBrowser = await launchChromium({ executablePath: niced, args: ['--use-fake-device-for-media-stream=fps=15'] });
     // A one-shot RTMP server: it takes one publisher and writes what it gets.
     rtmpPort = await freePort();
     const log = join(work, 'rtmp.log');
@@ -119,6 +165,7 @@ describe('recording and going live from the web app', () => {
 
   after(async () => {
     await browser?.close();
+    await sourceBrowser?.close();
     await server?.stop();
     rtmp?.kill('SIGKILL');
     rmSync(work, { recursive: true, force: true });
@@ -154,6 +201,8 @@ describe('recording and going live from the web app', () => {
     // The indicator appears once the recording writes (the job is ACTIVE): the file starts then.
     await page.locator('[data-testid="rec-indicator"][data-state="recording"]').waitFor();
     meeting.recordingFrom = Date.now();
+    // Guest Li's page keeps its own recording of what it sends: the reference for the files.
+    await startSourceRecording(people['Guest Li'].page);
     for (const p of [people['Guest Li'].page, people['Guest 陈'].page]) {
       await p.locator('[data-testid="rec-indicator"][data-state="recording"]').waitFor();
     }
@@ -177,18 +226,27 @@ describe('recording and going live from the web app', () => {
     const size = await viewer.page.getByTestId('live-video').evaluate((v) => [v.videoWidth, v.videoHeight]);
     assert.deepEqual(size, [960, 540], 'the live picture is 540p');
     await shot(viewer.page, 'live-viewer');
+    // The viewer leaves: its decoding would only crowd the 2-core machine further.
+    await viewer.context.close();
+    // From here on the test fetches every segment the playlist lists, as a player does, so the
+    // whole programme is measured, not the playlist's last few seconds.
+    meeting.hlsSegments = followHls(`${server.url}/live/${meeting.code}`);
   });
 
   step('the host stops both; the recording and the RTMP stream are whole', async () => {
     const { page } = people.host;
-    await sleep(3000);
-    // What the HLS viewers are being served, as a player fetches it: the playlist's segments.
-    const base = `${server.url}/live/${meeting.code}`;
-    const playlist = await (await fetch(`${base}/index.m3u8`)).text();
-    const segments = playlist.split('\n').filter((l) => l && !l.startsWith('#'));
-    assert.ok(segments.length >= 3, playlist);
+    // A meeting long enough for some 25 flashes in the recording and 15 in the live stream.
+    await sleep(Math.max(3000, meeting.recordingFrom + RECORD_SECONDS * 1000 - Date.now()));
+    // What the HLS viewers were served, in order, with no segment missed.
+    const segments = await meeting.hlsSegments.stop();
+    console.log(`HLS segments fetched: ${segments.numbers.join(', ')}`);
+    assert.ok(segments.numbers.length >= 5, `HLS segments: ${segments.numbers}`);
+    assert.deepEqual(segments.numbers, segments.numbers.map((_, i) => segments.numbers[0] + i), 'one segment after another');
+    const source = join(work, 'source.webm');
+    await stopSourceRecording(people['Guest Li'].page, source);
+    meeting.source = source;
     const hls = join(work, 'hls.ts');
-    writeFileSync(hls, Buffer.concat(await Promise.all(segments.map(async (name) => Buffer.from(await (await fetch(`${base}/${name}`)).arrayBuffer())))));
+    writeFileSync(hls, Buffer.concat(segments.bodies));
     meeting.hls = hls;
     copyFileSync(hls, join(artifacts, 'recording-live-segments.ts'));
     await page.getByTestId('toggle-record').click();
@@ -252,15 +310,24 @@ describe('recording and going live from the web app', () => {
     }
     console.log(`speaker layout at five moments: ${JSON.stringify(verdicts)}`);
     assert.ok(verdicts.every((v) => v.ok), `the main speaker fills the left and the strip holds two or three tiles: ${JSON.stringify(verdicts)}`);
-    // Sound and picture together: Guest Li's beeps against her flashes, wherever her tile is.
-    // Four browsers and two composites saturate the 2-core machine, so single flashes show late
-    // when a picture frame is dropped (by a sender, or before an encoder): the median is held
-    // to 150 ms here (ITU-R BT.1359 finds sound up to 185 ms late acceptable), and the 100 ms
-    // bound is test_egress.py's, whose GStreamer source is exact.
+    // Sound and picture together: Guest Li's beeps against her flashes, wherever her tile is,
+    // against the same in her page's own recording (see avsync.mjs). Four browsers and two
+    // composites saturate the 2-core machine, so single flashes show late when a picture frame
+    // is dropped (by a sender, or before an encoder); the median of many is what is held to
+    // the issue's 100 ms.
+    const reference = avOffsets(meeting.source);
+    const added = (name, sync) => {
+      const ms = Math.round((sync.median - reference.median) * 1000);
+      console.log(`${name} A/V offset (sound minus picture), median of ${sync.offsets.length}: ${Math.round(sync.median * 1000)} ms, ${ms} ms beyond the source's; all: ${JSON.stringify(sync.offsets.map((o) => Math.round(o * 1000)))}`);
+      return ms;
+    };
+    console.log(`source A/V offset, median of ${reference.offsets.length}: ${Math.round(reference.median * 1000)} ms; all: ${JSON.stringify(reference.offsets.map((o) => Math.round(o * 1000)))}`);
+    assert.ok(reference.offsets.length >= 20, `flashes and beeps in the page's own recording: ${JSON.stringify(reference)}`);
     const sync = avOffsets(mp4);
-    console.log(`recording A/V offset (sound minus picture), median of ${sync.offsets.length}: ${Math.round(sync.median * 1000)} ms; all: ${JSON.stringify(sync.offsets.map((o) => Math.round(o * 1000)))}`);
-    assert.ok(sync.offsets.length >= 8, `flashes and beeps paired: ${JSON.stringify(sync)}`);
-    assert.ok(Math.abs(sync.median) < 0.15, `the recording's sound is ${Math.round(sync.median * 1000)} ms off its picture: ${JSON.stringify(sync.offsets)}`);
+    const recordingAdded = added('recording', sync);
+    assert.ok(sync.offsets.length >= 10, `flashes and beeps paired: ${JSON.stringify(sync)}`);
+    assert.ok(Math.abs(recordingAdded) < 100, `the recording moved the sound ${recordingAdded} ms against its picture: ${JSON.stringify(sync.offsets)}`);
+    meeting.reference = reference;
     // The microphones talk: the mix is not silence.
     const volume = Number(/mean_volume: (-?[\d.]+) dB/.exec(meanVolume(mp4))?.[1]);
     assert.ok(volume > -60, `mean volume ${volume} dB`);
@@ -289,13 +356,15 @@ describe('recording and going live from the web app', () => {
       for (let y = 0; y < 540; y += 3) if (lit(840, y)) stripRows += 3;
       assert.ok(lit(360, 270) && stripRows >= 2 * 120 && stripRows <= 3 * 143, `HLS at ${at.toFixed(1)} s: main ${lit(360, 270)}, strip rows ${stripRows}`);
     }
-    // Sound against picture in HLS and the RTMP copy: the same encode as each other, but only
-    // 10–20 s of it, so on a saturated machine too few flashes pair up for their median to mean
-    // much; printed, not asserted (the recording's longer file is).
+    // Sound against picture in HLS and the RTMP copy (one encode, a few seconds shorter).
     const hlsSync = avOffsets(meeting.hls);
-    console.log(`HLS (${hlsSeconds.toFixed(1)} s) A/V offset (sound minus picture), median of ${hlsSync.offsets.length}: ${Math.round(hlsSync.median * 1000)} ms; all: ${JSON.stringify(hlsSync.offsets.map((o) => Math.round(o * 1000)))}`);
+    const hlsAdded = added(`HLS (${hlsSeconds.toFixed(1)} s)`, hlsSync);
+    assert.ok(hlsSync.offsets.length >= 10, `HLS flashes and beeps paired: ${JSON.stringify(hlsSync)}`);
+    assert.ok(Math.abs(hlsAdded) < 100, `HLS moved the sound ${hlsAdded} ms against its picture: ${JSON.stringify(hlsSync.offsets)}`);
     const live = avOffsets(join(work, 'received.flv'));
-    console.log(`live A/V offset (sound minus picture), median of ${live.offsets.length}: ${Math.round(live.median * 1000)} ms; all: ${JSON.stringify(live.offsets.map((o) => Math.round(o * 1000)))}`);
+    const liveAdded = added('RTMP', live);
+    assert.ok(live.offsets.length >= 10, `RTMP flashes and beeps paired: ${JSON.stringify(live)}`);
+    assert.ok(Math.abs(liveAdded) < 100, `RTMP moved the sound ${liveAdded} ms against its picture: ${JSON.stringify(live.offsets)}`);
   });
 
   step('the host finds the recording on the meeting page, plays it there and downloads it', async () => {

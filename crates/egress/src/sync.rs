@@ -15,8 +15,14 @@
 //! them have the lateness of the latest one, as `rtpbin` does with its `ts-offset`. Nothing is
 //! ever advanced, which would make buffers late at the mixer.
 //!
-//! An estimate moves with the sender's load and with each simulcast layer switch (the tap's
-//! munger rebases the RTP clock), and each change of a pad offset costs the mixer a new segment
+//! A sender's reports are not exact: under load, Chromium's audio reports were seen to move the
+//! wallclock behind an RTP instant by 300 ms and back at the next report. So a stream's mapping
+//! is the median of its last [`REPORTS_KEPT`] reports' (see [`median_shift_ns`]): one report
+//! out of line moves nothing, and a real change (a new RTP timeline) is followed once most
+//! reports show it. The tap places a new simulcast layer at its capture time by the reports
+//! (`sfu-core`'s munger), so a layer switch leaves the mapping as it was.
+//!
+//! An estimate still moves with the sender's load, and each change of a pad offset costs the mixer a new segment
 //! (a skipped or repeated moment). So a new offset is applied only when the last
 //! [`STABLE_COUNT`] estimates for the stream agree within [`STABLE_SPREAD_NS`]; with four
 //! browsers on a loaded 2-core machine, applying every estimate swung offsets between 0 and
@@ -52,9 +58,8 @@ pub type ObservedCell = Arc<Mutex<VecDeque<Observed>>>;
 /// 20 ms packets is 50; of 720p video, a few hundred packets).
 const OBSERVED_WINDOW_NS: u64 = 3_000_000_000;
 const MAX_OBSERVED: usize = 1024;
-/// Two sender reports that disagree by more than this (see [`report_disagreement_ns`]) mean a
-/// re-based timeline.
-const REBASE_NS: i128 = 15_000_000;
+/// Sender reports kept per stream, whose median mapping is used.
+const REPORTS_KEPT: usize = 5;
 /// A jump of the RTP timeline against the PTS beyond this (a simulcast layer switch rebases
 /// the tap's RTP clock) starts the observations afresh.
 const TIMELINE_JUMP_NS: i128 = 500_000_000;
@@ -102,6 +107,16 @@ pub fn report_disagreement_ns(earlier: SenderReport, later: SenderReport, clock_
     let ticks = i128::from(later.rtp.wrapping_sub(earlier.rtp) as i32);
     let by_rtp = ticks * 1_000_000_000 / i128::from(clock_rate.max(1));
     (ntp_ns(later.ntp) - ntp_ns(earlier.ntp)) - by_rtp
+}
+
+/// How much later than `latest` the kept `reports` put the capture of an RTP instant, by their
+/// median: 0 when they agree with it; `None` without reports. Lateness measured with `latest`
+/// minus this is lateness by the median report.
+pub fn median_shift_ns(reports: &VecDeque<SenderReport>, clock_rate: u32) -> Option<i128> {
+    let latest = *reports.back()?;
+    let mut shifts: Vec<i128> = reports.iter().map(|r| -report_disagreement_ns(*r, latest, clock_rate)).collect();
+    shifts.sort_unstable();
+    Some(shifts[shifts.len() / 2])
 }
 
 /// A stream's lateness from its recent buffers: the least of theirs. A buffer is only ever
@@ -161,7 +176,8 @@ struct Stream {
     observed: ObservedCell,
     /// Where the delay goes: the pad that feeds the mixer.
     pad: gst::Pad,
-    report: Option<SenderReport>,
+    /// The last sender reports, oldest first (at most [`REPORTS_KEPT`]).
+    reports: VecDeque<SenderReport>,
     applied: i64,
     /// The last estimates of the offset this stream needs, newest last.
     wanted: Vec<i64>,
@@ -177,7 +193,7 @@ impl LipSync {
     pub fn add(&mut self, ssrc: u32, identity: &str, clock_rate: u32, observed: ObservedCell, pad: gst::Pad) {
         self.streams.insert(
             ssrc,
-            Stream { identity: identity.to_string(), clock_rate, observed, pad, report: None, applied: 0, wanted: Vec::new() },
+            Stream { identity: identity.to_string(), clock_rate, observed, pad, reports: VecDeque::new(), applied: 0, wanted: Vec::new() },
         );
     }
 
@@ -192,29 +208,25 @@ impl LipSync {
             return;
         };
         tracing::debug!(ssrc, ?report, "sender report");
-        // Two reports of one unbroken timeline agree on how RTP time maps to the wallclock. When
-        // they do not, the tap's timeline was re-based against the sender's (a simulcast layer
-        // switch): buffers seen before it, and the estimates made from them, no longer compare.
-        if let Some(previous) = stream.report {
-            let moved = report_disagreement_ns(previous, report, stream.clock_rate);
-            tracing::trace!(ssrc, moved_us = moved / 1_000, "lip sync: reports compared");
-            if moved.abs() > REBASE_NS {
-                tracing::debug!(ssrc, moved_ms = moved / 1_000_000, "lip sync: the timeline was re-based; observations start afresh");
-                stream.observed.lock().unwrap_or_else(|e| e.into_inner()).clear();
-                stream.wanted.clear();
-            }
+        if let Some(previous) = stream.reports.back() {
+            let moved = report_disagreement_ns(*previous, report, stream.clock_rate);
+            tracing::trace!(ssrc, identity = %stream.identity, clock_rate = stream.clock_rate, moved_us = moved / 1_000, "lip sync: reports compared");
         }
-        stream.report = Some(report);
+        stream.reports.push_back(report);
+        if stream.reports.len() > REPORTS_KEPT {
+            stream.reports.pop_front();
+        }
         let identity = stream.identity.clone();
         let mut lateness = Vec::new();
         for (ssrc, s) in self.streams.iter().filter(|(_, s)| s.identity == identity) {
             let observed = s.observed.lock().unwrap_or_else(|e| e.into_inner());
-            let least = s.report.and_then(|report| least_lateness_ns(report, &observed, s.clock_rate));
-            let Some(least) = least else {
+            let least = s.reports.back().and_then(|latest| least_lateness_ns(*latest, &observed, s.clock_rate));
+            let (Some(least), Some(shift)) = (least, median_shift_ns(&s.reports, s.clock_rate)) else {
                 // A stream without a report or without media yet: wait for both.
-                tracing::debug!(ssrc, has_report = s.report.is_some(), has_media = !observed.is_empty(), "lip sync waits");
+                tracing::debug!(ssrc, has_report = !s.reports.is_empty(), has_media = !observed.is_empty(), "lip sync waits");
                 return;
             };
+            let least = least - shift;
             lateness.push((*ssrc, least));
         }
         tracing::debug!(%identity, ?lateness, "lip sync");
@@ -340,6 +352,38 @@ mod tests {
         // The tap's timeline moved 40 ms against the sender's (a layer switch's re-base).
         let rebased = SenderReport { ntp: NTP_2026 + (2u64 << 32), rtp: 270_000 + 3_600 };
         assert_eq!(report_disagreement_ns(first, rebased, 90_000), -40_000_000);
+    }
+
+    #[test]
+    fn one_report_out_of_line_moves_nothing_and_a_lasting_change_is_followed() {
+        const MS: u64 = 1_000_000;
+        let sec = |k: u64| NTP_2026 + (k << 32);
+        let mut reports = VecDeque::new();
+        let keep = |r: SenderReport, reports: &mut VecDeque<SenderReport>| {
+            reports.push_back(r);
+            if reports.len() > REPORTS_KEPT {
+                reports.pop_front();
+            }
+            median_shift_ns(reports, 48_000).unwrap()
+        };
+        // Audio reports every 5 s on one timeline: no shift.
+        for k in 0..4 {
+            assert_eq!(keep(SenderReport { ntp: sec(5 * k), rtp: (240_000 * k) as u32 }, &mut reports), 0);
+        }
+        // One report puts the wallclock 300 ms later (as Chromium's did under load): measured
+        // against it, captures are 300 ms later than the others say; the median says so.
+        let off = SenderReport { ntp: sec(20) + (300 * MS << 32) / 1_000_000_000, rtp: 960_000 };
+        let shift = keep(off, &mut reports);
+        assert!((shift + 300_000_000).abs() < 1_000, "{shift}");
+        // Back in line: no shift.
+        for k in 5..10 {
+            assert_eq!(keep(SenderReport { ntp: sec(5 * k), rtp: (240_000 * k) as u32 }, &mut reports), 0);
+        }
+        // A lasting change of 100 ms is followed once it is the majority (3 of 5).
+        let moved = |k: u64| SenderReport { ntp: sec(5 * k) + (100 * MS << 32) / 1_000_000_000, rtp: (240_000 * k) as u32 };
+        assert!(keep(moved(10), &mut reports).abs() > 90_000_000, "one moved report is out of line");
+        assert!(keep(moved(11), &mut reports).abs() > 90_000_000, "two are still the minority");
+        assert!(keep(moved(12), &mut reports).abs() < 1_000, "three of five: the new mapping");
     }
 
     #[test]

@@ -67,7 +67,10 @@ pub fn run() -> i32 {
         });
         return 1;
     }
-    tracing::info!(egress_id = %job.egress_id, kind = ?job.kind, layout = %job.layout, "starting");
+    // The job's id on every line the main thread logs: a server runs several workers, whose
+    // logs meet in one place.
+    let _job_span = tracing::info_span!("egress", id = %job.egress_id).entered();
+    tracing::info!(kind = ?job.kind, layout = %job.layout, "starting");
     match Worker::build(job, events, reporter) {
         Ok(worker) => worker.run(rx),
         Err((mut reporter, err)) => {

@@ -2,18 +2,25 @@
 // microphone beeps at 3 kHz at the same instants, once a second, and ffmpeg reading when each
 // flash and each beep arrives in the file.
 //
-// The flashes and beeps come from one clock inside the participant's page (an AudioContext's),
-// not from Chromium's fake-device files: those loop the picture and the sound independently,
+// The flashes and beeps come from one moment of the participant's page's script, not from
+// Chromium's fake-device files: those loop the picture and the sound independently,
 // and measured here the picture's loop ran 7% slow and the sound's skipped, so the file's
 // offset wandered by ±300 ms whatever the server did.
 
 import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
- * Makes `context`'s pages answer getUserMedia with a test pattern: a 640×360 picture at 15 fps
- * (as the other fake cameras), dark blue with a white flash for the first 200 ms of each second
- * of an AudioContext's clock, and a 3 kHz beep over the same 200 ms from that context.
+ * Makes `context`'s pages answer getUserMedia with a test pattern: a 640×360 picture at about
+ * 15 fps, dark blue with a white flash of 200 ms once a second, and a 3 kHz beep that starts
+ * with each flash.
+ *
+ * Picture and sound start together from one moment of the page's script: the frame showing
+ * the flash is drawn and captured at once (`captureStream(0)` and `requestFrame()`), and the
+ * beep's gain rises at the same AudioContext instant. On a saturated machine the page's
+ * script runs late, by hundreds of milliseconds at times; a beep scheduled ahead on the audio
+ * clock while the picture waited for the script would then measure the page, not the server.
  */
 export async function useFlashAndBeep(context) {
   await context.addInitScript(() => {
@@ -26,26 +33,39 @@ export async function useFlashAndBeep(context) {
       gain.gain.value = 0;
       const out = audio.createMediaStreamDestination();
       tone.connect(gain).connect(out);
-      const start = Math.ceil(audio.currentTime) + 1;
-      for (let k = 0; k < 900; k++) {
-        gain.gain.setValueAtTime(0.7, start + k);
-        gain.gain.setValueAtTime(0, start + k + 0.2);
-      }
       tone.start();
       const canvas = document.createElement('canvas');
       [canvas.width, canvas.height] = [640, 360];
       const g = canvas.getContext('2d');
+      const video = canvas.captureStream(0).getVideoTracks()[0];
       let n = 0;
+      let flashUntil = 0;
+      let lastSecond = Math.floor(audio.currentTime);
+      let lastFrame = 0;
+      let shown = false;
       setInterval(() => {
         const t = audio.currentTime;
-        const flash = t >= start && t - Math.floor(t) < 0.2;
+        const now = performance.now();
+        const second = Math.floor(t);
+        if (second !== lastSecond) {
+          // A new second on the audio clock: flash and beep, from now.
+          lastSecond = second;
+          flashUntil = t + 0.2;
+          gain.gain.cancelScheduledValues(0);
+          gain.gain.setValueAtTime(0.7, t);
+          gain.gain.setValueAtTime(0, t + 0.2);
+        }
+        const flash = t < flashUntil;
+        if (flash === shown && now - lastFrame < 66) return;
+        shown = flash;
+        lastFrame = now;
         g.fillStyle = flash ? '#ffffff' : '#283c78';
         g.fillRect(0, 0, 640, 360);
         // Something that moves, so the encoder has a picture to send.
         g.fillStyle = flash ? '#ffffff' : '#3c5aa0';
         g.fillRect((n++ * 4) % 600, 300, 40, 40);
+        video.requestFrame();
       }, 5);
-      const video = canvas.captureStream(15).getVideoTracks()[0];
       return { audio: out.stream.getAudioTracks()[0], video, resume: () => audio.resume() };
     };
     const original = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
@@ -134,4 +154,37 @@ export function avOffsets(path) {
   }
   const sorted = [...offsets].sort((a, b) => a - b);
   return { offsets, median: sorted[Math.floor(sorted.length / 2)], flashes, beeps };
+}
+
+/**
+ * Starts recording, inside `page`, what its camera and microphone produce (MediaRecorder, VP8
+ * and Opus), as the reference for the files made from them: the browser's own audio path puts
+ * the beeps some 40–50 ms after the flashes before anything leaves the page (measured here), and
+ * what a file shows beyond that is what the server added.
+ */
+export async function startSourceRecording(page) {
+  await page.evaluate(async () => {
+    const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
+    const recorder = new MediaRecorder(stream, { mimeType: 'video/webm;codecs=vp8,opus', videoBitsPerSecond: 300_000 });
+    const chunks = [];
+    recorder.ondataavailable = (e) => chunks.push(e.data);
+    recorder.start(1000);
+    window.__sourceRecording = { recorder, chunks, stream };
+  });
+}
+
+/** Stops the recording `startSourceRecording` began and writes it to `path` (WebM). */
+export async function stopSourceRecording(page, path) {
+  const base64 = await page.evaluate(async () => {
+    const { recorder, chunks, stream } = window.__sourceRecording;
+    const stopped = new Promise((resolve) => (recorder.onstop = resolve));
+    recorder.stop();
+    await stopped;
+    for (const t of stream.getTracks()) t.stop();
+    const bytes = new Uint8Array(await new Blob(chunks).arrayBuffer());
+    let text = '';
+    for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+    return btoa(text);
+  });
+  writeFileSync(path, Buffer.from(base64, 'base64'));
 }
