@@ -128,9 +128,16 @@ async def test_a_whep_viewer_that_vanishes_is_ended(server, peers):
     before = await steady_sessions(server)
     viewer = await asyncio.create_subprocess_exec(
         SYSTEM_PYTHON, str(CLIENT), f"{server.http_url}/whep?participant=alice", token(room, "player"), "60",
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
     )
+    location = None
     try:
+        while location is None:
+            line = await asyncio.wait_for(viewer.stdout.readline(), 30)
+            assert line, "the viewer exited before its answer"
+            step = json.loads(line)
+            if step["step"] == "answered":
+                location = step["location"] if step["location"].startswith("http") else f"{server.http_url}{step['location']}"
         for _ in range(150):
             if sessions(server) == before + 1:
                 break
@@ -147,3 +154,6 @@ async def test_a_whep_viewer_that_vanishes_is_ended(server, peers):
         await asyncio.sleep(0.2)
     print(f"the vanished viewer was ended after {time.monotonic() - killed:.1f} s")
     assert sessions(server) == before, "the vanished viewer's session was ended"
+    # A DELETE that comes after (the player restarted and cleans up) finds nothing to end.
+    status, _, text = http("DELETE", location)
+    assert status == 404 and "already ended" in text, (status, text)

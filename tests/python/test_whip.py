@@ -187,3 +187,67 @@ async def test_a_broadcaster_that_vanishes_ends_its_ingress(server, peers, livek
     assert again.returncode == 0, err.decode()[-2000:]
     assert state()["status"] == "ENDPOINT_INACTIVE"
     egress(server, "deleteIngress", ingressId=made["ingressId"])
+
+
+async def test_deleting_a_replaced_broadcast_leaves_the_new_one_publishing(server, peers, livekit_webhooks):
+    """OBS reconnects with the same stream key while its old session lingers: the new session
+    takes over. A late DELETE of the old session then answers 404 and must not end the ingress
+    that the new one publishes."""
+    from test_egress import egress
+
+    room = room_name("whip-replaced")
+    viewer = await peers.join(room, "viewer")
+    made = egress(server, "createIngress", room=room, identity="studio-r", participantName="Studio R", name="OBS that reconnects")
+
+    def state() -> dict:
+        got = egress(server, "listIngress", ingressId=made["ingressId"])["items"][0]["state"]
+        return {"status": "ENDPOINT_INACTIVE", **got}
+
+    async def start() -> tuple[asyncio.subprocess.Process, str]:
+        proc = await asyncio.create_subprocess_exec(
+            SYSTEM_PYTHON, str(CLIENT), made["url"], made["streamKey"], "60",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        )
+        while True:
+            line = await asyncio.wait_for(proc.stdout.readline(), 30)
+            assert line, "the client exited before its answer"
+            step = json.loads(line)
+            if step["step"] == "answered":
+                assert step["status"] == 201, step
+                location = step["location"]
+                return proc, location if location.startswith("http") else f"{server.http_url}{location}"
+
+    async def publisher_is(want) -> dict:
+        for _ in range(300):
+            s = state()
+            if s["status"] == "ENDPOINT_PUBLISHING" and want(s["resourceId"]):
+                return s
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"the ingress never published as wanted: {state()}")
+
+    first, first_location = await start()
+    second = None
+    try:
+        await viewer.events.wait("participant_connected", lambda p: p.identity == "studio-r", timeout=30)
+        old_sid = (await publisher_is(lambda sid: sid.startswith("PA_")))["resourceId"]
+        second, second_location = await start()
+        new_sid = (await publisher_is(lambda sid: sid != old_sid))["resourceId"]
+        # The old session was replaced: its DELETE finds nothing live, and the key publishes on.
+        status, _, text = http("DELETE", first_location)
+        assert status == 404 and "already ended" in text, (status, text)
+        await asyncio.sleep(0.5)
+        assert state()["status"] == "ENDPOINT_PUBLISHING" and state()["resourceId"] == new_sid, state()
+        # The live session's DELETE ends the broadcast and the ingress.
+        assert http("DELETE", second_location)[0] == 200
+        for _ in range(50):
+            if state()["status"] == "ENDPOINT_INACTIVE":
+                break
+            await asyncio.sleep(0.1)
+        assert state()["status"] == "ENDPOINT_INACTIVE", state()
+        assert http("DELETE", second_location)[0] == 404, "a session is ended once"
+    finally:
+        for proc in (first, second):
+            if proc is not None:
+                proc.kill()
+                await proc.wait()
+    egress(server, "deleteIngress", ingressId=made["ingressId"])

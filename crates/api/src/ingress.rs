@@ -165,6 +165,20 @@ pub async fn set_publishing(store: &Store, webhooks: &Webhooks, ingress_id: &str
     webhooks.livekit().ingress(if publisher.is_some() { "ingress_started" } else { "ingress_ended" }, &info).await;
 }
 
+/// The WHIP session that published as participant `sid` for ingress `ingress_id` ended: the
+/// ingress stops publishing, unless a newer publisher (another sid) has taken the key since.
+pub async fn publisher_ended(store: &Store, webhooks: &Webhooks, ingress_id: &str, sid: &str) {
+    let Ok(Some(row)) = store.list_ingresses("", ingress_id).await.map(|v| v.into_iter().next()) else { return };
+    if publishes_as(&parse(&row), sid) {
+        set_publishing(store, webhooks, ingress_id, None).await;
+    }
+}
+
+/// Whether the ingress is publishing, as participant `sid`.
+fn publishes_as(info: &lk::IngressInfo, sid: &str) -> bool {
+    info.state.as_ref().is_some_and(|s| s.status == lk::ingress_state::Status::EndpointPublishing as i32 && s.resource_id == sid)
+}
+
 /// A participant left `room`: if it was an ingress's publisher (a broadcaster that vanished
 /// without DELETE, or was removed), the ingress stops publishing. A newer publisher of the same
 /// ingress (another sid) is left alone.
@@ -172,10 +186,7 @@ pub async fn publisher_left(store: &Store, webhooks: &Webhooks, room: &str, iden
     let Ok(rows) = store.list_ingresses(room, "").await else { return };
     for row in rows {
         let info = parse(&row);
-        let publishing_as_sid = info.state.as_ref().is_some_and(|s| {
-            s.status == lk::ingress_state::Status::EndpointPublishing as i32 && s.resource_id == sid
-        });
-        if info.participant_identity == identity && publishing_as_sid {
+        if info.participant_identity == identity && publishes_as(&info, sid) {
             info!(ingress_id = %info.ingress_id, identity, "the ingress's publisher left");
             set_publishing(store, webhooks, &info.ingress_id, None).await;
         }

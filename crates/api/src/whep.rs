@@ -111,9 +111,15 @@ pub async fn end(State(state): State<AppState>, Path(id): Path<String>) -> Respo
     let Some((key, room)) = state.whep.remove(&id) else {
         return text(StatusCode::NOT_FOUND, "no such WHEP session");
     };
-    let removed = state.sfu.with_engine(move |e, now| e.end_http_session(now, key)).await;
-    debug!(room, ?removed, "WHEP viewer ended");
-    text(StatusCode::OK, "ended")
+    match state.sfu.with_engine(move |e, now| e.end_http_session(now, key)).await {
+        Ok(true) => {
+            debug!(room, "WHEP viewer ended");
+            text(StatusCode::OK, "ended")
+        }
+        // The server ended it first (its player fell silent, the room closed).
+        Ok(false) => text(StatusCode::NOT_FOUND, "the playback had already ended"),
+        Err(_) => text(StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down"),
+    }
 }
 
 /// `PATCH /whep/<session>`: trickle ICE (`crate::http_media`).

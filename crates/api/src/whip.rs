@@ -105,17 +105,25 @@ pub async fn publish(
     created(answer, &format!("/whip/{id}"), &etag)
 }
 
-/// `DELETE /whip/<session>`: ends the broadcast.
+/// `DELETE /whip/<session>`: ends the broadcast. A session the server already ended (its
+/// client fell silent, a host removed it, a newer publisher took its identity) answers 404 and
+/// leaves its ingress alone: the key may be publishing again from someone else.
 pub async fn end(State(state): State<AppState>, Path(id): Path<String>) -> Response {
     let Some((key, (_, _, ingress))) = state.whip.remove(&id) else {
         return sdp(StatusCode::NOT_FOUND, "no such WHIP session");
     };
-    if let Some(ingress) = ingress {
-        crate::ingress::set_publishing(&state.store, &state.webhooks, &ingress, None).await;
+    let ended = state.sfu.with_engine(move |e, now| (e.session_sid(key), e.end_http_session(now, key))).await;
+    match ended {
+        Ok((Some(sid), true)) => {
+            if let Some(ingress) = ingress {
+                crate::ingress::publisher_ended(&state.store, &state.webhooks, &ingress, &sid).await;
+            }
+            debug!(sid, "WHIP broadcast ended");
+            sdp(StatusCode::OK, "ended")
+        }
+        Ok(_) => sdp(StatusCode::NOT_FOUND, "the broadcast had already ended"),
+        Err(_) => sdp(StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down"),
     }
-    let removed = state.sfu.with_engine(move |e, now| e.end_http_session(now, key)).await;
-    debug!(?removed, "WHIP broadcast ended");
-    sdp(StatusCode::OK, "ended")
 }
 
 /// `PATCH /whip/<session>`: trickle ICE (`crate::http_media`).
