@@ -81,11 +81,13 @@ pub async fn list(state: &AppState, req: &lk::ListIngressRequest) -> Result<Vec<
 
 /// `DeleteIngress`: the key stops working, and a broadcast in progress ends.
 pub async fn delete(state: &AppState, ingress_id: &str) -> Result<lk::IngressInfo, EgressError> {
+    let one_at_a_time = STATE_CHANGES.lock().await;
     let row = match state.store.delete_ingress(ingress_id).await {
         Ok(r) => r,
         Err(StoreError::NotFound) => return Err(EgressError::NotFound(format!("ingress {ingress_id} not found"))),
         Err(e) => return Err(internal(e)),
     };
+    drop(one_at_a_time);
     let mut info = parse(&row);
     let (room, identity) = (info.room_name.clone(), info.participant_identity.clone());
     let _ = state.sfu.with_engine(move |e, now| e.remove_participant(now, &room, &identity)).await;
@@ -140,8 +142,22 @@ pub async fn join_params(state: &AppState, key: &str, client: std::net::SocketAd
 /// `ingress_started` or `ingress_ended` webhook. Ending an ingress that is not publishing does
 /// nothing, so a DELETE and the publisher's departure announce one end between them.
 pub async fn set_publishing(store: &Store, webhooks: &Webhooks, ingress_id: &str, publisher: Option<&str>) {
+    let _one_at_a_time = STATE_CHANGES.lock().await;
+    change_state(store, webhooks, ingress_id, publisher, None).await;
+}
+
+/// An ingress's state is read, changed and written back: one change at a time, so that a new
+/// publisher's start and its predecessor's departure (OBS reconnecting with the same key) do not
+/// overwrite each other. Held only across the row's read and write and the webhook's queueing.
+static STATE_CHANGES: std::sync::LazyLock<tokio::sync::Mutex<()>> = std::sync::LazyLock::new(Default::default);
+
+/// `set_publishing`, under the lock; with `only_if`, an end only while that sid publishes.
+async fn change_state(store: &Store, webhooks: &Webhooks, ingress_id: &str, publisher: Option<&str>, only_if: Option<&str>) {
     let Ok(Some(row)) = store.list_ingresses("", ingress_id).await.map(|v| v.into_iter().next()) else { return };
     let mut info = parse(&row);
+    if only_if.is_some_and(|sid| !publishes_as(&info, sid)) {
+        return;
+    }
     let now = now_ms() * 1_000_000;
     let s = info.state.get_or_insert_with(Default::default);
     let publishing = s.status == lk::ingress_state::Status::EndpointPublishing as i32;
@@ -168,10 +184,8 @@ pub async fn set_publishing(store: &Store, webhooks: &Webhooks, ingress_id: &str
 /// The WHIP session that published as participant `sid` for ingress `ingress_id` ended: the
 /// ingress stops publishing, unless a newer publisher (another sid) has taken the key since.
 pub async fn publisher_ended(store: &Store, webhooks: &Webhooks, ingress_id: &str, sid: &str) {
-    let Ok(Some(row)) = store.list_ingresses("", ingress_id).await.map(|v| v.into_iter().next()) else { return };
-    if publishes_as(&parse(&row), sid) {
-        set_publishing(store, webhooks, ingress_id, None).await;
-    }
+    let _one_at_a_time = STATE_CHANGES.lock().await;
+    change_state(store, webhooks, ingress_id, None, Some(sid)).await;
 }
 
 /// Whether the ingress is publishing, as participant `sid`.
@@ -188,7 +202,38 @@ pub async fn publisher_left(store: &Store, webhooks: &Webhooks, room: &str, iden
         let info = parse(&row);
         if info.participant_identity == identity && publishes_as(&info, sid) {
             info!(ingress_id = %info.ingress_id, identity, "the ingress's publisher left");
-            set_publishing(store, webhooks, &info.ingress_id, None).await;
+            // Checked again under the lock: its successor may have started meanwhile.
+            publisher_ended(store, webhooks, &info.ingress_id, sid).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// OBS reconnects with the same key: the new session's start and the old session's
+    /// departure race. Whatever their order, the key ends up publishing as the new session.
+    #[tokio::test]
+    async fn a_successors_start_and_its_predecessors_departure_do_not_overwrite_each_other() {
+        let dir = std::env::temp_dir().join(format!("huiyi-ingress-{}", rand::random::<u64>()));
+        let store = Store::open_data_dir(&dir).await.unwrap();
+        let webhooks = Webhooks::new(store.clone());
+        for round in 0..20 {
+            let id = format!("IN_race{round}");
+            let info = lk::IngressInfo { ingress_id: id.clone(), room_name: "r".into(), participant_identity: "obs".into(), ..Default::default() };
+            let row = IngressRow { ingress_id: id.clone(), stream_key: format!("key{round}"), room: "r".into(), info: serde_json::to_string(&info).unwrap(), created_at_ms: 0 };
+            store.create_ingress(&row).await.unwrap();
+            set_publishing(&store, &webhooks, &id, Some("PA_old")).await;
+            if round % 2 == 0 {
+                tokio::join!(set_publishing(&store, &webhooks, &id, Some("PA_new")), publisher_ended(&store, &webhooks, &id, "PA_old"));
+            } else {
+                tokio::join!(publisher_left(&store, &webhooks, "r", "obs", "PA_old"), set_publishing(&store, &webhooks, &id, Some("PA_new")));
+            }
+            let now = parse(&store.list_ingresses("", &id).await.unwrap()[0]);
+            let s = now.state.unwrap();
+            assert_eq!((s.status, s.resource_id.as_str()), (lk::ingress_state::Status::EndpointPublishing as i32, "PA_new"), "round {round}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
