@@ -34,6 +34,15 @@ def http(method: str, url: str, body: bytes | None = None, headers: dict | None 
         return e.code, dict(e.headers), e.read().decode()
 
 
+def ingress_state(server, ingress_id: str) -> dict:
+    """An ingress's `state` from ListIngress (proto JSON leaves out defaults: no status is
+    ENDPOINT_INACTIVE)."""
+    from test_egress import egress
+
+    got = egress(server, "listIngress", ingressId=ingress_id)["items"][0]["state"]
+    return {"status": "ENDPOINT_INACTIVE", **got}
+
+
 @pytest.mark.parametrize("codec", ["vp8", "h264"])
 async def test_a_whip_broadcast_is_seen_and_heard_in_the_room(server, peers, codec):
     room = room_name(f"whip-{codec}")
@@ -145,9 +154,7 @@ async def test_a_broadcaster_that_vanishes_ends_its_ingress(server, peers, livek
     made = egress(server, "createIngress", room=room, identity="studio-v", participantName="Studio V", name="OBS that crashes")
 
     def state() -> dict:
-        # Proto JSON leaves out defaults: no status is ENDPOINT_INACTIVE.
-        got = egress(server, "listIngress", ingressId=made["ingressId"])["items"][0]["state"]
-        return {"status": "ENDPOINT_INACTIVE", **got}
+        return ingress_state(server, made["ingressId"])
 
     broadcaster = await asyncio.create_subprocess_exec(
         SYSTEM_PYTHON, str(CLIENT), made["url"], made["streamKey"], "60",
@@ -200,8 +207,7 @@ async def test_deleting_a_replaced_broadcast_leaves_the_new_one_publishing(serve
     made = egress(server, "createIngress", room=room, identity="studio-r", participantName="Studio R", name="OBS that reconnects")
 
     def state() -> dict:
-        got = egress(server, "listIngress", ingressId=made["ingressId"])["items"][0]["state"]
-        return {"status": "ENDPOINT_INACTIVE", **got}
+        return ingress_state(server, made["ingressId"])
 
     async def start() -> tuple[asyncio.subprocess.Process, str]:
         proc = await asyncio.create_subprocess_exec(
