@@ -1,11 +1,13 @@
 // Recording and live streaming from the web app, as a host does it: four people meet in
-// headless Chromium, the host records the meeting and goes live at the same time (HLS for
-// Huiyi's viewer page, and RTMP to a local RTMP server, `ffmpeg -listen 1`, standing in for a
-// video platform), every participant sees the recording indicator, a viewer watches the HLS
-// page (hls.js) without joining, and afterwards the MP4 from the meeting's recordings and the
-// FLV the RTMP server received are checked with ffprobe: codecs, length, four tiles, sound,
-// and sound against picture (Guest Li's page flashes and beeps together once a second; the
-// median offset in each output, beyond the page's own, within 100 ms).
+// headless Chromium, joined by a studio that broadcasts over WHIP with an ingress stream key
+// (GStreamer, as OBS is set up), the host records the meeting and goes live at the same time
+// (HLS for Huiyi's viewer page, and RTMP to a local RTMP server, `ffmpeg -listen 1`, standing
+// in for a video platform), every participant sees the recording indicator, a viewer watches
+// the HLS page (hls.js) without joining, and afterwards the MP4 from the meeting's recordings
+// and the FLV the RTMP server received are checked with ffprobe: codecs, length, the speaker
+// layout, sound, and sound against picture (the studio's picture flashes and its sound beeps
+// together once a second, exactly, by one GStreamer clock; the median offset in each output
+// within 100 ms).
 // Then the host finds the recording on the meeting's portal page, plays it there, downloads it
 // and deletes it. Run inside scripts/netns-run, like the other browser tests.
 
@@ -19,7 +21,8 @@ import { after, before, describe } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { launchChromium, tileOf, signUpAndSchedule } from './lib/browser.mjs';
 import { startServer, tail } from './lib/server.mjs';
-import { avOffsets, makeTalk, startSourceRecording, stopSourceRecording, useFlashAndBeep } from './lib/avsync.mjs';
+import { IngressClient, IngressInput } from 'livekit-server-sdk';
+import { avOffsets, broadcastFlashAndBeep, makeTalk } from './lib/avsync.mjs';
 import { artifactsDir, sequence } from './lib/steps.mjs';
 import { poll, sleep } from './lib/wait.mjs';
 
@@ -103,7 +106,7 @@ describe('recording and going live from the web app', () => {
   const work = mkdtempSync(join(tmpdir(), 'huiyi-recording-work-'));
   let server;
   let browser;
-  let sourceBrowser;
+  let studio;
   let rtmp;
   let rtmpPort;
   const meeting = {};
@@ -125,9 +128,23 @@ describe('recording and going live from the web app', () => {
       console.log(`# screenshot ${name} not taken: ${e.message.split('\n')[0]}`);
     });
 
-  async function open(name, viewport = { width: 1280, height: 760 }, { flashAndBeep = false } = {}) {
-    const context = await (flashAndBeep ? sourceBrowser : browser).newContext({ viewport, locale: 'en-US' });
-    if (flashAndBeep) await useFlashAndBeep(context);
+  async function open(name, viewport = { width: 1280, height: 760 }) {
+    const context = await browser.newContext({ viewport, locale: 'en-US' });
+    // Webcams of 360p, and microphones without echo cancelling and noise suppression (the
+    // fake microphone plays a file, and no loudspeaker plays into it). livekit-client asks for
+    // 720p with all three, and four browsers each encoding 720p, 360p and 180p layers and
+    // running WebRTC's audio processing took most of a 2-core machine from the two
+    // composites this test measures.
+    await context.addInitScript(() => {
+      const original = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+      const plain = { echoCancellation: false, noiseSuppression: false, autoGainControl: false };
+      navigator.mediaDevices.getUserMedia = (c = {}) =>
+        original({
+          ...c,
+          ...(c.video && { video: { ...(typeof c.video === 'object' ? c.video : {}), width: { ideal: 640 }, height: { ideal: 360 } } }),
+          ...(c.audio && { audio: { ...(typeof c.audio === 'object' ? c.audio : {}), ...plain } }),
+        });
+    });
     const page = await context.newPage();
     // Four browsers and two composites on two cores: a page can answer slowly for many seconds
     // (seen in CI: a click waited 20 s for the host's renderer), which says nothing about the
@@ -143,17 +160,9 @@ describe('recording and going live from the web app', () => {
     assert.equal(process.env.HUIYI_IN_NETNS, '1', 'run the browser tests inside scripts/netns-run');
     server = await startServer({ bin: process.env.HUIYI_BIN, webDir: WEB_DIST, logPath: join(artifacts, 'server-recording.log') });
     // Fake cameras at 15 fps: four browsers' encoders and decoders beside two composites must
-    // fit in a 2-core machine. The microphones talk in 200 Hz bursts; Guest Li's page instead
-    // flashes and beeps (3 kHz) together once a second, to measure sound against picture.
+    // fit in a 2-core machine. The microphones talk in 200 Hz bursts, far below the studio's
+    // 3 kHz beeps that the sound-against-picture measure looks for.
     browser = await launchChromium({ args: ['--use-fake-device-for-media-stream=fps=15', `--use-file-for-fake-audio-capture=${makeTalk(work)}`] });
-    // Guest Li's page, whose flashes and beeps are the measure, runs in a browser of its own at
-    // a higher CPU priority: starved like the others (a load of 20 on 2 cores), its offsets
-    // went wrong by up to 300 ms for seconds at a time in both composites alike, with its audio
-    // sender reports jumping by as much, so the test measured the page, not the server. The
-    // server, the other three browsers and the composites still share the two cores.
-    const niced = join(work, 'chromium-first');
-    writeFileSync(niced, '#!/bin/sh\nexec nice -n -10 /usr/bin/chromium "$@"\n', { mode: 0o755 });
-    sourceBrowser = await launchChromium({ executablePath: niced, args: ['--use-fake-device-for-media-stream=fps=15'] });
     // A one-shot RTMP server: it takes one publisher and writes what it gets.
     rtmpPort = await freePort();
     const log = join(work, 'rtmp.log');
@@ -164,14 +173,14 @@ describe('recording and going live from the web app', () => {
   }, { timeout: 60_000 });
 
   after(async () => {
+    await studio?.stop();
     await browser?.close();
-    await sourceBrowser?.close();
     await server?.stop();
     rtmp?.kill('SIGKILL');
     rmSync(work, { recursive: true, force: true });
   });
 
-  step('a host and three guests meet', async () => {
+  step('a host, three guests and a studio meet', async () => {
     const { context, page } = await open('host');
     Object.assign(meeting, await signUpAndSchedule(page, server.url, { enterprise: 'Studio', subject: 'Town hall 全员会' }));
     await page.goto(`${server.url}/j/${meeting.code}?lang=en`);
@@ -182,14 +191,30 @@ describe('recording and going live from the web app', () => {
     for (const name of ['Guest Li', 'Guest Zhao', 'Guest 陈']) {
       // Guests in small windows: their tiles are small, so they receive small simulcast layers,
       // which keeps four browsers and two encoders within a 2-core machine.
-      const g = await open(name.replace(/\W/g, ''), { width: 640, height: 400 }, { flashAndBeep: name === 'Guest Li' });
+      const g = await open(name.replace(/\W/g, ''), { width: 640, height: 400 });
       await g.page.goto(`${server.url}/j/${meeting.code}?lang=en`);
       await g.page.getByTestId('join-name').fill(name);
       await g.page.getByTestId('join-button').click();
       await g.page.locator('[data-testid="status"][data-state="connected"]').waitFor();
+      // The guests talk and are seen, but look away from their screens: their pages show no
+      // video, so livekit-client's adaptive stream stops their video subscriptions. Three more
+      // pages decoding and drawing four videos each (Chromium composites them in software here)
+      // held the 2-core machine at a load of 20, starving the composites this test measures.
+      await g.page.addStyleTag({ content: 'video { display: none !important; }' });
       people[name] = { ...g, identity: await g.page.evaluate(() => window.__huiyi.room.localParticipant.identity) };
     }
     for (const name of ['Guest Li', 'Guest Zhao', 'Guest 陈']) await tileOf(page, people[name].identity).waitFor();
+    // The studio, set up as OBS is: an ingress for the meeting's room (livekit-server-sdk's
+    // IngressClient), whose URL and stream key the WHIP broadcaster is given. It broadcasts
+    // until the test stops it, well past the recording.
+    const ingress = new IngressClient(server.url, 'devkey', 'secret');
+    const roomName = await page.evaluate(() => window.__huiyi.room.name);
+    const info = await ingress.createIngress(IngressInput.WHIP_INPUT, { name: 'studio', roomName, participantIdentity: 'studio', participantName: 'OBS 演播室' });
+    studio = broadcastFlashAndBeep(info.url, info.streamKey, 600);
+    await tileOf(page, 'studio').waitFor({ timeout: 45_000 }).catch((e) => {
+      throw new Error(`${e.message}\n--- studio ---\n${studio.said()}`);
+    });
+    assert.match(await tileOf(page, 'studio').innerText(), /OBS 演播室/);
     // Only the host sees the controls.
     assert.equal(await people['Guest Li'].page.getByTestId('toggle-record').isVisible(), false);
     await page.getByTestId('toggle-record').waitFor();
@@ -201,8 +226,6 @@ describe('recording and going live from the web app', () => {
     // The indicator appears once the recording writes (the job is ACTIVE): the file starts then.
     await page.locator('[data-testid="rec-indicator"][data-state="recording"]').waitFor();
     meeting.recordingFrom = Date.now();
-    // Guest Li's page keeps its own recording of what it sends: the reference for the files.
-    await startSourceRecording(people['Guest Li'].page);
     for (const p of [people['Guest Li'].page, people['Guest 陈'].page]) {
       await p.locator('[data-testid="rec-indicator"][data-state="recording"]').waitFor();
     }
@@ -242,9 +265,6 @@ describe('recording and going live from the web app', () => {
     console.log(`HLS segments fetched: ${segments.numbers.join(', ')}`);
     assert.ok(segments.numbers.length >= 5, `HLS segments: ${segments.numbers}`);
     assert.deepEqual(segments.numbers, segments.numbers.map((_, i) => segments.numbers[0] + i), 'one segment after another');
-    const source = join(work, 'source.webm');
-    await stopSourceRecording(people['Guest Li'].page, source);
-    meeting.source = source;
     const hls = join(work, 'hls.ts');
     writeFileSync(hls, Buffer.concat(segments.bodies));
     meeting.hls = hls;
@@ -287,9 +307,9 @@ describe('recording and going live from the web app', () => {
     console.log(`recorded ${recorded.toFixed(1)} s; the file holds ${seconds} s`);
     assert.ok(seconds > recorded - 5 && seconds < recorded + 4, `recorded ${recorded.toFixed(1)} s, the file holds ${seconds} s`);
     // A meeting's recording uses the speaker layout: the main speaker large on the left, the
-    // others in a column of 320×180 tiles on the right, centred. On a saturated CI machine a
+    // four others in a column of 320×180 tiles on the right. On a saturated CI machine a
     // guest's camera can stall at that moment (its tile then leaves the strip), so the strip
-    // must hold two or three of them, never a gallery's quarter-canvas tiles.
+    // must hold three or four of them; a gallery of five lights 240 rows of that column.
     // Five moments near the end, and the layout must hold in each: a speaker change is applied
     // between two frames, never half (see docs/egress.md, "Layout changes").
     const verdicts = [];
@@ -303,31 +323,26 @@ describe('recording and going live from the web app', () => {
       let stripRows = 0;
       for (let y = 0; y < 720; y += 4) if (lit(1120, y)) stripRows += 4;
       const main = lit(480, 360);
-      const strip = stripRows >= 2 * 160 && stripRows <= 3 * 190;
+      const strip = stripRows >= 3 * 160;
       verdicts.push({ at: at.toFixed(1), main, stripRows, ok: main && strip });
       if (!(main && strip)) execFileSync('ffmpeg', ['-v', 'error', '-y', '-ss', String(at), '-i', mp4, '-frames:v', '1', join(artifacts, `recording-frame-off-${k}.png`)]);
       if (k === 0) execFileSync('ffmpeg', ['-v', 'error', '-y', '-ss', String(at), '-i', mp4, '-frames:v', '1', join(artifacts, 'recording-frame.png')]);
     }
     console.log(`speaker layout at five moments: ${JSON.stringify(verdicts)}`);
-    assert.ok(verdicts.every((v) => v.ok), `the main speaker fills the left and the strip holds two or three tiles: ${JSON.stringify(verdicts)}`);
-    // Sound and picture together: Guest Li's beeps against her flashes, wherever her tile is,
-    // against the same in her page's own recording (see avsync.mjs). Four browsers and two
-    // composites saturate the 2-core machine, so single flashes show late when a picture frame
-    // is dropped (by a sender, or before an encoder); the median of many is what is held to
-    // the issue's 100 ms.
-    const reference = avOffsets(meeting.source);
+    assert.ok(verdicts.every((v) => v.ok), `the main speaker fills the left and the strip holds three or four tiles: ${JSON.stringify(verdicts)}`);
+    // Sound and picture together: the studio's beeps against its flashes, wherever its tile is
+    // (see avsync.mjs; at the source they coincide exactly). Four browsers and two composites
+    // saturate the 2-core machine, so single flashes show late when a picture frame is dropped
+    // before an encoder; the median of many is what is held to the issue's 100 ms.
     const added = (name, sync) => {
-      const ms = Math.round((sync.median - reference.median) * 1000);
-      console.log(`${name} A/V offset (sound minus picture), median of ${sync.offsets.length}: ${Math.round(sync.median * 1000)} ms, ${ms} ms beyond the source's; all: ${JSON.stringify(sync.offsets.map((o) => Math.round(o * 1000)))}`);
+      const ms = Math.round(sync.median * 1000);
+      console.log(`${name} A/V offset (sound minus picture), median of ${sync.offsets.length}: ${ms} ms; all: ${JSON.stringify(sync.offsets.map((o) => Math.round(o * 1000)))}`);
       return ms;
     };
-    console.log(`source A/V offset, median of ${reference.offsets.length}: ${Math.round(reference.median * 1000)} ms; all: ${JSON.stringify(reference.offsets.map((o) => Math.round(o * 1000)))}`);
-    assert.ok(reference.offsets.length >= 20, `flashes and beeps in the page's own recording: ${JSON.stringify(reference)}`);
     const sync = avOffsets(mp4);
     const recordingAdded = added('recording', sync);
     assert.ok(sync.offsets.length >= 10, `flashes and beeps paired: ${JSON.stringify(sync)}`);
     assert.ok(Math.abs(recordingAdded) < 100, `the recording moved the sound ${recordingAdded} ms against its picture: ${JSON.stringify(sync.offsets)}`);
-    meeting.reference = reference;
     // The microphones talk: the mix is not silence.
     const volume = Number(/mean_volume: (-?[\d.]+) dB/.exec(meanVolume(mp4))?.[1]);
     assert.ok(volume > -60, `mean volume ${volume} dB`);
@@ -354,7 +369,7 @@ describe('recording and going live from the web app', () => {
       };
       let stripRows = 0;
       for (let y = 0; y < 540; y += 3) if (lit(840, y)) stripRows += 3;
-      assert.ok(lit(360, 270) && stripRows >= 2 * 120 && stripRows <= 3 * 143, `HLS at ${at.toFixed(1)} s: main ${lit(360, 270)}, strip rows ${stripRows}`);
+      assert.ok(lit(360, 270) && stripRows >= 3 * 120, `HLS at ${at.toFixed(1)} s: main ${lit(360, 270)}, strip rows ${stripRows}`);
     }
     // Sound against picture in HLS and the RTMP copy (one encode, a few seconds shorter).
     const hlsSync = avOffsets(meeting.hls);
@@ -369,6 +384,7 @@ describe('recording and going live from the web app', () => {
 
   step('the host finds the recording on the meeting page, plays it there and downloads it', async () => {
     // The guests and the viewer are done: closing them leaves the 2 cores to the player.
+    await studio.stop();
     for (const who of ['Guest Li', 'Guest Zhao', 'Guest 陈', 'viewer']) {
       await people[who].context.close();
       delete people[who];

@@ -73,6 +73,10 @@ const MAX_SKEW_NS: i64 = 1_000_000_000;
 /// How many successive estimates must agree before an offset is applied, and how closely.
 const STABLE_COUNT: usize = 3;
 const STABLE_SPREAD_NS: i64 = 30_000_000;
+/// Estimates closer together than this count as one (the newer replaces the older): a
+/// participant's audio and video reports often arrive within a millisecond of each other, and
+/// the two estimates they give are one look at the streams, not two.
+const ESTIMATE_SPACING_NS: u64 = 1_000_000_000;
 
 /// Parses an RTCP packet's first sender report (PT 200): `(ssrc, report)`, or `None`.
 pub fn parse_sender_report(packet: &[u8]) -> Option<(u32, SenderReport)> {
@@ -154,20 +158,24 @@ pub fn offsets(lateness: &[(u32, i128)]) -> Option<Vec<(u32, i64)>> {
     Some(lateness.iter().map(|(ssrc, l)| (*ssrc, (latest - l) as i64)).collect())
 }
 
-/// Adds an estimate to `history`; returns the middle of the last [`STABLE_COUNT`] when they
-/// agree within [`STABLE_SPREAD_NS`].
-pub fn settled(history: &mut Vec<i64>, estimate: i64) -> Option<i64> {
-    history.push(estimate);
+/// Adds an estimate made at `at_ns` (any monotonic clock) to `history`, where it replaces the
+/// newest one if that is less than [`ESTIMATE_SPACING_NS`] older; returns the middle of the last
+/// [`STABLE_COUNT`] when they agree within [`STABLE_SPREAD_NS`].
+pub fn settled(history: &mut Vec<(u64, i64)>, at_ns: u64, estimate: i64) -> Option<i64> {
+    match history.last_mut() {
+        Some(newest) if at_ns.saturating_sub(newest.0) < ESTIMATE_SPACING_NS => *newest = (newest.0, estimate),
+        _ => history.push((at_ns, estimate)),
+    }
     if history.len() > STABLE_COUNT {
         history.remove(0);
     }
-    let (min, max) = (history.iter().min()?, history.iter().max()?);
-    if history.len() < STABLE_COUNT || max - min > STABLE_SPREAD_NS {
+    let mut values: Vec<i64> = history.iter().map(|(_, e)| *e).collect();
+    values.sort_unstable();
+    let (min, max) = (*values.first()?, *values.last()?);
+    if values.len() < STABLE_COUNT || max - min > STABLE_SPREAD_NS {
         return None;
     }
-    let mut sorted = history.clone();
-    sorted.sort_unstable();
-    Some(sorted[sorted.len() / 2])
+    Some(values[values.len() / 2])
 }
 
 struct Stream {
@@ -179,14 +187,22 @@ struct Stream {
     /// The last sender reports, oldest first (at most [`REPORTS_KEPT`]).
     reports: VecDeque<SenderReport>,
     applied: i64,
-    /// The last estimates of the offset this stream needs, newest last.
-    wanted: Vec<i64>,
+    /// The last estimates of the offset this stream needs (when, on [`LipSync::epoch`], and
+    /// how much), newest last.
+    wanted: Vec<(u64, i64)>,
 }
 
 /// The composite's lip-sync state, owned by the worker's main thread.
-#[derive(Default)]
 pub struct LipSync {
     streams: HashMap<u32, Stream>,
+    /// What the estimates' times count from.
+    epoch: std::time::Instant,
+}
+
+impl Default for LipSync {
+    fn default() -> Self {
+        Self { streams: HashMap::new(), epoch: std::time::Instant::now() }
+    }
 }
 
 impl LipSync {
@@ -234,12 +250,13 @@ impl LipSync {
             return;
         }
         let Some(wanted) = offsets(&lateness) else {
-            tracing::warn!(%identity, ?lateness, "sender clocks disagree by over 2 s; not synchronising");
+            tracing::warn!(%identity, ?lateness, "sender clocks disagree by over a second; not synchronising");
             return;
         };
+        let at_ns = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
         for (ssrc, offset) in wanted {
             let Some(s) = self.streams.get_mut(&ssrc) else { continue };
-            if let Some(offset) = settled(&mut s.wanted, offset) {
+            if let Some(offset) = settled(&mut s.wanted, at_ns, offset) {
                 if (offset - s.applied).abs() >= HYSTERESIS_NS {
                     tracing::info!(%identity, ssrc, offset_ms = offset / 1_000_000, was_ms = s.applied / 1_000_000, "lip sync: delaying a stream");
                     s.pad.set_offset(offset);
@@ -395,13 +412,28 @@ mod tests {
     #[test]
     fn an_offset_is_applied_only_once_estimates_agree() {
         const MS: i64 = 1_000_000;
+        const S: u64 = 1_000_000_000;
         let mut h = Vec::new();
-        assert_eq!(settled(&mut h, 300 * MS), None, "one estimate");
-        assert_eq!(settled(&mut h, 310 * MS), None, "two");
-        assert_eq!(settled(&mut h, 290 * MS), Some(300 * MS), "three within 30 ms: their middle");
-        assert_eq!(settled(&mut h, 1100 * MS), None, "a swing is not followed");
-        assert_eq!(settled(&mut h, 0), None);
-        assert_eq!(settled(&mut h, 20 * MS), None, "1100 is still among the last three");
-        assert_eq!(settled(&mut h, 10 * MS), Some(10 * MS), "settled again near zero");
+        assert_eq!(settled(&mut h, 0, 300 * MS), None, "one estimate");
+        assert_eq!(settled(&mut h, S, 310 * MS), None, "two");
+        assert_eq!(settled(&mut h, 2 * S, 290 * MS), Some(300 * MS), "three within 30 ms: their middle");
+        assert_eq!(settled(&mut h, 3 * S, 1100 * MS), None, "a swing is not followed");
+        assert_eq!(settled(&mut h, 4 * S, 0), None);
+        assert_eq!(settled(&mut h, 5 * S, 20 * MS), None, "1100 is still among the last three");
+        assert_eq!(settled(&mut h, 6 * S, 10 * MS), Some(10 * MS), "settled again near zero");
+    }
+
+    #[test]
+    fn estimates_moments_apart_count_once() {
+        const MS: i64 = 1_000_000;
+        const S: u64 = 1_000_000_000;
+        let mut h = Vec::new();
+        assert_eq!(settled(&mut h, 0, 100 * MS), None);
+        // The same participant's audio and video reports, arriving together: one look.
+        assert_eq!(settled(&mut h, S, 300 * MS), None);
+        assert_eq!(settled(&mut h, S + 1_000_000, 300 * MS), None, "a second estimate a millisecond later is not a third");
+        assert_eq!(h.len(), 2, "it replaced the one before it");
+        assert_eq!(settled(&mut h, 2 * S + 2_000_000, 300 * MS), None, "100 ms is still among the last three");
+        assert_eq!(settled(&mut h, 3 * S + 2_000_000, 290 * MS), Some(300 * MS));
     }
 }

@@ -1,84 +1,42 @@
-// Sound against picture in a recorded file: a participant whose camera flashes white and whose
-// microphone beeps at 3 kHz at the same instants, once a second, and ffmpeg reading when each
-// flash and each beep arrives in the file.
+// Sound against picture in a recorded file: a broadcaster whose picture flashes white and whose
+// sound beeps at 3 kHz at the same instants, once a second, and ffmpeg reading when each flash
+// and each beep arrives in the file.
 //
-// The flashes and beeps come from one moment of the participant's page's script, not from
-// Chromium's fake-device files: those loop the picture and the sound independently,
-// and measured here the picture's loop ran 7% slow and the sound's skipped, so the file's
-// offset wandered by ±300 ms whatever the server did.
+// The broadcaster is GStreamer over WHIP (tests/python/tools/whip_client.py --flash), not a
+// browser page: its flash and beep are set by one pipeline clock, and its sender reports map
+// RTP time to that clock, so the source's own offset is zero and what a file shows is the
+// server's. A Chromium page drawing the same pattern was measured here first; on a saturated
+// 2-core machine its audio sender reports moved by up to 300 ms against its picture's (its
+// audio thread ran late), receivers rightly followed them, and the test measured the page.
 
-import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const WHIP_CLIENT = fileURLToPath(new URL('../../python/tools/whip_client.py', import.meta.url));
 
 /**
- * Makes `context`'s pages answer getUserMedia with a test pattern: a 640×360 picture at about
- * 15 fps, dark blue with a white flash of 200 ms once a second, and a 3 kHz beep that starts
- * with each flash.
- *
- * Picture and sound start together from one moment of the page's script: the frame showing
- * the flash is drawn and captured at once (`captureStream(0)` and `requestFrame()`), and the
- * beep's gain rises at the same AudioContext instant. On a saturated machine the page's
- * script runs late, by hundreds of milliseconds at times; a beep scheduled ahead on the audio
- * clock while the picture waited for the script would then measure the page, not the server.
+ * Starts a WHIP broadcaster (Debian's Python and GStreamer) that publishes to `url` with the
+ * bearer `key` for `seconds`: a 320×180 picture at 15 fps, dark blue with a white flash for the
+ * first 100 ms of every second, and a 3 kHz beep over the same 100 ms. Small, so it adds little
+ * to a loaded machine. `said()` returns what it printed; `stop()` ends it.
  */
-export async function useFlashAndBeep(context) {
-  await context.addInitScript(() => {
-    let made;
-    const make = () => {
-      const audio = new AudioContext({ sampleRate: 48000 });
-      const tone = audio.createOscillator();
-      tone.frequency.value = 3000;
-      const gain = audio.createGain();
-      gain.gain.value = 0;
-      const out = audio.createMediaStreamDestination();
-      tone.connect(gain).connect(out);
-      tone.start();
-      const canvas = document.createElement('canvas');
-      [canvas.width, canvas.height] = [640, 360];
-      const g = canvas.getContext('2d');
-      const video = canvas.captureStream(0).getVideoTracks()[0];
-      let n = 0;
-      let flashUntil = 0;
-      let lastSecond = Math.floor(audio.currentTime);
-      let lastFrame = 0;
-      let shown = false;
-      setInterval(() => {
-        const t = audio.currentTime;
-        const now = performance.now();
-        const second = Math.floor(t);
-        if (second !== lastSecond) {
-          // A new second on the audio clock: flash and beep, from now.
-          lastSecond = second;
-          flashUntil = t + 0.2;
-          gain.gain.cancelScheduledValues(0);
-          gain.gain.setValueAtTime(0.7, t);
-          gain.gain.setValueAtTime(0, t + 0.2);
-        }
-        const flash = t < flashUntil;
-        if (flash === shown && now - lastFrame < 66) return;
-        shown = flash;
-        lastFrame = now;
-        g.fillStyle = flash ? '#ffffff' : '#283c78';
-        g.fillRect(0, 0, 640, 360);
-        // Something that moves, so the encoder has a picture to send.
-        g.fillStyle = flash ? '#ffffff' : '#3c5aa0';
-        g.fillRect((n++ * 4) % 600, 300, 40, 40);
-        video.requestFrame();
-      }, 5);
-      return { audio: out.stream.getAudioTracks()[0], video, resume: () => audio.resume() };
-    };
-    const original = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
-    navigator.mediaDevices.getUserMedia = async (constraints = {}) => {
-      if (!constraints.audio && !constraints.video) return original(constraints);
-      made ??= make();
-      await made.resume();
-      const tracks = [];
-      if (constraints.audio) tracks.push(made.audio.clone());
-      if (constraints.video) tracks.push(made.video.clone());
-      return new MediaStream(tracks);
-    };
+export function broadcastFlashAndBeep(url, key, seconds) {
+  const child = spawn('/usr/bin/python3', [WHIP_CLIENT, url, key, String(seconds), '--flash', '--beep=3000', '--size=320x180', '--fps=15'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
+  let said = '';
+  child.stdout.on('data', (d) => (said += d));
+  child.stderr.on('data', (d) => (said += d));
+  return {
+    said: () => said.slice(-3000),
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const gone = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await gone;
+    },
+  };
 }
 
 /** A microphone for everyone else: 200 Hz bursts (0.6 s in every 1.7), nothing near 3 kHz. */
@@ -154,37 +112,4 @@ export function avOffsets(path) {
   }
   const sorted = [...offsets].sort((a, b) => a - b);
   return { offsets, median: sorted[Math.floor(sorted.length / 2)], flashes, beeps };
-}
-
-/**
- * Starts recording, inside `page`, what its camera and microphone produce (MediaRecorder, VP8
- * and Opus), as the reference for the files made from them: the browser's own audio path puts
- * the beeps some 40–50 ms after the flashes before anything leaves the page (measured here), and
- * what a file shows beyond that is what the server added.
- */
-export async function startSourceRecording(page) {
-  await page.evaluate(async () => {
-    const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
-    const recorder = new MediaRecorder(stream, { mimeType: 'video/webm;codecs=vp8,opus', videoBitsPerSecond: 300_000 });
-    const chunks = [];
-    recorder.ondataavailable = (e) => chunks.push(e.data);
-    recorder.start(1000);
-    window.__sourceRecording = { recorder, chunks, stream };
-  });
-}
-
-/** Stops the recording `startSourceRecording` began and writes it to `path` (WebM). */
-export async function stopSourceRecording(page, path) {
-  const base64 = await page.evaluate(async () => {
-    const { recorder, chunks, stream } = window.__sourceRecording;
-    const stopped = new Promise((resolve) => (recorder.onstop = resolve));
-    recorder.stop();
-    await stopped;
-    for (const t of stream.getTracks()) t.stop();
-    const bytes = new Uint8Array(await new Blob(chunks).arrayBuffer());
-    let text = '';
-    for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-    return btoa(text);
-  });
-  writeFileSync(path, Buffer.from(base64, 'base64'));
 }

@@ -3,14 +3,19 @@
 gst-plugins-rs' `whipsink` and OBS do: max-bundle, wait for every ICE candidate, POST one
 offer with `Authorization: Bearer`, expect 201 with the answer and a `Location`, and DELETE
 that location at the end. It publishes a moving test picture (VP8, or H.264 with --h264) and a
-440 Hz tone (Opus); with --flash, a picture that turns white and a 1 kHz beep for the first
+440 Hz tone (Opus); with --flash, a dark blue picture that turns white and a 1 kHz beep for the first
 100 ms of every second, both driven from the pipeline's one clock (GstController), so they are
-exactly in sync at the source: what an A/V sync measurement needs.
+exactly in sync at the source: what an A/V sync measurement needs. Its sender reports map RTP
+time to the moment of capture, not of sending, so a loaded machine's late encoder does not move
+them.
 
 Runs under Debian's /usr/bin/python3 (python3-gi, python3-gst-1.0): the tests' virtualenv has
 no GObject bindings. Prints one JSON line per step on stdout.
 
-    whip_client.py URL TOKEN SECONDS [--h264] [--flash]
+    whip_client.py URL TOKEN SECONDS [--h264] [--flash] [--beep=HZ] [--size=WxH] [--fps=N]
+
+--beep sets the flash's beep (default 1000 Hz); --size and --fps the picture (default 640x360 at
+30 fps).
 """
 
 import json
@@ -69,25 +74,33 @@ def delete_session(location: str, token: str) -> int:
         return e.code
 
 
+def option(name: str, default: str) -> str:
+    """The value of `--name=value` on the command line, or `default`."""
+    prefix = f"--{name}="
+    return next((a[len(prefix):] for a in sys.argv if a.startswith(prefix)), default)
+
+
 def main() -> int:
     url, token, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+    width, height = (int(n) for n in option("size", "640x360").split("x"))
+    fps = int(option("fps", "30"))
     h264 = "--h264" in sys.argv
     Gst.init(None)
     video = (
-        "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 bitrate=800 ! video/x-h264,profile=constrained-baseline ! rtph264pay pt=102 config-interval=-1 aggregate-mode=zero-latency ! application/x-rtp,media=video,encoding-name=H264,payload=102,clock-rate=90000"
+        f"x264enc tune=zerolatency speed-preset=ultrafast key-int-max={fps} bitrate=800 ! video/x-h264,profile=constrained-baseline ! rtph264pay pt=102 config-interval=-1 aggregate-mode=zero-latency ! application/x-rtp,media=video,encoding-name=H264,payload=102,clock-rate=90000"
         if h264
-        else "vp8enc deadline=1 target-bitrate=800000 keyframe-max-dist=30 ! rtpvp8pay pt=96 ! application/x-rtp,media=video,encoding-name=VP8,payload=96,clock-rate=90000"
+        else f"vp8enc deadline=1 target-bitrate=800000 keyframe-max-dist={fps} ! rtpvp8pay pt=96 ! application/x-rtp,media=video,encoding-name=VP8,payload=96,clock-rate=90000"
     )
     flash = "--flash" in sys.argv
-    picture = "pattern=solid-color foreground-color=0xff000000" if flash else "pattern=ball"
-    tone = "freq=1000 volume=0 samplesperbuffer=480" if flash else "freq=440 volume=0.4"
+    picture = "pattern=solid-color foreground-color=0xff283c78" if flash else "pattern=ball"
+    tone = f"freq={int(option('beep', '1000'))} volume=0 samplesperbuffer=480" if flash else "freq=440 volume=0.4"
     pipeline = Gst.parse_launch(
         "webrtcbin name=w bundle-policy=max-bundle "
-        f"videotestsrc name=vsrc is-live=true {picture} ! video/x-raw,width=640,height=360,framerate=30/1 ! videoconvert ! {video} ! w. "
+        f"videotestsrc name=vsrc is-live=true {picture} ! video/x-raw,width={width},height={height},framerate={fps}/1 ! videoconvert ! {video} ! w. "
         f"audiotestsrc name=asrc is-live=true wave=sine {tone} ! audioconvert ! audioresample ! opusenc ! rtpopuspay pt=111 ! application/x-rtp,media=audio,encoding-name=OPUS,payload=111,clock-rate=48000 ! w."
     )
     if flash:
-        for name, prop, on, off in (("vsrc", "foreground-color", float(0xFFFFFFFF), float(0xFF000000)), ("asrc", "volume", 0.5, 0.0)):
+        for name, prop, on, off in (("vsrc", "foreground-color", float(0xFFFFFFFF), float(0xFF283C78)), ("asrc", "volume", 0.5, 0.0)):
             element = pipeline.get_by_name(name)
             control = GstController.InterpolationControlSource()
             control.set_property("mode", GstController.InterpolationMode.NONE)
@@ -96,6 +109,9 @@ def main() -> int:
                 control.set(second * Gst.SECOND, on)
                 control.set(second * Gst.SECOND + 100 * Gst.MSECOND, off)
     webrtc = pipeline.get_by_name("w")
+    # Sender reports from each packet's capture time (its PTS on the pipeline clock), as a
+    # browser's do, rather than GStreamer's default of the moment it is sent.
+    webrtc.get_by_name("rtpbin").set_property("rtcp-sync-send-time", False)
     state_fingerprint = None if "--rsa" in sys.argv else use_ecdsa_certificate(webrtc)
     def sendonly(element):
         # A broadcaster only sends: its lines are sendonly, as whipsink makes them.
