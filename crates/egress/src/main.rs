@@ -4,6 +4,7 @@
 //! `huiyi-egress --self-test <dir>` checks this machine's GStreamer instead.
 //! Logs go to stderr (`RUST_LOG`, and `GST_DEBUG` for GStreamer's own).
 
+mod catchup;
 mod control;
 mod event;
 mod gate;

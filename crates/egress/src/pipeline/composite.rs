@@ -45,6 +45,15 @@ const MIXER_LATENCY_NS: u64 = 100_000_000;
 /// runs 21.3 ms behind the picture (measured: a synced clip through x264enc and avenc_aac into
 /// mp4mux came out +20 ms). The encoded picture is delayed by as much.
 const AAC_PRIMING_NS: i64 = 1024 * 1_000_000_000 / 48_000;
+/// Tests only: each camera's frames take this many more milliseconds to decode, as on a machine
+/// too busy to keep up (see `crate::catchup`).
+pub const DECODE_DELAY_ENV: &str = "HUIYI_EGRESS_DECODE_DELAY_MS";
+
+fn decode_delay_us() -> Option<u32> {
+    let ms: u32 = std::env::var(DECODE_DELAY_ENV).ok()?.parse().ok()?;
+    (ms > 0).then(|| ms.saturating_mul(1000))
+}
+
 /// Font for the names on the tiles; Noto Sans CJK SC renders Chinese names (fonts-noto-cjk).
 const NAME_FONT: &str = "Noto Sans CJK SC 16";
 
@@ -301,6 +310,11 @@ impl Composite {
         let mut branch = InputBranch::build(bin, track, InputEnd::Decoded, events)?;
         let mut extra = Vec::new();
         if track.mime.is_video() {
+            if let Some(us) = decode_delay_us() {
+                let slow = make("identity", None)?;
+                slow.set_property("sleep-time", us);
+                extra.push(slow);
+            }
             extra.push(make("videoconvert", None)?);
             let overlay = make("textoverlay", None)?;
             let name = if track.participant_name.is_empty() {

@@ -220,10 +220,16 @@ impl InputBranch {
         if track.mime.is_video() {
             depay.set_property("request-keyframe", true);
             depay.set_property("wait-for-keyframe", true);
-            let events = events.clone();
+            let asker = events.clone();
             keyframe::watch(&static_pad(&depay, "sink")?, move || {
-                events.send(Event::KeyframeWanted(ssrc))
+                asker.send(Event::KeyframeWanted(ssrc))
             });
+            if end == InputEnd::Decoded {
+                let events = events.clone();
+                crate::catchup::watch(&static_pad(&depay, "src")?, ssrc, move || {
+                    events.send(Event::KeyframeWanted(ssrc))
+                });
+            }
         }
         let mut elements = vec![appsrc.clone().upcast::<gst::Element>(), jitter, depay];
         match (track.mime, end) {

@@ -514,3 +514,151 @@ pub fn wait_listening(port: u16, timeout: Duration) {
     }
     panic!("nothing listens on {port} after {timeout:?}");
 }
+
+/// A camera and microphone in one GStreamer pipeline, in this process, on one clock: the
+/// picture flashes white for the first 100 ms of every second and the sound beeps (1 kHz) for
+/// the same 100 ms, so in a recording each flash should start with its beep. VP8 at 30 fps
+/// with a keyframe every half second (SSRC `video_ssrc`, PT 96), Opus in 20 ms frames
+/// (`audio_ssrc`, PT 111), both to 127.0.0.1:`port`, for `seconds`.
+pub struct FlashSender(gst::Pipeline);
+
+impl FlashSender {
+    pub fn start(video_ssrc: u32, audio_ssrc: u32, seconds: u32, port: u16) -> FlashSender {
+        use gst::prelude::*;
+        gst::init().unwrap();
+        let description = format!(
+            "videotestsrc name=v is-live=true pattern=black num-buffers={frames} \
+             ! video/x-raw,format=GRAY8,width=320,height=180,framerate=30/1 ! videoconvert \
+             ! vp8enc deadline=1 keyframe-max-dist=15 ! rtpvp8pay pt=96 ssrc={video_ssrc} \
+             ! udpsink host=127.0.0.1 port={port} \
+             audiotestsrc is-live=true wave=ticks freq=1000 sine-periods-per-tick=100 volume=0.6 \
+             samplesperbuffer=960 num-buffers={blocks} ! audio/x-raw,rate=48000,channels=2 \
+             ! opusenc ! rtpopuspay pt=111 ssrc={audio_ssrc} ! udpsink host=127.0.0.1 port={port}",
+            frames = seconds * 30,
+            blocks = seconds * 50,
+        );
+        let pipeline = gst::parse::launch(&description)
+            .unwrap()
+            .downcast::<gst::Pipeline>()
+            .unwrap();
+        let camera = pipeline.by_name("v").unwrap().static_pad("src").unwrap();
+        camera.add_probe(gst::PadProbeType::BUFFER, |_, info| {
+            if let Some(gst::PadProbeData::Buffer(ref mut buffer)) = info.data {
+                let pts = buffer.pts().map_or(0, |t| t.nseconds());
+                let flash = pts % 1_000_000_000 < 100_000_000;
+                if let Ok(mut map) = buffer.make_mut().map_writable() {
+                    map.fill(if flash { 235 } else { 40 });
+                }
+            }
+            gst::PadProbeReturn::Ok
+        });
+        pipeline.set_state(gst::State::Playing).unwrap();
+        FlashSender(pipeline)
+    }
+
+    /// Waits for the end of both streams.
+    pub fn wait(self, timeout: Duration) {
+        use gst::prelude::*;
+        let bus = self.0.bus().unwrap();
+        let message = bus.timed_pop_filtered(
+            gst::ClockTime::from_nseconds(timeout.as_nanos() as u64),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        );
+        match message.as_ref().map(|m| m.view()) {
+            Some(gst::MessageView::Eos(_)) => {}
+            other => panic!("the flash sender did not finish: {other:?}"),
+        }
+    }
+}
+
+impl Drop for FlashSender {
+    fn drop(&mut self) {
+        use gst::prelude::*;
+        let _ = self.0.set_state(gst::State::Null);
+    }
+}
+
+/// Every video frame's time (s, on the file's timeline) and the mean luma of its `w`x`h`
+/// rectangle at (`x`, `y`) of the picture scaled to `size`.
+pub fn frame_lumas(path: &Path, size: (u32, u32), area: (u32, u32, u32, u32)) -> Vec<(f64, f64)> {
+    let (sw, sh) = size;
+    let out = Command::new("ffmpeg")
+        .args(["-v", "info", "-nostats", "-copyts", "-i"])
+        .arg(path)
+        .args([
+            "-map",
+            "0:v:0",
+            "-fps_mode",
+            "passthrough",
+            "-vf",
+            &format!("scale={sw}:{sh}:flags=area,showinfo"),
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "gray",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "decoding {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    let times: Vec<f64> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| l.contains("Parsed_showinfo") && l.contains(" n:"))
+        .filter_map(|l| l.split("pts_time:").nth(1)?.split_whitespace().next()?.parse().ok())
+        .collect();
+    let frames: Vec<&[u8]> = out.stdout.chunks_exact((sw * sh) as usize).collect();
+    assert_eq!(times.len(), frames.len(), "showinfo lines and frames");
+    let (x, y, w, h) = area;
+    times
+        .into_iter()
+        .zip(frames)
+        .map(|(t, frame)| {
+            let mut sum = 0.0;
+            for row in y..y + h {
+                for col in x..x + w {
+                    sum += f64::from(frame[(row * sw + col) as usize]);
+                }
+            }
+            (t, sum / f64::from(w * h))
+        })
+        .collect()
+}
+
+/// The times (s, on the file's timeline) at which a loud sound starts after at least 300 ms of
+/// quiet, in 5 ms steps.
+pub fn sound_onsets(path: &Path) -> Vec<f64> {
+    const RATE: usize = 8000;
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "a:0", "-show_entries", "stream=start_time", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let start: f64 = String::from_utf8_lossy(&probe.stdout).trim().parse().unwrap_or(0.0);
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-map", "0:a:0", "-ac", "1", "-ar", &RATE.to_string(), "-f", "s16le", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "decoding the sound: {}", String::from_utf8_lossy(&out.stderr));
+    let samples: Vec<f64> = out
+        .stdout
+        .chunks_exact(2)
+        .map(|b| f64::from(i16::from_le_bytes([b[0], b[1]])))
+        .collect();
+    let step = RATE / 200;
+    let mut onsets = Vec::new();
+    let mut quiet = 0;
+    for (i, window) in samples.chunks(step).enumerate() {
+        let rms = (window.iter().map(|s| s * s).sum::<f64>() / window.len() as f64).sqrt();
+        if rms > 2000.0 {
+            if quiet >= 60 {
+                onsets.push(start + (i * step) as f64 / RATE as f64);
+            }
+            quiet = 0;
+        } else {
+            quiet += 1;
+        }
+    }
+    onsets
+}
