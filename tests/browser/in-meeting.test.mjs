@@ -41,7 +41,7 @@ describe('running a meeting in the web app', () => {
         if (who === 'host') {
           panel = await p.page
             .getByTestId('people-panel')
-            .evaluate((el) => `hidden=${el.hidden} ${el.innerText.replace(/\s+/g, ' ').slice(0, 600)}`)
+            .evaluate((el) => `hidden=${el.hidden} ${el.innerText.replace(/\s+/g, ' ').slice(0, 600)}`, undefined, { timeout: 3_000 })
             .catch((err) => `(no people panel: ${err.message.split('\n')[0]})`);
         }
       }
@@ -218,7 +218,23 @@ describe('running a meeting in the web app', () => {
       });
     for (const who of [host, guest]) {
       await who.page.getByTestId('toggle-notes').click();
-      await content(who.page).waitFor();
+      // The editor is a 600 kB chunk fetched and compiled on first open: slow on a starved
+      // machine. If it never shows, say what the page did show instead.
+      await content(who.page).waitFor({ timeout: 40_000 }).catch(async (e) => {
+        const seen = await who.page
+          .evaluate(() => {
+            const side = document.querySelector('[data-testid="notes-panel"]')?.parentElement ?? document.querySelector('aside, .side');
+            const testids = (root) => [...(root?.querySelectorAll('[data-testid]') ?? [])].slice(0, 12).map((n) => n.dataset.testid);
+            return {
+              notesPanel: !!document.querySelector('[data-testid="notes-panel"]'),
+              notesEditorChildren: document.querySelector('[data-testid="notes-editor"]')?.childElementCount ?? null,
+              side: side ? { hidden: side.hidden, testids: testids(side) } : null,
+              toasts: [...document.querySelectorAll('.toast')].map((t) => t.textContent),
+            };
+          })
+          .catch((err) => `(the page did not answer: ${err.message.split('\n')[0]})`);
+        throw new Error(`${who === host ? 'the host' : 'the guest'}'s notes editor did not show: ${e.message.split('\n')[0]}; the page had ${JSON.stringify(seen)}`);
+      });
       await poll('the notes to sync', () => who.page.getByTestId('notes-status').evaluate((e) => e.hidden || !/Connecting|Loading/.test(e.textContent)), (ok) => ok);
     }
     await content(host.page).click();

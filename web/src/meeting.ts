@@ -323,7 +323,16 @@ export class Meeting {
 
   private async openNotes(): Promise<void> {
     if (!this.notesPanel) {
-      const { NotesPanel } = await import('./panels/notes');
+      // The editor is a separate chunk, fetched on first open: a failed fetch (the server
+      // restarting, a flaky link) says so and leaves the button to try again.
+      let NotesPanel: typeof import('./panels/notes').NotesPanel;
+      try {
+        ({ NotesPanel } = await import('./panels/notes'));
+      } catch (e) {
+        console.warn('notes: the editor did not load', e);
+        this.toast(t('notes.loadFailed'));
+        return;
+      }
       if (this.ended || this.notesPanel) return;
       this.notesPanel = new NotesPanel(this.room, this.currentToken, this.api);
     }
