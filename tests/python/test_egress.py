@@ -147,7 +147,7 @@ async def test_track_egress_records_a_track_as_published(server, peers, lkapi, k
     assert events[-1].egress_info.file_results[0].filename == path
 
 
-async def test_a_killed_worker_fails_its_job_and_leaves_a_playable_file(server, peers, lkapi):
+async def test_a_killed_worker_fails_its_job_and_leaves_a_playable_file(server, peers, lkapi, livekit_webhooks):
     room = room_name("rec-kill")
     alice = await peers.join(room, "alice")
     pub = await media.publish_colours(alice)
@@ -162,6 +162,14 @@ async def test_a_killed_worker_fails_its_job_and_leaves_a_playable_file(server, 
     failed = await wait_status(server, started["egressId"], {"EGRESS_FAILED", "EGRESS_COMPLETE"})
     assert failed["status"] == "EGRESS_FAILED"
     assert "signal 9" in failed["error"], failed
+    # The webhooks say so too, checked by the SDK's own WebhookReceiver.
+    events = livekit_events(livekit_webhooks, "egress_info", started["egressId"], {"egress_started", "egress_ended"})
+    (ended,) = [e for e in events if e.event == "egress_ended"]
+    assert ended.egress_info.status == api.EgressStatus.EGRESS_FAILED, ended
+    assert "signal 9" in ended.egress_info.error, ended.egress_info.error
+    # What the worker wrote before it died plays.
+    path = failed["fileResults"][0]["filename"]
+    assert decoded_seconds(path) >= 1.5, decoded_seconds(path)
     # The meeting goes on: alice is still there, and a new job starts.
     info = await lkapi.room.get_participant(api.RoomParticipantIdentity(room=room, identity="alice"))
     assert pub.sid in {t.sid for t in info.tracks}
@@ -215,6 +223,77 @@ async def test_a_server_killed_mid_recording_leaves_a_playable_file_and_a_failed
         assert decoded_seconds(path) >= 2.5, decoded_seconds(path)
     finally:
         huiyi.stop(again)
+
+
+async def test_several_recordings_and_a_stream_at_once_within_the_limits(tmp_path):
+    """Two recordings of one meeting (its camera and its microphone) and a live stream of it to
+    an RTMP server run at once. A fourth job past `--egress-max-jobs` is refused with a clear
+    error while they run, and `--egress-max-duration-secs` stops all three as LIMIT_REACHED,
+    with files and a stream that hold about that long. Then a new job may start."""
+    import socket
+
+    from harness import server as huiyi
+    from harness.peers import Peers
+
+    limit_s = 8
+    srv = huiyi.start(tmp_path, extra_args=("--egress-max-jobs", "3", "--egress-max-duration-secs", str(limit_s)))
+    peers = Peers(srv.ws_url)
+    lk = api.LiveKitAPI(srv.http_url, API_KEY, API_SECRET)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    received = tmp_path / "received.flv"
+    rtmp = subprocess.Popen(
+        ["ffmpeg", "-v", "error", "-nostdin", "-listen", "1", "-timeout", "60", "-i", f"rtmp://127.0.0.1:{port}/live/key", "-c", "copy", "-f", "flv", str(received)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        room = room_name("rec-three")
+        alice = await peers.join(room, "alice")
+        cam = await media.publish_colours(alice)
+        mic = await media.publish_tone(alice)
+        await published_track(lk, room, "alice", cam.sid)
+        await published_track(lk, room, "alice", mic.sid)
+        jobs = [
+            egress(srv, "startTrackEgress", room=room, trackId=cam.sid, filepath=f"{room}/camera"),
+            egress(srv, "startTrackEgress", room=room, trackId=mic.sid, filepath=f"{room}/microphone"),
+            egress(srv, "startRoomCompositeEgress", room=room, rtmp=[f"rtmp://127.0.0.1:{port}/live/key"]),
+        ]
+        assert all("error" not in j for j in jobs), jobs
+        for j in jobs:
+            await wait_status(srv, j["egressId"], {"EGRESS_ACTIVE"})
+        refused = egress(srv, "startTrackEgress", room=room, trackId=cam.sid, filepath=f"{room}/fourth")
+        assert refused["error"]["code"] == "resource_exhausted" and "limit" in refused["error"]["message"], refused
+        listed = egress(srv, "listEgress", roomName=room, active=True)["items"]
+        assert sorted(i["egressId"] for i in listed) == sorted(j["egressId"] for j in jobs), listed
+
+        done = [await wait_status(srv, j["egressId"], {"EGRESS_LIMIT_REACHED", "EGRESS_COMPLETE", "EGRESS_FAILED"}, timeout=limit_s + 30) for j in jobs]
+        assert [d["status"] for d in done] == ["EGRESS_LIMIT_REACHED"] * 3, done
+        for d in done[:2]:
+            path = d["fileResults"][0]["filename"]
+            seconds = decoded_seconds(path)
+            # The limit counts from the job's start; the file begins at its first keyframe.
+            assert limit_s - 3 <= seconds <= limit_s + 0.5, (path, seconds)
+        assert probe(done[0]["fileResults"][0]["filename"])["streams"][0]["codec_name"] == "vp8"
+        assert probe(done[1]["fileResults"][0]["filename"])["streams"][0]["codec_name"] == "opus"
+        stream = done[2]["streamResults"][0]
+        assert stream["status"] == "FINISHED" and stream["url"].endswith("/live/{stream_key}"), stream
+        assert limit_s - 3 <= int(stream["duration"]) / 1e9 <= limit_s + 0.5, stream
+        rtmp.wait(timeout=30)
+        flv = probe(str(received))
+        assert sorted(s["codec_name"] for s in flv["streams"]) == ["aac", "h264"], flv
+        assert limit_s - 3 <= float(flv["format"]["duration"]) <= limit_s + 0.5, flv["format"]
+
+        again = egress(srv, "startTrackEgress", room=room, trackId=mic.sid, filepath=f"{room}/after")
+        assert "error" not in again, again
+        egress(srv, "stopEgress", egressId=again["egressId"])
+        await wait_status(srv, again["egressId"], {"EGRESS_COMPLETE", "EGRESS_FAILED"})
+    finally:
+        rtmp.kill()
+        rtmp.wait(timeout=10)
+        await lk.aclose()
+        await peers.close_all()
+        huiyi.stop(srv)
 
 
 async def test_an_rtmp_server_that_goes_away_fails_only_its_stream(server, peers, tmp_path):
@@ -280,7 +359,8 @@ async def test_a_full_disk_fails_the_job_with_a_clear_error(server, peers):
     assert "error" not in started, started
     done = await wait_status(server, started["egressId"], {"EGRESS_FAILED", "EGRESS_COMPLETE"}, timeout=40)
     assert done["status"] == "EGRESS_FAILED", done
-    assert "space" in done["error"].lower(), done["error"]
+    # Classified as a full disk (the worker's `disk_full` code), not a generic pipeline fault.
+    assert done["error"].startswith("disk_full:") and "space" in done["error"].lower(), done["error"]
     assert alice.room.isconnected()
 
 

@@ -949,16 +949,22 @@ async def test_mute_on_entry_is_enforced_by_the_server(server, sdk, peers):
 # --- cloud recording ---------------------------------------------------------------------------
 
 
-def sdk_put(sdk, uri: str, body: dict) -> dict:
-    """A signed PUT through the SDK's own client and authenticator, for Huiyi's recording control
-    (an extension: the SDK has no method for it, so this is what an integrator would write)."""
+def sdk_call(sdk, method: str, uri: str, body: dict | None = None) -> dict:
+    """A signed request through the SDK's own client and authenticator, for Huiyi's recording
+    control and webhook subscriptions (extensions: the SDK has no method for them, so this is
+    what an integrator would write)."""
     from wemeet_openapi.core.constants import DEFAULT_AUTHENTICATOR
     from wemeet_openapi.core.xhttp import ApiRequest
 
     config = sdk._Client__config
     authenticators = [option(config) for option in auth()] + [DEFAULT_AUTHENTICATOR]
-    resp = config.clt.put(ApiRequest(api_uri=uri, authenticators=authenticators, header=None, body=body, serializer=None))
+    request = ApiRequest(api_uri=uri, authenticators=authenticators, header=None, body=body, serializer=None)
+    resp = getattr(config.clt, method)(request)
     return {"status": resp.status_code, "body": json.loads(resp.raw_body or b"{}")}
+
+
+def sdk_put(sdk, uri: str, body: dict) -> dict:
+    return sdk_call(sdk, "put", uri, body)
 
 
 def record(sdk, meeting_id: str, action: str) -> dict:
@@ -967,6 +973,23 @@ def record(sdk, meeting_id: str, action: str) -> dict:
 
 
 async def test_a_cloud_recording_started_and_listed_through_the_sdk(server, sdk, peers):
+    from harness import webhook_sink
+
+    # An integrator's receiver for the recording's webhooks, subscribed through the signed API.
+    hooks = webhook_sink.start_tencent("recording-hook-token")
+    recording_events = ["recording.started", "recording.paused", "recording.resumed", "recording.stopped",
+                        "recording.completed", "recording.deleted"]
+    subscribed = await asyncio.to_thread(sdk_call, sdk, "post", "/v1/webhooks",
+                                         {"url": hooks.url, "token": hooks.token, "events": recording_events})
+    assert subscribed["status"] == 200, subscribed
+    try:
+        await recorded_through_the_sdk(server, sdk, peers, hooks)
+    finally:
+        await asyncio.to_thread(sdk_call, sdk, "delete", f"/v1/webhooks/{subscribed['body']['webhook_id']}")
+        hooks.close()
+
+
+async def recorded_through_the_sdk(server, sdk, peers, hooks):
     import subprocess
 
     from harness import media
@@ -1059,3 +1082,24 @@ async def test_a_cloud_recording_started_and_listed_through_the_sdk(server, sdk,
     with pytest.raises(urllib.error.HTTPError) as e:
         opener.open(link, timeout=10)
     assert e.value.code == 404
+
+    # The receiver heard the whole life of the recording, signed, in Tencent's envelope.
+    lifecycle = ["recording.started", "recording.paused", "recording.resumed", "recording.stopped",
+                 "recording.completed", "recording.deleted"]
+
+    def of_this_recording(events):
+        return [e for e in events
+                if e["payload"][0]["meeting_info"]["meeting_id"] == info.meeting_id
+                and e["payload"][0].get("recording_files", [{}])[0].get("record_file_id") == record_id]
+
+    got = of_this_recording(hooks.wait_for(lambda evs: set(lifecycle) <= {e["event"] for e in of_this_recording(evs)}))
+    assert sorted(e["event"] for e in got) == sorted(lifecycle), [e["event"] for e in got]
+    assert hooks.bad_signatures == 0
+    # Deliveries run concurrently; a receiver orders them by operate_time.
+    in_order = [e["event"] for e in sorted(got, key=lambda e: e["payload"][0]["operate_time"])]
+    assert in_order[:4] == lifecycle[:4], in_order
+    for e in got:
+        (item,) = e["payload"]
+        assert item["meeting_info"]["meeting_code"] == info.meeting_code and item["meeting_info"]["subject"] == "SDK 录制"
+        assert item["operator"]["userid"] == OPERATOR, item["operator"]
+        assert e["trace_id"]

@@ -170,6 +170,9 @@ const READY_TIMEOUT: Duration = Duration::from_secs(15);
 const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 /// A control line from a worker longer than this is not read as one (the worker is broken).
 const MAX_LINE: usize = 64 * 1024;
+/// The largest tile side a worker may report; a composite canvas is at most 1920×1080, and a
+/// size past this only means "the best layer".
+const MAX_TILE_SIDE: u64 = 8192;
 
 fn now_ns() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
@@ -935,6 +938,17 @@ impl Egress {
                                     let _ = self.inner.sfu.with_engine(move |e, now| e.tap_request_keyframe(now, tap, ssrc)).await;
                                 }
                             }
+                            "video_size" => {
+                                // A composite's tile for this camera: the tap sends the smallest
+                                // layer that fills it. Sizes past any real picture are clamped.
+                                let size = |k: &str| msg[k].as_u64().map(|v| v.min(MAX_TILE_SIDE) as u32);
+                                if let (Some(ssrc), Some(width), Some(height)) =
+                                    (msg["ssrc"].as_u64().and_then(|s| u32::try_from(s).ok()), size("width"), size("height"))
+                                {
+                                    debug!(egress_id = %info.egress_id, ssrc, width, height, "a composite tile changed size");
+                                    let _ = self.inner.sfu.with_engine(move |e, now| e.tap_set_video_size(now, tap, ssrc, width, height)).await;
+                                }
+                            }
                             "active" if info.status == lk::EgressStatus::EgressStarting as i32 => {
                                 info.status = lk::EgressStatus::EgressActive as i32;
                                 info.started_at = now_ns();
@@ -972,9 +986,13 @@ impl Egress {
                                 };
                                 entry.status = status as i32;
                                 entry.error = msg["error"].as_str().unwrap_or("").to_owned();
+                                if status == lk::stream_info::Status::Active && entry.started_at == 0 {
+                                    entry.started_at = at;
+                                }
                                 if status != lk::stream_info::Status::Active {
                                     entry.ended_at = at;
-                                    entry.duration = at - entry.started_at;
+                                    // A stream that never started lasted nothing.
+                                    entry.duration = if entry.started_at > 0 { at - entry.started_at } else { 0 };
                                 }
                                 info.updated_at = at;
                                 save(&self.inner.store, &info, &plan.link).await;
@@ -1085,7 +1103,7 @@ impl Egress {
                     if s.status == lk::stream_info::Status::Active as i32 {
                         s.status = lk::stream_info::Status::Finished as i32;
                         s.ended_at = ended;
-                        s.duration = ended - s.started_at;
+                        s.duration = if s.started_at > 0 { ended - s.started_at } else { 0 };
                     }
                 }
                 info.ended_at = ended;

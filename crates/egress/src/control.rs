@@ -165,6 +165,13 @@ pub enum Report {
     Keyframe {
         ssrc: u32,
     },
+    /// This camera's tile is now this big: it needs no larger picture (0×0 is never sent;
+    /// a hidden tile is 1×1).
+    VideoSize {
+        ssrc: u32,
+        width: u32,
+        height: u32,
+    },
     /// The first media reached an output.
     Active,
     Stream {

@@ -274,6 +274,11 @@ impl Worker {
             if let Some(outcome) = event.and_then(|e| self.handle_event(e)) {
                 break outcome;
             }
+            if let Recorder::Composite(c) = &mut self.recorder {
+                for (ssrc, width, height) in c.take_tile_sizes() {
+                    self.reporter.send(&Report::VideoSize { ssrc, width, height });
+                }
+            }
             if let Some(outcome) = self.handle_tick(Instant::now()) {
                 break outcome;
             }
@@ -524,6 +529,9 @@ impl Worker {
                     .is_some_and(|t| now.duration_since(t) >= STREAM_SETTLE);
                 if settled && !s.reported_active && !s.has_failed() {
                     s.reported_active = true;
+                    // A stream that took media counts as an output flowing: a job that only
+                    // streams (no file, no HLS) is active from then on.
+                    self.output_flowing = true;
                     self.reporter.send(&Report::Stream {
                         url: s.url.clone(),
                         status: StreamStatus::Active,

@@ -47,6 +47,31 @@ fn speaker_layout_enlarges_the_speaker_and_set_layout_returns_to_grid() {
     let duration = duration_s(&ffprobe(&path));
     assert!(duration > 5.0, "only {duration} s recorded");
 
+    // Each camera's tile size went to the server as it changed, for the tap to pick a layer:
+    // bob large and the others small while bob spoke, all equal in the grid at the end.
+    let sizes: Vec<(u64, u64, u64)> = worker
+        .seen
+        .iter()
+        .filter(|r| r["type"] == "video_size")
+        .map(|r| (r["ssrc"].as_u64().unwrap(), r["width"].as_u64().unwrap(), r["height"].as_u64().unwrap()))
+        .collect();
+    eprintln!("tile sizes reported: {sizes:?}");
+    // (Tiles are inset by 4 px on each side.)
+    let spoke = sizes.iter().position(|&s| s == (2, 952, 712)).expect("bob's tile grew to 952×712");
+    for ssrc in [1, 3] {
+        let small = sizes[..=spoke].iter().rev().find(|s| s.0 == ssrc).expect("a size for each camera");
+        assert_eq!((small.1, small.2), (312, 172), "camera {ssrc} in the strip: {sizes:?}");
+    }
+    for ssrc in [1, 2, 3] {
+        let last = sizes.iter().rev().find(|s| s.0 == ssrc).unwrap();
+        assert_eq!((last.1, last.2), (632, 352), "camera {ssrc} in the grid: {sizes:?}");
+    }
+    // Nothing is said twice: a size is reported only when it changes.
+    for (i, s) in sizes.iter().enumerate() {
+        let previous = sizes[..i].iter().rev().find(|p| p.0 == s.0);
+        assert_ne!(previous, Some(s), "{s:?} reported twice in a row: {sizes:?}");
+    }
+
     // At 2 s: bob large (960×720 on the left), alice then carol in the strip (320×180 places,
     // centred from y = 180), nothing above them. Areas avoid the names drawn at bottom-left.
     let speaker_at = 2.0;
@@ -66,6 +91,18 @@ fn speaker_layout_enlarges_the_speaker_and_set_layout_returns_to_grid() {
         ("carol, bottom centre", (440, 420, 400, 200), "blue"),
     ];
     check(&path, grid_at, &areas);
+
+    if let Some(dir) = std::env::var_os("HUIYI_ARTIFACTS") {
+        let _ = std::fs::copy(&path, std::path::Path::new(&dir).join("egress-layout.mp4"));
+    }
+    // Each tile carries its person's name at the bottom left, in light letters on a shade
+    // (x 45–115, y 266–311 in alice's grid tile): there, and not in the middle of the picture.
+    for (who, (x, y)) in [("alice", (0, 0)), ("bob", (640, 0))] {
+        let name = light_share(&path, grid_at, (x + 30, y + 260, 100, 55));
+        let middle = light_share(&path, grid_at, (x + 200, y + 60, 240, 120));
+        eprintln!("{who}: {:.1}% light where the name goes, {:.1}% in the middle", name * 100.0, middle * 100.0);
+        assert!(name > 0.01 && middle < 0.001, "{who}'s name: {name:.3} light at the bottom left, {middle:.3} in the middle");
+    }
 }
 
 /// Four cameras while the active speaker changes every half second for eight seconds, on a

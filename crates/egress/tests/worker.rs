@@ -163,6 +163,11 @@ fn composite_mixes_two_videos_and_two_audios() {
         "two tiles expected, luma {before:?}"
     );
     assert!(after > 60.0, "alice alone expected, luma {after}");
+    // Both microphones are in the mix: alice's 440 Hz and bob's 880 Hz each stand well above a
+    // band where nobody sounds.
+    let (a, b, none) = (tone_volume_db(&path, 440), tone_volume_db(&path, 880), tone_volume_db(&path, 2500));
+    eprintln!("mix: 440 Hz {a:.1} dB, 880 Hz {b:.1} dB, 2500 Hz {none:.1} dB");
+    assert!(a > none + 20.0 && b > none + 20.0, "440 Hz {a} dB, 880 Hz {b} dB, silence {none} dB");
 }
 
 /// A worker killed mid-recording leaves a fragmented MP4 that decodes up to the cut.

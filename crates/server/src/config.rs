@@ -95,7 +95,7 @@ pub struct ServeArgs {
     /// recording and streaming requests are refused. [default: `huiyi-egress` beside `huiyi`]
     #[arg(long, env = "HUIYI_EGRESS_WORKER")]
     pub egress_worker: Option<PathBuf>,
-    /// Recording and streaming jobs at once; more are refused. [default: 2]
+    /// Recording and streaming jobs at once; more are refused. [default: 4]
     #[arg(long, env = "HUIYI_EGRESS_MAX_JOBS")]
     pub egress_max_jobs: Option<usize>,
     /// Seconds a recording or stream may run before it is stopped. [default: 14400]
@@ -315,7 +315,7 @@ impl Config {
             recordings_s3,
             recordings_retention,
             egress_worker,
-            egress_max_jobs: args.egress_max_jobs.or(file.egress_max_jobs).unwrap_or(2).max(1),
+            egress_max_jobs: args.egress_max_jobs.or(file.egress_max_jobs).unwrap_or(4).max(1),
             livekit_webhook_urls,
             egress_max_duration: std::time::Duration::from_secs(args.egress_max_duration_secs.or(file.egress_max_duration_secs).unwrap_or(4 * 3600).max(1)),
             metrics_token,

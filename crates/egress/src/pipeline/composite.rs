@@ -83,6 +83,10 @@ pub struct Composite {
     pub lipsync: LipSync,
     /// Pad geometry waiting for the compositor's next output frame (see [`PendingGeometry`]).
     pending: PendingGeometry,
+    /// The picture size each camera was last said to need (its tile), by SSRC, and the
+    /// changes not yet reported (see [`Composite::take_tile_sizes`]).
+    tile_sizes: HashMap<u32, (u32, u32)>,
+    tile_size_changes: Vec<(u32, u32, u32)>,
 }
 
 /// Where one compositor pad draws.
@@ -281,6 +285,8 @@ impl Composite {
             main_speaker: None,
             lipsync: LipSync::default(),
             pending,
+            tile_sizes: HashMap::new(),
+            tile_size_changes: Vec::new(),
         };
         for url in &job.rtmp {
             composite.add_stream(url, events)?;
@@ -403,6 +409,8 @@ impl Composite {
         self.lipsync.remove(ssrc);
         let input = if let Some(i) = self.videos.iter().position(|i| i.branch.ssrc == ssrc) {
             let input = self.videos.remove(i);
+            self.tile_sizes.remove(&ssrc);
+            self.tile_size_changes.retain(|&(s, _, _)| s != ssrc);
             self.relayout();
             input
         } else if let Some(i) = self.audios.iter().position(|i| i.branch.ssrc == ssrc) {
@@ -441,6 +449,13 @@ impl Composite {
         tracing::info!(ssrc, "track branch removed");
     }
 
+    /// The cameras whose tiles changed size since the last call: `(ssrc, width, height)`, for
+    /// the server to send each the smallest simulcast layer that fills its tile, as it does
+    /// for a browser's small tiles. A 320×180 strip tile then costs a 180p decode, not 720p.
+    pub fn take_tile_sizes(&mut self) -> Vec<(u32, u32, u32)> {
+        std::mem::take(&mut self.tile_size_changes)
+    }
+
     pub fn set_speakers(&mut self, identities: Vec<String>) {
         if identities != self.speakers {
             self.speakers = identities;
@@ -468,6 +483,13 @@ impl Composite {
         );
         self.main_speaker = placed.main_speaker;
         let rects = placed.rects;
+        for (input, rect) in self.videos.iter().zip(&rects) {
+            // A hidden tile needs the least the publisher sends, not "the best" (0×0).
+            let size = if rect.is_hidden() { (1, 1) } else { (rect.width, rect.height) };
+            if self.tile_sizes.insert(input.branch.ssrc, size) != Some(size) {
+                self.tile_size_changes.push((input.branch.ssrc, size.0, size.1));
+            }
+        }
         self.pending
             .set(
                 self.videos

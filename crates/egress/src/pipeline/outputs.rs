@@ -57,6 +57,10 @@ impl FileOutput {
         mux.set_property("fragment-duration", 1000u32);
         let sink = make("filesink", Some("file-sink"))?;
         sink.set_property("location", path.to_string_lossy().as_ref());
+        // Every buffer goes to the file as it comes (`write`, no fsync): filesink's default 64 KiB
+        // buffer held the whole of a killed worker's quiet track recording (a still picture's
+        // VP8, or Opus, is a few kB a second), which then left an empty file.
+        sink.set_property_from_str("buffer-mode", "unbuffered");
         // Live pipeline: no preroll. An async sink would hold the pipeline in PAUSED when another
         // branch (a failing RTMP server) never prerolls.
         sink.set_property("async", false);

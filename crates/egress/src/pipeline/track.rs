@@ -67,6 +67,10 @@ impl TrackRecording {
         };
         let sink = make("filesink", Some("file-sink"))?;
         sink.set_property("location", self.path.to_string_lossy().as_ref());
+        // Every buffer goes to the file as it comes (`write`, no fsync): filesink's default 64 KiB
+        // buffer held the whole of a killed worker's quiet track recording (a still picture's
+        // VP8, or Opus, is a few kB a second), which then left an empty file.
+        sink.set_property_from_str("buffer-mode", "unbuffered");
         // A track known only after the pipeline plays is added to a PLAYING pipeline: an async
         // sink would pull it back to PAUSED to preroll, where the live appsrc never produces.
         sink.set_property("async", false);

@@ -434,6 +434,40 @@ pub fn mean_rgb(path: &Path, t: f64, (x, y, w, h): (u32, u32, u32, u32)) -> [f64
     sum.map(|s| s / pixels as f64)
 }
 
+/// The mean volume (dB) of the file's sound through a narrow band-pass at `hz`: how loud one
+/// tone is in a mix.
+pub fn tone_volume_db(path: &Path, hz: u32) -> f64 {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "info", "-nostats", "-i"])
+        .arg(path)
+        .args([
+            "-map",
+            "0:a:0",
+            "-af",
+            &format!("bandpass=f={hz}:width_type=q:w=30,volumedetect"),
+            "-f",
+            "null",
+            "-",
+        ])
+        .output()
+        .expect("ffmpeg runs");
+    let log = String::from_utf8_lossy(&out.stderr);
+    log.lines()
+        .find_map(|l| l.split("mean_volume:").nth(1))
+        .and_then(|v| v.trim().trim_end_matches("dB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no mean_volume for {hz} Hz in {}: {log}", path.display()))
+}
+
+/// The share (0..1) of the area's pixels that are light grey to white (every channel over
+/// 100), as the letters of a name drawn on a tile are and a pure red, green or blue picture
+/// never is, in the frame at `t` seconds.
+pub fn light_share(path: &Path, t: f64, area: (u32, u32, u32, u32)) -> f64 {
+    let out = crop_frame(path, t, area, "rgb24");
+    let pixels = out.stdout.chunks_exact(3);
+    let total = pixels.len().max(1);
+    pixels.filter(|p| p.iter().all(|&c| c > 100)).count() as f64 / total as f64
+}
+
 /// The colour a mean RGB is: `red`, `green`, `blue`, `white` or `black`, or `mixed` for anything
 /// else.
 pub fn colour_name([r, g, b]: [f64; 3]) -> &'static str {
