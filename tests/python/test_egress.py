@@ -57,6 +57,23 @@ def decoded_seconds(path: str) -> float:
     return max(times) / 1e6 if times else 0.0
 
 
+def rtmp_server(work: Path, key: str) -> tuple[str, subprocess.Popen, Path]:
+    """A local RTMP server (`ffmpeg -listen`) on a free loopback port that keeps what it gets as
+    FLV: its publish URL, the process (the test kills it) and the file."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"rtmp://127.0.0.1:{port}/live/{key}"
+    received = work / "received.flv"
+    proc = subprocess.Popen(
+        ["ffmpeg", "-v", "error", "-nostdin", "-listen", "1", "-timeout", "60", "-i", url, "-c", "copy", "-f", "flv", str(received)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    return url, proc, received
+
+
 async def wait_status(server, egress_id: str, want: set[str], timeout: float = 30.0) -> dict:
     deadline = time.monotonic() + timeout
     while True:
@@ -230,8 +247,6 @@ async def test_several_recordings_and_a_stream_at_once_within_the_limits(tmp_pat
     an RTMP server run at once. A fourth job past `--egress-max-jobs` is refused with a clear
     error while they run, and `--egress-max-duration-secs` stops all three as LIMIT_REACHED,
     with files and a stream that hold about that long. Then a new job may start."""
-    import socket
-
     from harness import server as huiyi
     from harness.peers import Peers
 
@@ -239,14 +254,7 @@ async def test_several_recordings_and_a_stream_at_once_within_the_limits(tmp_pat
     srv = huiyi.start(tmp_path, extra_args=("--egress-max-jobs", "3", "--egress-max-duration-secs", str(limit_s)))
     peers = Peers(srv.ws_url)
     lk = api.LiveKitAPI(srv.http_url, API_KEY, API_SECRET)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    received = tmp_path / "received.flv"
-    rtmp = subprocess.Popen(
-        ["ffmpeg", "-v", "error", "-nostdin", "-listen", "1", "-timeout", "60", "-i", f"rtmp://127.0.0.1:{port}/live/key", "-c", "copy", "-f", "flv", str(received)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    rtmp_url, rtmp, received = rtmp_server(tmp_path, "key")
     try:
         room = room_name("rec-three")
         alice = await peers.join(room, "alice")
@@ -257,7 +265,7 @@ async def test_several_recordings_and_a_stream_at_once_within_the_limits(tmp_pat
         jobs = [
             egress(srv, "startTrackEgress", room=room, trackId=cam.sid, filepath=f"{room}/camera"),
             egress(srv, "startTrackEgress", room=room, trackId=mic.sid, filepath=f"{room}/microphone"),
-            egress(srv, "startRoomCompositeEgress", room=room, rtmp=[f"rtmp://127.0.0.1:{port}/live/key"]),
+            egress(srv, "startRoomCompositeEgress", room=room, rtmp=[rtmp_url]),
         ]
         assert all("error" not in j for j in jobs), jobs
         for j in jobs:
@@ -299,23 +307,14 @@ async def test_several_recordings_and_a_stream_at_once_within_the_limits(tmp_pat
 async def test_an_rtmp_server_that_goes_away_fails_only_its_stream(server, peers, tmp_path):
     """A composite writes a file and streams to an RTMP server (ffmpeg -listen) that is killed
     mid-stream: the stream is reported FAILED with its error, the job and its file go on."""
-    import socket
-
     room = room_name("rec-rtmp-gone")
     alice = await peers.join(room, "alice")
     await media.publish_colours(alice)
     await media.publish_tone(alice)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    received = tmp_path / "received.flv"
-    rtmp = subprocess.Popen(
-        ["ffmpeg", "-v", "error", "-nostdin", "-listen", "1", "-timeout", "60", "-i", f"rtmp://127.0.0.1:{port}/live/secret", "-c", "copy", "-f", "flv", str(received)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    rtmp_url, rtmp, received = rtmp_server(tmp_path, "secret")
     try:
         await asyncio.sleep(0.5)
-        started = egress(server, "startRoomCompositeEgress", room=room, filepath=f"{room}/kept.mp4", rtmp=[f"rtmp://127.0.0.1:{port}/live/secret"])
+        started = egress(server, "startRoomCompositeEgress", room=room, filepath=f"{room}/kept.mp4", rtmp=[rtmp_url])
         assert "error" not in started, started
         await wait_status(server, started["egressId"], {"EGRESS_ACTIVE"})
         began = time.monotonic()

@@ -17,8 +17,32 @@ class Received:
     body: str
 
 
+class _Sink:
+    """What both receivers share: a server thread, a list of what arrived, a bounded wait."""
+
+    server: ThreadingHTTPServer
+    lock: threading.Lock
+
+    def _kept(self) -> list:
+        raise NotImplementedError
+
+    def wait_for(self, predicate, timeout: float = 20.0) -> list:
+        """Waits (bounded) until `predicate(kept)` holds; returns what was kept."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.lock:
+                got = list(self._kept())
+            if predicate(got) or time.monotonic() > deadline:
+                return got
+            time.sleep(0.1)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 @dataclass
-class WebhookSink:
+class WebhookSink(_Sink):
     server: ThreadingHTTPServer
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -27,19 +51,8 @@ class WebhookSink:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/livekit"
 
-    def wait_for(self, predicate, timeout: float = 20.0) -> list[Received]:
-        """Waits (bounded) until `predicate(received)` holds; returns what was received."""
-        deadline = time.monotonic() + timeout
-        while True:
-            with self.lock:
-                got = list(self.received)
-            if predicate(got) or time.monotonic() > deadline:
-                return got
-            time.sleep(0.1)
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def _kept(self) -> list[Received]:
+        return self.received
 
 
 def start() -> WebhookSink:
@@ -65,7 +78,7 @@ def start() -> WebhookSink:
 
 
 @dataclass
-class TencentSink:
+class TencentSink(_Sink):
     """A receiver of Tencent-style webhooks (docs/webhooks.md), as an integrator writes one:
     it answers the URL check by echoing the decoded `check_str`, and checks every delivery's
     signature, sha1 over the sorted token, timestamp, nonce and data, before decoding
@@ -87,19 +100,8 @@ class TencentSink:
         parts = sorted([self.token, headers.get("timestamp", ""), headers.get("nonce", ""), value])
         return hashlib.sha1("".join(parts).encode()).hexdigest() == headers.get("signature", "")
 
-    def wait_for(self, predicate, timeout: float = 20.0) -> list[dict]:
-        """Waits (bounded) until `predicate(events)` holds; returns the events."""
-        deadline = time.monotonic() + timeout
-        while True:
-            with self.lock:
-                got = list(self.events)
-            if predicate(got) or time.monotonic() > deadline:
-                return got
-            time.sleep(0.1)
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def _kept(self) -> list[dict]:
+        return self.events
 
 
 def start_tencent(token: str) -> TencentSink:
