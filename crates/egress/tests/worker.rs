@@ -76,6 +76,36 @@ fn track_vp8_to_webm_and_bad_lines_are_ignored() {
     );
 }
 
+/// A camera that loses packets makes the worker ask for a keyframe (the depayloader sees the
+/// gap), not only at the start: with 5% of its packets dropped, requests keep coming; the same
+/// camera without loss asks once or twice at the start and then never again.
+#[test]
+fn packet_loss_asks_for_keyframes() {
+    let _serial = serial();
+    let mut counts = Vec::new();
+    for drop in [0.0, 0.05] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lossy.webm");
+        let mut worker = Worker::spawn(dir.path(), &[]);
+        let port = worker.start(start("track", json!({"file": path}), vec![track(1111, "video/VP8", "a", "A")]));
+        // Keyframes only every 10 s of their own accord, so that every later one is asked for.
+        let sender = format!(
+            "videotestsrc is-live=true pattern=ball num-buffers=150 ! video/x-raw,width=640,height=360,framerate=30/1 \
+             ! vp8enc deadline=1 keyframe-max-dist=300 ! rtpvp8pay pt=96 ssrc=1111 mtu=400 \
+             ! identity drop-probability={drop} ! udpsink host=127.0.0.1 port=PORT"
+        );
+        let sending = Sender::start(&sender, port);
+        worker.expect("active", Duration::from_secs(5));
+        sending.wait(Duration::from_secs(10));
+        worker.stop();
+        let asked = worker.seen.iter().skip_while(|r| r["type"] != "active").filter(|r| r["type"] == "keyframe").count();
+        counts.push(asked);
+    }
+    eprintln!("keyframe requests after the start: {counts:?} (clean, 5% loss)");
+    assert_eq!(counts[0], 0, "a clean camera asked again: {counts:?}");
+    assert!(counts[1] >= 2, "a lossy camera asked {} times: {counts:?}", counts[1]);
+}
+
 #[test]
 fn track_opus_to_ogg() {
     let _serial = serial();
