@@ -368,32 +368,29 @@ fn crop_frame(
     out
 }
 
-/// Every video frame of the file, scaled to `w`x`h`, as rgb24 bytes (one `Vec` a frame).
-pub fn all_frames(path: &Path, (w, h): (u32, u32)) -> Vec<Vec<u8>> {
+/// Every video frame of the file through the filter `vf`, as raw `pix_fmt` bytes on stdout
+/// (ffmpeg's log, at the level `options` set, on stderr); panics if the file does not decode.
+fn raw_frames(path: &Path, options: &[&str], vf: &str, pix_fmt: &str) -> std::process::Output {
     let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
+        .args(options)
+        .arg("-i")
         .arg(path)
-        .args([
-            "-map",
-            "0:v:0",
-            "-fps_mode",
-            "passthrough",
-            "-vf",
-            &format!("scale={w}:{h}:flags=area"),
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "rgb24",
-            "-",
-        ])
+        .args(["-map", "0:v:0", "-fps_mode", "passthrough", "-vf", vf])
+        .args(["-f", "rawvideo", "-pix_fmt", pix_fmt, "-"])
         .output()
-        .unwrap();
+        .expect("ffmpeg runs");
     assert!(
         out.status.success(),
         "decoding {}: {}",
         path.display(),
         String::from_utf8_lossy(&out.stderr)
     );
+    out
+}
+
+/// Every video frame of the file, scaled to `w`x`h`, as rgb24 bytes (one `Vec` a frame).
+pub fn all_frames(path: &Path, (w, h): (u32, u32)) -> Vec<Vec<u8>> {
+    let out = raw_frames(path, &["-v", "error"], &format!("scale={w}:{h}:flags=area"), "rgb24");
     out.stdout
         .chunks_exact((w * h * 3) as usize)
         .map(<[u8]>::to_vec)
@@ -616,25 +613,12 @@ impl Drop for FlashSender {
 /// rectangle at (`x`, `y`) of the picture scaled to `size`.
 pub fn frame_lumas(path: &Path, size: (u32, u32), area: (u32, u32, u32, u32)) -> Vec<(f64, f64)> {
     let (sw, sh) = size;
-    let out = Command::new("ffmpeg")
-        .args(["-v", "info", "-nostats", "-copyts", "-i"])
-        .arg(path)
-        .args([
-            "-map",
-            "0:v:0",
-            "-fps_mode",
-            "passthrough",
-            "-vf",
-            &format!("scale={sw}:{sh}:flags=area,showinfo"),
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "gray",
-            "-",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "decoding {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    let out = raw_frames(
+        path,
+        &["-v", "info", "-nostats", "-copyts"],
+        &format!("scale={sw}:{sh}:flags=area,showinfo"),
+        "gray",
+    );
     let times: Vec<f64> = String::from_utf8_lossy(&out.stderr)
         .lines()
         .filter(|l| l.contains("Parsed_showinfo") && l.contains(" n:"))
